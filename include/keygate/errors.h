@@ -1,0 +1,83 @@
+// keygate/errors.h: the vocabulary of keygate's absl::Status results.
+//
+// Every fallible keygate call returns absl::Status or absl::StatusOr. The
+// codes mean:
+//   InvalidArgument     bad input; FieldErrorsOf() lists each offending field.
+//                       Nothing was changed.
+//   NotFound            the resource does not exist for this organization
+//                       (another organization's resource reads the same).
+//   AlreadyExists       a slug or name conflict; FieldErrorsOf() names it.
+//   ResourceExhausted   the organization's active-token quota is reached.
+//   Unauthenticated     verify failed; VerifyFailureOf() tells why (for logs
+//                       and metrics only: clients must see one answer).
+//   PermissionDenied    verify succeeded but the token lacks the scope.
+//   FailedPrecondition  the store cannot be opened as asked (locked by another
+//                       process, wrong pepper, closed).
+//   Unavailable         storage is temporarily unable to serve; retry.
+//   Internal/DataLoss   a bug or corrupt storage; details are for the log.
+#ifndef KEYGATE_ERRORS_H_
+#define KEYGATE_ERRORS_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace keygate {
+
+// FieldError names one invalid input. `field` is the parameter's name as the
+// reference API spells it: "organization", "serviceAccountSlug", "tokenSlug",
+// "name", "slug", "scopes[1]", "expiresAt", "actor", "cursor", "limit",
+// "token", "scope". `value` is the offending input truncated to a safe length
+// with invalid bytes escaped; it is empty where the input is a secret.
+struct FieldError {
+  std::string field;
+  std::string message;
+  std::string value;
+};
+
+// ValidationError returns an InvalidArgument status that carries `errors`.
+// REQUIRES: !errors.empty().
+absl::Status ValidationError(std::vector<FieldError> errors);
+
+// ConflictError returns an AlreadyExists status that carries one field error.
+absl::Status ConflictError(FieldError error);
+
+// FieldErrorsOf returns the field errors carried by `status`, or an empty
+// vector if it carries none.
+std::vector<FieldError> FieldErrorsOf(const absl::Status& status);
+
+// SafeValue returns `input` truncated to at most 64 bytes with control
+// characters and invalid UTF-8 replaced by '?', suitable for FieldError::value.
+std::string SafeValue(std::string_view input);
+
+// VerifyFailure is the internal reason a verification failed.
+enum class VerifyFailure {
+  kNone = 0,           // not a verify failure
+  kMalformed,          // wrong prefix, length, alphabet or checksum
+  kUnknown,            // well-formed, but no such token
+  kRevoked,            // the token was revoked
+  kExpired,            // the token's expiry has passed
+  kAccountDisabled,    // its service account is disabled
+  kInsufficientScope,  // valid token without the required scope
+};
+
+// VerifyFailureOf returns the reason carried by a status from Store::Verify,
+// or kNone for any other status.
+VerifyFailure VerifyFailureOf(const absl::Status& status);
+
+// VerifyFailureName returns a stable lowercase name ("malformed", ...).
+std::string_view VerifyFailureName(VerifyFailure failure);
+
+namespace internal {
+// VerifyError builds the status Store::Verify returns for `failure`: one
+// identical Unauthenticated "invalid token" for every reason but scope, which
+// is PermissionDenied naming `required_scope`.
+absl::Status VerifyError(VerifyFailure failure,
+                         std::string_view required_scope = {});
+}  // namespace internal
+
+}  // namespace keygate
+
+#endif  // KEYGATE_ERRORS_H_

@@ -1,0 +1,16 @@
+// keygate/keygate.h: includes the whole public API of the keygate library.
+#ifndef KEYGATE_KEYGATE_H_
+#define KEYGATE_KEYGATE_H_
+
+#include "keygate/clock.h"
+#include "keygate/errors.h"
+#include "keygate/keyring.h"
+#include "keygate/options.h"
+#include "keygate/page.h"
+#include "keygate/principal.h"
+#include "keygate/secret_string.h"
+#include "keygate/service_account.h"
+#include "keygate/store.h"
+#include "keygate/token.h"
+
+#endif  // KEYGATE_KEYGATE_H_

@@ -1,0 +1,68 @@
+// keygate/keyring.h: the pepper keyring, the secret keys of the token digest.
+#ifndef KEYGATE_KEYRING_H_
+#define KEYGATE_KEYRING_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace keygate {
+
+// Keyring holds the peppers: 32-byte secret keys of the keyed BLAKE2b digest
+// that is the only thing storage keeps of a token. Each pepper has an id in
+// [1, kMaxPepperId]; the id is recorded in every token so rotating to a new
+// pepper keeps older tokens valid. The active pepper (used for new tokens) is
+// the one with the highest id.
+//
+// Key material lives in sodium_malloc'd, mlock'ed memory, is wiped on
+// destruction, and is never printed. A Keyring is immutable after loading and
+// safe for concurrent use without external synchronization.
+//
+// Pepper file format (text, one pepper per line, '#' starts a comment):
+//   <id> <64 lowercase or uppercase hex digits>
+// The file must not be readable or writable by group or others.
+class Keyring {
+ public:
+  static constexpr int kKeySize = 32;
+  static constexpr int kMaxPepperId = 61;
+
+  // Load reads the pepper file at `path`. Fails with NotFound if it does not
+  // exist, PermissionDenied if its mode lets group/others access it, and
+  // InvalidArgument (naming the line, never the key) if it is malformed,
+  // empty, or repeats an id.
+  static absl::StatusOr<std::shared_ptr<const Keyring>> Load(
+      const std::string& path);
+
+  // Parse reads pepper-file text already in memory (tests, hosts that keep
+  // the pepper in a secret manager). Same errors as Load but for the mode.
+  static absl::StatusOr<std::shared_ptr<const Keyring>> Parse(
+      std::string_view text);
+
+  // CreateFile writes a new pepper file holding one fresh random pepper with
+  // id 1, mode 0600. Fails with AlreadyExists if `path` exists.
+  static absl::Status CreateFile(const std::string& path);
+
+  // RotateFile appends a fresh random pepper whose id is one more than the
+  // highest in the file; new tokens use it, older tokens keep verifying.
+  // Returns the new id. Fails with ResourceExhausted past kMaxPepperId.
+  static absl::StatusOr<int> RotateFile(const std::string& path);
+
+  virtual ~Keyring() = default;
+
+  // active_id returns the id of the pepper new tokens are digested with.
+  virtual int active_id() const = 0;
+  // ids returns every pepper id, ascending.
+  virtual std::vector<int> ids() const = 0;
+  // key returns the 32 key bytes of pepper `id`, or nullptr if absent. For
+  // keygate's own digest code; the pointer lives as long as the keyring.
+  virtual const uint8_t* key(int id) const = 0;
+};
+
+}  // namespace keygate
+
+#endif  // KEYGATE_KEYRING_H_

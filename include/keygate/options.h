@@ -1,0 +1,59 @@
+// keygate/options.h: options for opening a keygate store.
+#ifndef KEYGATE_OPTIONS_H_
+#define KEYGATE_OPTIONS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "keygate/clock.h"
+#include "keygate/keyring.h"
+
+namespace keygate {
+
+// Options controls Store::Open.
+struct Options {
+  // Directory of the RocksDB store; created if missing (see
+  // create_if_missing). Default: none, required.
+  std::string path;
+
+  // Peppers of the token digest, loaded from a file that lives apart from the
+  // store (Keyring::Load). Open refuses to run without one, and refuses a
+  // keyring whose peppers do not match the ones the store was created with.
+  // Default: none, required.
+  std::shared_ptr<const Keyring> keyring;
+
+  // Prefix of every token string, so secret scanners can find leaked ones:
+  // 1-16 chars of [a-z0-9] followed by '_'. Default: "kg_".
+  std::string token_prefix = "kg_";
+
+  // Sync the write-ahead log before create/revoke/... return, so an
+  // acknowledged write survives a machine crash. Default: true.
+  bool sync_writes = true;
+
+  // Create the store directory if it does not exist. Default: true.
+  bool create_if_missing = true;
+
+  // Time source for created/revoked/expiry checks. Default: nullptr, meaning
+  // SystemClock(). Must outlive the store.
+  const Clock* clock = nullptr;
+
+  // Modules a scope may name, e.g. {"tokens", "billing"}. Scopes naming any
+  // other module are rejected. Default: {"service_accounts", "tokens"}.
+  std::vector<std::string> scope_modules = {"service_accounts", "tokens"};
+
+  // How long revoked or expired tokens are kept (for listing and audit)
+  // before PurgeRetired deletes them. Active tokens are never purged.
+  // Default: 30 days.
+  absl::Duration retention = absl::Hours(24 * 30);
+
+  // Maximum active (unrevoked, unexpired) tokens per organization; creating
+  // one more fails with ResourceExhausted. Default: 0, meaning no limit.
+  uint32_t max_active_tokens_per_organization = 0;
+};
+
+}  // namespace keygate
+
+#endif  // KEYGATE_OPTIONS_H_

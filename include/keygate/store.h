@@ -1,0 +1,134 @@
+// keygate/store.h: the keygate store, the library's entry point.
+#ifndef KEYGATE_STORE_H_
+#define KEYGATE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "keygate/options.h"
+#include "keygate/page.h"
+#include "keygate/principal.h"
+#include "keygate/service_account.h"
+#include "keygate/token.h"
+
+namespace keygate {
+
+// PurgeResult reports what Store::PurgeRetired deleted.
+struct PurgeResult {
+  uint64_t tokens_purged = 0;
+};
+
+// Store manages service accounts and their API tokens in an embedded RocksDB
+// store, and verifies tokens from memory.
+//
+// Every management call takes the caller's organization (an opaque id the
+// host derives from its caller's authenticated identity, 1-256 bytes of valid
+// UTF-8 without control characters) and an actor (who is acting, same rules)
+// and only ever sees that organization's resources: another organization's
+// resources are reported exactly like absent ones.
+//
+// Writes are atomic (one RocksDB write batch each), durable when they return
+// (unless Options::sync_writes is false), and visible to every later Verify.
+// Bad input returns InvalidArgument and changes nothing. See keygate/errors.h
+// for the meaning of each status code.
+//
+// A Store is safe for concurrent use without external synchronization.
+// Verify never touches disk.
+class Store {
+ public:
+  // Open opens (or creates) the store at options.path. Fails with
+  // InvalidArgument for bad options, FailedPrecondition if another process
+  // (or another Store in this process) holds the store, or if the keyring
+  // lacks a pepper the store uses or a pepper differs from the one the store
+  // recorded for its id.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(Options options);
+
+  Store() = default;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+  // The destructor closes the store if Close was not called.
+  virtual ~Store() = default;
+
+  // Close flushes and closes the store. Every later call fails with
+  // FailedPrecondition. Idempotent.
+  virtual absl::Status Close() = 0;
+
+  // ----- Service accounts -----
+
+  // CreateServiceAccount creates an account. AlreadyExists if the slug is
+  // taken in the organization.
+  virtual absl::StatusOr<ServiceAccount> CreateServiceAccount(
+      std::string_view organization, const ServiceAccountSpec& spec,
+      std::string_view actor) = 0;
+
+  // GetServiceAccount returns the account, or NotFound.
+  virtual absl::StatusOr<ServiceAccount> GetServiceAccount(
+      std::string_view organization, std::string_view slug) = 0;
+
+  // ListServiceAccounts lists the organization's accounts ordered by slug.
+  virtual absl::StatusOr<Page<ServiceAccount>> ListServiceAccounts(
+      std::string_view organization, const PageRequest& page) = 0;
+
+  // RenameServiceAccount changes the account's display name.
+  virtual absl::StatusOr<ServiceAccount> RenameServiceAccount(
+      std::string_view organization, std::string_view slug,
+      std::string_view new_name, std::string_view actor) = 0;
+
+  // SetServiceAccountDisabled disables (every token of the account fails
+  // Verify from the moment this returns) or re-enables the account.
+  virtual absl::StatusOr<ServiceAccount> SetServiceAccountDisabled(
+      std::string_view organization, std::string_view slug, bool disabled,
+      std::string_view actor) = 0;
+
+  // DeleteServiceAccount deletes the account and all its tokens, which stop
+  // verifying when this returns. NotFound if absent.
+  virtual absl::Status DeleteServiceAccount(std::string_view organization,
+                                            std::string_view slug,
+                                            std::string_view actor) = 0;
+
+  // ----- Tokens -----
+
+  // CreateToken creates a token for the account and returns its metadata and
+  // its plaintext value; the value is never stored and cannot be retrieved
+  // again. NotFound if the account does not exist, AlreadyExists on a slug or
+  // active-name conflict, ResourceExhausted if the quota is reached.
+  virtual absl::StatusOr<CreatedToken> CreateToken(
+      std::string_view organization, std::string_view service_account,
+      const TokenSpec& spec, std::string_view actor) = 0;
+
+  // ListTokens lists the account's tokens (metadata only; revoked ones until
+  // purged), newest first.
+  virtual absl::StatusOr<Page<TokenMetadata>> ListTokens(
+      std::string_view organization, std::string_view service_account,
+      const PageRequest& page) = 0;
+
+  // RevokeToken revokes the token: when this returns the revocation is
+  // durable and every Verify that starts afterwards refuses the token.
+  // NotFound if the token is unknown, already revoked, or belongs to another
+  // organization, all indistinguishable.
+  virtual absl::Status RevokeToken(std::string_view organization,
+                                   std::string_view service_account,
+                                   std::string_view token_slug,
+                                   std::string_view actor) = 0;
+
+  // Verify checks a presented token string and, if `required_scope` is not
+  // empty, that the token grants it. On success returns the Principal. On
+  // failure returns Unauthenticated "invalid token" (identical for every
+  // reason; VerifyFailureOf tells the reason) or PermissionDenied for a
+  // missing scope. A malformed `required_scope` is InvalidArgument. Never
+  // touches disk; malformed tokens are rejected by their checksum before any
+  // hashing or lookup.
+  virtual absl::StatusOr<Principal> Verify(
+      std::string_view token, std::string_view required_scope = {}) const = 0;
+
+  // PurgeRetired deletes tokens revoked or expired longer ago than
+  // Options::retention. Active tokens are never purged.
+  virtual absl::StatusOr<PurgeResult> PurgeRetired() = 0;
+};
+
+}  // namespace keygate
+
+#endif  // KEYGATE_STORE_H_

@@ -1,0 +1,62 @@
+// keygate/token.h: API token value types.
+#ifndef KEYGATE_TOKEN_H_
+#define KEYGATE_TOKEN_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "keygate/secret_string.h"
+
+namespace keygate {
+
+// TokenSpec is the input of Store::CreateToken.
+struct TokenSpec {
+  // Display name: 1-200 bytes of valid UTF-8 without control characters,
+  // unique among the service account's active tokens.
+  std::string name;
+  // Optional slug (pattern ^[a-z0-9][a-z0-9-]*[a-z0-9]$, 2-100 chars, unique
+  // per service account). Default: derived from the name.
+  std::optional<std::string> slug;
+  // Scopes: "read:<module>", "write:<module>", "delete:<module>", "read:*" or
+  // "write:*", where <module> is one of Options::scope_modules. At least one;
+  // duplicates are removed; stored sorted. Write implies read.
+  std::vector<std::string> scopes;
+  // Optional expiry; must be in the future. Default: never expires.
+  std::optional<absl::Time> expires_at;
+};
+
+// TokenMetadata is everything stored about a token except its secret, which
+// is never stored.
+struct TokenMetadata {
+  std::string organization;
+  std::string service_account;  // the account's slug
+  std::string slug;
+  std::string name;
+  std::vector<std::string> scopes;  // sorted, normalized
+  absl::Time created_at;
+  std::string created_by;
+  std::optional<absl::Time> expires_at;
+  std::optional<absl::Time> revoked_at;
+  std::string revoked_by;  // empty unless revoked
+  int pepper_id = 0;       // which pepper digested it (not secret)
+
+  bool revoked() const { return revoked_at.has_value(); }
+  // active reports whether the token is neither revoked nor expired at `now`.
+  bool active(absl::Time now) const {
+    return !revoked_at.has_value() && (!expires_at || *expires_at > now);
+  }
+};
+
+// CreatedToken is the result of Store::CreateToken: the metadata plus the
+// token's plaintext value. This is the only time the value exists outside
+// the caller's request; its buffer is wiped on destruction.
+struct CreatedToken {
+  TokenMetadata metadata;
+  SecretString value;
+};
+
+}  // namespace keygate
+
+#endif  // KEYGATE_TOKEN_H_

@@ -1,0 +1,60 @@
+// lib/crypto/token_digester.h: the keyed digest that is all storage keeps of
+// a token.
+#ifndef KEYGATE_LIB_CRYPTO_TOKEN_DIGESTER_H_
+#define KEYGATE_LIB_CRYPTO_TOKEN_DIGESTER_H_
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "keygate/keyring.h"
+
+namespace keygate::crypto {
+
+inline constexpr size_t kDigestSize = 32;
+using Digest = std::array<uint8_t, kDigestSize>;
+
+// DigestEqual compares two digests in constant time (crypto_verify_32).
+bool DigestEqual(const Digest& a, const Digest& b) noexcept;
+
+// TokenDigester computes BLAKE2b-256 keyed with a pepper (libsodium
+// crypto_generichash) over the whole token string. The keyed initial state of
+// every pepper is computed once and kept in sodium_malloc'd memory, so each
+// digest costs only the hashing of the token. Immutable after Create; safe for
+// concurrent use.
+class TokenDigester {
+ public:
+  // Create precomputes the states of every pepper in `keyring`.
+  static absl::StatusOr<std::unique_ptr<TokenDigester>> Create(
+      std::shared_ptr<const Keyring> keyring);
+  ~TokenDigester();
+  TokenDigester(const TokenDigester&) = delete;
+  TokenDigester& operator=(const TokenDigester&) = delete;
+
+  // Compute writes the digest of `token` under pepper `pepper_id` to `out`
+  // and returns true, or returns false if the keyring has no such pepper.
+  // No allocation; scratch state is wiped.
+  bool Compute(int pepper_id, std::string_view token, Digest* out) const noexcept;
+
+  // Fingerprint returns a keyed digest of a fixed label under `pepper_id`:
+  // stored by the store so that opening with a different pepper under the
+  // same id is refused. Reveals nothing about the pepper. REQUIRES: the id is
+  // in the keyring.
+  Digest Fingerprint(int pepper_id) const;
+
+  int active_id() const { return keyring_->active_id(); }
+  const Keyring& keyring() const { return *keyring_; }
+
+ private:
+  struct States;
+  TokenDigester(std::shared_ptr<const Keyring> keyring, States* states);
+
+  std::shared_ptr<const Keyring> keyring_;
+  States* states_;  // owned; sodium_malloc'd
+};
+
+}  // namespace keygate::crypto
+
+#endif  // KEYGATE_LIB_CRYPTO_TOKEN_DIGESTER_H_
