@@ -1,0 +1,39 @@
+// tools/keygate/global_options.h: flags shared by every `keygate` subcommand.
+#ifndef KEYGATE_TOOLS_KEYGATE_GLOBAL_OPTIONS_H_
+#define KEYGATE_TOOLS_KEYGATE_GLOBAL_OPTIONS_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "keygate/store.h"
+
+namespace keygate::tool {
+
+// GlobalOptions are the flags before the subcommand.
+struct GlobalOptions {
+  // --data-dir: the store directory. Default: $KEYGATE_DATA_DIR or
+  // ./keygate-data.
+  std::string data_dir;
+  // --pepper-file: the pepper keyring file, kept apart from the store.
+  // Default: $KEYGATE_PEPPER_FILE or <data-dir>.pepper.
+  std::string pepper_file;
+  // --scope-module (repeatable): extra scope modules beyond
+  // service_accounts and tokens.
+  std::vector<std::string> scope_modules;
+  // --json: machine-readable output.
+  bool json = false;
+};
+
+// ResolveDefaults fills empty data_dir / pepper_file from the environment and
+// the defaults above.
+void ResolveDefaults(GlobalOptions& options);
+
+// OpenStore loads the pepper file and opens the store with `options`
+// (ResolveDefaults already applied).
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const GlobalOptions& options);
+
+}  // namespace keygate::tool
+
+#endif  // KEYGATE_TOOLS_KEYGATE_GLOBAL_OPTIONS_H_
