@@ -425,5 +425,18 @@ TEST_F(ServiceAccountTest, DeleteUnknownIsNotFound) {
             absl::StatusCode::kNotFound);
 }
 
+// What CreateServiceAccount/Rename return is what Get returns, even with a
+// clock of sub-microsecond precision (absl::Now() has one).
+TEST_F(ServiceAccountTest, TimestampsRoundTripExactly) {
+  clock_.Set(test::ManualClock::DefaultStart() + absl::Nanoseconds(123456789));
+  KG_ASSERT_OK_AND_ASSIGN(ServiceAccount created, CreateAccount("precise"));
+  KG_ASSERT_OK_AND_ASSIGN(ServiceAccount got,
+                          store_->GetServiceAccount(kOrg, "precise"));
+  EXPECT_EQ(got.created_at, created.created_at)
+      << absl::FormatTime(got.created_at) << " vs "
+      << absl::FormatTime(created.created_at);
+  EXPECT_EQ(got.updated_at, created.updated_at);
+}
+
 }  // namespace
 }  // namespace keygate

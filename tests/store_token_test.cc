@@ -790,5 +790,47 @@ TEST_F(TokenTest, PurgeRetiredHonoursRetention) {
   KG_EXPECT_OK(store_->Verify(active.value.view()));
 }
 
+// What CreateToken returns is what is stored: with a clock that has
+// sub-microsecond precision (absl::Now() does), the returned created_at and
+// expires_at must equal the listed ones and survive a reopen unchanged.
+TEST_F(TokenTest, TimestampsRoundTripExactly) {
+  clock_.Set(test::ManualClock::DefaultStart() + absl::Nanoseconds(123456789));
+  const absl::Time expiry =
+      clock_.Now() + absl::Hours(1) + absl::Nanoseconds(987);
+  KG_ASSERT_OK_AND_ASSIGN(
+      CreatedToken t,
+      CreateToken("svc", "precise", {"read:tokens"}, std::nullopt, expiry));
+  KG_ASSERT_OK_AND_ASSIGN(auto listed, AllTokens("svc"));
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].created_at, t.metadata.created_at)
+      << absl::FormatTime(listed[0].created_at) << " vs "
+      << absl::FormatTime(t.metadata.created_at);
+  EXPECT_EQ(listed[0].expires_at, t.metadata.expires_at);
+  KG_ASSERT_OK_AND_ASSIGN(Principal before, store_->Verify(t.value.view()));
+  KG_ASSERT_OK(Reopen());
+  KG_ASSERT_OK_AND_ASSIGN(Principal after, store_->Verify(t.value.view()));
+  EXPECT_EQ(before.expires_at(), after.expires_at());
+}
+
+// errors.h reserves FailedPrecondition for a store that cannot be used as
+// opened (locked, wrong pepper, closed), and the problem adapter turns it
+// into 503 "retry later". Creating a token on a disabled account is a
+// client-side condition, so it must not be reported that way. (The header
+// does not say whether it is allowed; if it is, the token must not verify
+// until the account is enabled.)
+TEST_F(TokenTest, CreateTokenOnDisabledAccountIsNotAStoreError) {
+  KG_ASSERT_OK(store_->SetServiceAccountDisabled(kOrg, "svc", true, kActor));
+  auto t = CreateToken("svc", "while disabled");
+  if (t.ok()) {
+    ExpectVerifyFailure(t->value.view(), VerifyFailure::kAccountDisabled,
+                        "created while disabled");
+  } else {
+    EXPECT_NE(t.status().code(), absl::StatusCode::kFailedPrecondition)
+        << t.status();
+    EXPECT_NE(t.status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_NE(t.status().code(), absl::StatusCode::kInternal);
+  }
+}
+
 }  // namespace
 }  // namespace keygate
