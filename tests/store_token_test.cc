@@ -788,6 +788,16 @@ TEST_F(TokenTest, PurgeRetiredHonoursRetention) {
     EXPECT_EQ(r.tokens_purged, 0u);
   }
   KG_EXPECT_OK(store_->Verify(active.value.view()));
+
+  // The purge is persistent.
+  KG_ASSERT_OK(Reopen(options));
+  KG_ASSERT_OK_AND_ASSIGN(auto listed, AllTokens("svc"));
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].name, "active");
+  KG_EXPECT_OK(store_->Verify(active.value.view()));
+  EXPECT_FALSE(store_->Verify(d.value.view()).ok());
+  KG_ASSERT_OK_AND_ASSIGN(PurgeResult r, store_->PurgeRetired());
+  EXPECT_EQ(r.tokens_purged, 0u);
 }
 
 // What CreateToken returns is what is stored: with a clock that has
