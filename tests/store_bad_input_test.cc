@@ -28,7 +28,8 @@ std::vector<BadValue> BadValues() {
   return {
       {"empty", ""},
       {"one_MiB", std::string(1 << 20, 'a')},
-      {"one_MiB_utf8", [] {
+      {"one_MiB_utf8",
+       [] {
          std::string s;
          while (s.size() < (1 << 20)) s += "\xc3\xa9";  // é
          return s;
@@ -42,7 +43,9 @@ std::vector<BadValue> BadValues() {
       {"truncated_sequence", "ab\xe2\x82"},
       {"surrogate", "a\xed\xa0\x80"},
       {"above_max_code_point", "a\xf4\x90\x80\x80"},
-      {"control_soh", "a\x01" "b"},
+      {"control_soh",
+       "a\x01"
+       "b"},
       {"newline", "a\nb"},
       {"tab", "a\tb"},
       {"carriage_return", "ab\r"},
@@ -87,18 +90,20 @@ std::vector<Case> Cases() {
       // CreateServiceAccount(organization, spec{name, slug}, actor)
       {"CreateServiceAccount_organization", "organization",
        [](Store& s, S bad, std::string_view token) {
-         return s.CreateServiceAccount(bad, AccountSpec("n", "new-acct"),
-                                       kActor).status();
+         return s
+             .CreateServiceAccount(bad, AccountSpec("n", "new-acct"), kActor)
+             .status();
        }},
       {"CreateServiceAccount_actor", "actor",
        [](Store& s, S bad, std::string_view token) {
-         return s.CreateServiceAccount(kOrg, AccountSpec("n", "new-acct"),
-                                       bad).status();
+         return s.CreateServiceAccount(kOrg, AccountSpec("n", "new-acct"), bad)
+             .status();
        }},
       {"CreateServiceAccount_name", "name",
        [](Store& s, S bad, std::string_view token) {
-         return s.CreateServiceAccount(kOrg, AccountSpec(bad, "new-acct"),
-                                       kActor).status();
+         return s
+             .CreateServiceAccount(kOrg, AccountSpec(bad, "new-acct"), kActor)
+             .status();
        }},
       {"CreateServiceAccount_slug", "slug",
        [](Store& s, S bad, std::string_view token) {
@@ -107,9 +112,13 @@ std::vector<Case> Cases() {
        }},
       // GetServiceAccount(organization, slug)
       {"GetServiceAccount_organization", "organization",
-       [](Store& s, S bad, std::string_view token) { return s.GetServiceAccount(bad, "svc").status(); }},
+       [](Store& s, S bad, std::string_view token) {
+         return s.GetServiceAccount(bad, "svc").status();
+       }},
       {"GetServiceAccount_serviceAccountSlug", "serviceAccountSlug",
-       [](Store& s, S bad, std::string_view token) { return s.GetServiceAccount(kOrg, bad).status(); }},
+       [](Store& s, S bad, std::string_view token) {
+         return s.GetServiceAccount(kOrg, bad).status();
+       }},
       // ListServiceAccounts(organization, page)
       {"ListServiceAccounts_organization", "organization",
        [](Store& s, S bad, std::string_view token) {
@@ -154,11 +163,17 @@ std::vector<Case> Cases() {
        }},
       // DeleteServiceAccount(organization, slug, actor)
       {"DeleteServiceAccount_organization", "organization",
-       [](Store& s, S bad, std::string_view token) { return s.DeleteServiceAccount(bad, "svc", kActor); }},
+       [](Store& s, S bad, std::string_view token) {
+         return s.DeleteServiceAccount(bad, "svc", kActor);
+       }},
       {"DeleteServiceAccount_serviceAccountSlug", "serviceAccountSlug",
-       [](Store& s, S bad, std::string_view token) { return s.DeleteServiceAccount(kOrg, bad, kActor); }},
+       [](Store& s, S bad, std::string_view token) {
+         return s.DeleteServiceAccount(kOrg, bad, kActor);
+       }},
       {"DeleteServiceAccount_actor", "actor",
-       [](Store& s, S bad, std::string_view token) { return s.DeleteServiceAccount(kOrg, "svc", bad); }},
+       [](Store& s, S bad, std::string_view token) {
+         return s.DeleteServiceAccount(kOrg, "svc", bad);
+       }},
       // CreateToken(organization, account, spec{name, slug}, actor)
       {"CreateToken_organization", "organization",
        [](Store& s, S bad, std::string_view token) {
@@ -214,13 +229,21 @@ std::vector<Case> Cases() {
        /*empty_is_valid=*/true},
       // RevokeToken(organization, account, token_slug, actor)
       {"RevokeToken_organization", "organization",
-       [](Store& s, S bad, std::string_view token) { return s.RevokeToken(bad, "svc", "tok", kActor); }},
+       [](Store& s, S bad, std::string_view token) {
+         return s.RevokeToken(bad, "svc", "tok", kActor);
+       }},
       {"RevokeToken_serviceAccountSlug", "serviceAccountSlug",
-       [](Store& s, S bad, std::string_view token) { return s.RevokeToken(kOrg, bad, "tok", kActor); }},
+       [](Store& s, S bad, std::string_view token) {
+         return s.RevokeToken(kOrg, bad, "tok", kActor);
+       }},
       {"RevokeToken_tokenSlug", "tokenSlug",
-       [](Store& s, S bad, std::string_view token) { return s.RevokeToken(kOrg, "svc", bad, kActor); }},
+       [](Store& s, S bad, std::string_view token) {
+         return s.RevokeToken(kOrg, "svc", bad, kActor);
+       }},
       {"RevokeToken_actor", "actor",
-       [](Store& s, S bad, std::string_view token) { return s.RevokeToken(kOrg, "svc", "tok", bad); }},
+       [](Store& s, S bad, std::string_view token) {
+         return s.RevokeToken(kOrg, "svc", "tok", bad);
+       }},
       // Verify(token, required_scope): a bad scope is InvalidArgument.
       {"Verify_scope", "scope",
        [](Store& s, S bad, std::string_view token) {
@@ -296,11 +319,11 @@ TEST_P(BadInputTest, RejectedNamingTheFieldAndNothingChanges) {
   KG_EXPECT_OK(store_->Verify(token_.value.view(), "read:tokens"));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllFunctions, BadInputTest, ::testing::Range(size_t{0}, Cases().size()),
-    [](const ::testing::TestParamInfo<size_t>& info) {
-      return Cases()[info.param].name;
-    });
+INSTANTIATE_TEST_SUITE_P(AllFunctions, BadInputTest,
+                         ::testing::Range(size_t{0}, Cases().size()),
+                         [](const ::testing::TestParamInfo<size_t>& info) {
+                           return Cases()[info.param].name;
+                         });
 
 // Verify takes any bytes as the token: they are malformed, never a crash and
 // never InvalidArgument (the one 401 every failure shares).
@@ -309,8 +332,8 @@ class VerifyBadTokenTest : public test::StoreTest {};
 TEST_F(VerifyBadTokenTest, EveryBadValueIsMalformed) {
   for (const BadValue& bad : BadValues()) {
     SCOPED_TRACE(bad.label);
-    for (std::string_view scope : {std::string_view(), std::string_view(
-                                                           "read:tokens")}) {
+    for (std::string_view scope :
+         {std::string_view(), std::string_view("read:tokens")}) {
       auto v = store_->Verify(bad.value, scope);
       ASSERT_FALSE(v.ok());
       EXPECT_EQ(v.status().code(), absl::StatusCode::kUnauthenticated)
@@ -325,8 +348,12 @@ TEST_F(VerifyBadTokenTest, EveryBadValueIsMalformed) {
 class C1ControlTest : public test::StoreTest {};
 
 TEST_F(C1ControlTest, C1ControlCharactersRejected) {
-  const std::string nel = "a\xc2\x85" "b";  // U+0085 NEXT LINE
-  const std::string csi = "\xc2\x9b" "31m";  // U+009B CONTROL SEQUENCE INTRO
+  const std::string nel =
+      "a\xc2\x85"
+      "b";  // U+0085 NEXT LINE
+  const std::string csi =
+      "\xc2\x9b"
+      "31m";  // U+009B CONTROL SEQUENCE INTRO
   const std::vector<std::string> bads = {nel, csi};
   for (size_t i = 0; i < bads.size(); ++i) {
     const std::string& bad = bads[i];

@@ -38,16 +38,16 @@ class ConcurrencyTest : public test::StoreTest {
     size_t size;
     std::atomic<bool> writer_finished{false};
     std::atomic<uint64_t> verifies{0};
-    std::atomic<uint64_t> violations{0};       // succeeded after the write
-    std::atomic<uint64_t> wrong_reason{0};     // failed for another reason
+    std::atomic<uint64_t> violations{0};    // succeeded after the write
+    std::atomic<uint64_t> wrong_reason{0};  // failed for another reason
     std::atomic<uint64_t> succeeded{0};
     std::atomic<uint64_t> refused{0};
   };
 
   // RunVerifiers verifies `values` in a loop on kVerifiers threads until the
   // writer finishes; `want` is the failure expected once done[i] is set.
-  std::vector<std::thread> StartVerifiers(const std::vector<std::string>& values,
-                                          Race& race, VerifyFailure want) {
+  std::vector<std::thread> StartVerifiers(
+      const std::vector<std::string>& values, Race& race, VerifyFailure want) {
     std::vector<std::thread> threads;
     for (int t = 0; t < kVerifiers; ++t) {
       threads.emplace_back([this, &values, &race, want, t] {
@@ -66,7 +66,8 @@ class ConcurrencyTest : public test::StoreTest {
             race.refused.fetch_add(1, std::memory_order_relaxed);
             // Before the write only `want` can appear (the write may be in
             // flight); any other reason is a bug.
-            if (VerifyFailureOf(v.status()) != want) race.wrong_reason.fetch_add(1);
+            if (VerifyFailureOf(v.status()) != want)
+              race.wrong_reason.fetch_add(1);
           }
           if (finished) break;
         }
@@ -101,9 +102,9 @@ TEST_F(ConcurrencyTest, NoVerifySucceedsAfterRevokeReturned) {
   std::vector<std::string> values;
   std::vector<std::string> slugs;
   for (int i = 0; i < kTokens; ++i) {
-    KG_ASSERT_OK_AND_ASSIGN(CreatedToken t,
-                            CreateToken("svc", "t" + std::to_string(i),
-                                        {"write:tokens"}));
+    KG_ASSERT_OK_AND_ASSIGN(
+        CreatedToken t,
+        CreateToken("svc", "t" + std::to_string(i), {"write:tokens"}));
     values.emplace_back(t.value.view());
     slugs.push_back(t.metadata.slug);
   }
@@ -190,8 +191,8 @@ TEST_F(ConcurrencyTest, ConcurrentCreatesWithDistinctNamesAllSucceed) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
         TokenSpec spec;
-        spec.name = "thread " + std::to_string(t) + " token " +
-                    std::to_string(i);
+        spec.name =
+            "thread " + std::to_string(t) + " token " + std::to_string(i);
         spec.scopes = {"read:tokens"};
         auto created = store_->CreateToken(kOrg, "svc", spec, kActor);
         statuses[t].push_back(created.status());
@@ -231,9 +232,8 @@ TEST_F(ConcurrencyTest, ConcurrentCreatesWithTheSameNameSucceedOnce) {
         TokenSpec spec;
         spec.name = "shared " + std::to_string(i);
         spec.scopes = {"read:tokens"};
-        codes[t][i] = store_->CreateToken(kOrg, "svc", spec, kActor)
-                          .status()
-                          .code();
+        codes[t][i] =
+            store_->CreateToken(kOrg, "svc", spec, kActor).status().code();
       }
     });
   }

@@ -13,9 +13,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -122,9 +122,8 @@ int RunOpenChild(const std::string& path, const std::string& keyring_text,
     if (code == -1000) {
       *status = absl::InternalError("Store::Open hung (child killed)");
     } else if (code < 0) {
-      *status = absl::InternalError(
-          "Store::Open crashed the process (signal " +
-          std::to_string(-1 - code) + ")");
+      *status = absl::InternalError("Store::Open crashed the process (signal " +
+                                    std::to_string(-1 - code) + ")");
     } else {
       std::ifstream in(result_path, std::ios::binary);
       int raw_code = -1;
@@ -133,8 +132,8 @@ int RunOpenChild(const std::string& path, const std::string& keyring_text,
         in.get();
         message.assign(std::istreambuf_iterator<char>(in),
                        std::istreambuf_iterator<char>());
-        *status = absl::Status(static_cast<absl::StatusCode>(raw_code),
-                               message);
+        *status =
+            absl::Status(static_cast<absl::StatusCode>(raw_code), message);
       } else {
         *status = absl::InternalError("child wrote no result");
       }
@@ -277,8 +276,8 @@ TEST_F(PersistenceTest, ForkedChildGetsFailedPrecondition) {
   const pid_t pid = fork();
   ASSERT_GE(pid, 0) << "fork failed";
   if (pid == 0) {
-    std::_Exit(ChildOpen(path, test::KeyringText({{1, test::kPepperHex1}}),
-                         ""));
+    std::_Exit(
+        ChildOpen(path, test::KeyringText({{1, test::kPepperHex1}}), ""));
   }
   EXPECT_EQ(WaitChild(pid), kChildFailedPrecondition);
   KG_EXPECT_OK(store_->GetServiceAccount(kOrg, "held"));
@@ -494,8 +493,7 @@ TEST_F(PersistenceTest, ClosedStoreRefusesEveryCall) {
   EXPECT_EQ(store_->DeleteServiceAccount(kOrg, "svc", kActor).code(), fp);
   EXPECT_EQ(store_->CreateToken(kOrg, "svc", tspec, kActor).status().code(),
             fp);
-  EXPECT_EQ(store_->ListTokens(kOrg, "svc", PageRequest{}).status().code(),
-            fp);
+  EXPECT_EQ(store_->ListTokens(kOrg, "svc", PageRequest{}).status().code(), fp);
   EXPECT_EQ(store_->RevokeToken(kOrg, "svc", t.metadata.slug, kActor).code(),
             fp);
   EXPECT_EQ(store_->Verify(t.value.view()).status().code(), fp);

@@ -41,8 +41,7 @@ std::vector<StoreFile> ReadTree(const std::string& root) {
 
 // Needles for one token: the full value, everything after the prefix, and
 // the 43-char secret alone (without pepper id and checksum).
-std::vector<std::string> NeedlesOf(std::string_view value,
-                                   size_t prefix_size) {
+std::vector<std::string> NeedlesOf(std::string_view value, size_t prefix_size) {
   std::vector<std::string> needles;
   needles.emplace_back(value);
   needles.emplace_back(value.substr(prefix_size));
@@ -81,16 +80,15 @@ TEST_P(PlaintextScanTest, NoTokenValueAppearsInAnyStoreFile) {
     KG_ASSERT_OK(store_->RevokeToken(
         kOrg, "acct-" + std::to_string(i % kAccounts), slugs[i], kActor));
   }
-  KG_ASSERT_OK(store_->SetServiceAccountDisabled(kOrg, "acct-1", true,
-                                                 kActor));
+  KG_ASSERT_OK(store_->SetServiceAccountDisabled(kOrg, "acct-1", true, kActor));
   KG_ASSERT_OK(store_->DeleteServiceAccount(kOrg, "acct-3", kActor));
   KG_ASSERT_OK(store_->PurgeRetired());
   // Every token of the remaining accounts still verifies or fails as it
   // should, so the values we scan for are the real ones.
   for (int i = 0; i < kTokens; ++i) {
     auto v = store_->Verify(values[i]);
-    const bool should_pass = (i % 5 != 0) && (i % kAccounts == 0 ||
-                                              i % kAccounts == 2);
+    const bool should_pass =
+        (i % 5 != 0) && (i % kAccounts == 0 || i % kAccounts == 2);
     EXPECT_EQ(v.ok(), should_pass) << "token #" << i << ": " << v.status();
   }
   KG_ASSERT_OK(store_->Close());
@@ -122,11 +120,11 @@ TEST_P(PlaintextScanTest, NoTokenValueAppearsInAnyStoreFile) {
   // The pepper is not stored either (raw bytes or hex).
   std::string raw_pepper(32, '\0');
   size_t bin_len = 0;
-  ASSERT_EQ(sodium_hex2bin(reinterpret_cast<unsigned char*>(raw_pepper.data()),
-                           raw_pepper.size(), test::kPepperHex1.data(),
-                           test::kPepperHex1.size(), nullptr, &bin_len,
-                           nullptr),
-            0);
+  ASSERT_EQ(
+      sodium_hex2bin(reinterpret_cast<unsigned char*>(raw_pepper.data()),
+                     raw_pepper.size(), test::kPepperHex1.data(),
+                     test::kPepperHex1.size(), nullptr, &bin_len, nullptr),
+      0);
   ASSERT_EQ(bin_len, 32u);
   for (const StoreFile& f : files) {
     EXPECT_EQ(f.bytes.find(raw_pepper), std::string::npos)

@@ -76,11 +76,11 @@ TEST_F(ServiceAccountTest, DerivedSlugIsSlugifiedNamePlusSuffix) {
 
 TEST_F(ServiceAccountTest, DerivedSlugIsValidForAwkwardNames) {
   const std::vector<std::string> names = {
-      "日本語のボット",              // no ASCII letters at all
-      "!!!",                        // only punctuation
+      "日本語のボット",  // no ASCII letters at all
+      "!!!",             // only punctuation
       "  --Leading and trailing--  ",
       "UPPER_case.with.dots",
-      std::string(200, 'x'),        // longest name: slug must stay <= 100
+      std::string(200, 'x'),  // longest name: slug must stay <= 100
       "a",
   };
   for (const std::string& name : names) {
@@ -95,9 +95,12 @@ TEST_F(ServiceAccountTest, DerivedSlugIsValidForAwkwardNames) {
 }
 
 TEST_F(ServiceAccountTest, ValidSlugEdgeCasesAccepted) {
-  const std::vector<std::string> slugs = {
-      "ab", "a1", "0-9", "a--b", std::string(100, 'z'),
-      "x" + std::string(98, '-') + "y"};
+  const std::vector<std::string> slugs = {"ab",
+                                          "a1",
+                                          "0-9",
+                                          "a--b",
+                                          std::string(100, 'z'),
+                                          "x" + std::string(98, '-') + "y"};
   for (const std::string& slug : slugs) {
     auto account = CreateAccount(slug);
     ASSERT_TRUE(account.ok()) << slug << ": " << account.status();
@@ -109,18 +112,18 @@ TEST_F(ServiceAccountTest, ValidSlugEdgeCasesAccepted) {
 TEST_F(ServiceAccountTest, InvalidSlugsRejectedNamingSlug) {
   const std::vector<std::string> slugs = {
       "",
-      "a",                         // 1 char
-      std::string(101, 'a'),       // 101 chars
-      "Abc",                       // uppercase
+      "a",                    // 1 char
+      std::string(101, 'a'),  // 101 chars
+      "Abc",                  // uppercase
       "ABC",
-      "-ab",                       // leading '-'
-      "ab-",                       // trailing '-'
+      "-ab",  // leading '-'
+      "ab-",  // trailing '-'
       "-",
       "--",
-      "a_b",                       // '_'
+      "a_b",  // '_'
       "a b",
       "a.b",
-      "\xc3\xa4-b",                // unicode (a-umlaut)
+      "\xc3\xa4-b",  // unicode (a-umlaut)
       "ab\n",
       std::string("a\0b", 3),
   };
@@ -153,8 +156,7 @@ TEST_F(ServiceAccountTest, PathStyleSlugArgumentsNamedServiceAccountSlug) {
     EXPECT_EQ(rename.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_TRUE(HasFieldError(rename.status(), "serviceAccountSlug"));
 
-    auto disable =
-        store_->SetServiceAccountDisabled(kOrg, bad, true, kActor);
+    auto disable = store_->SetServiceAccountDisabled(kOrg, bad, true, kActor);
     EXPECT_EQ(disable.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_TRUE(HasFieldError(disable.status(), "serviceAccountSlug"));
 
@@ -296,8 +298,7 @@ TEST_F(ServiceAccountTest, ListRejectsBadLimit) {
 
 TEST_F(ServiceAccountTest, Rename) {
   KG_ASSERT_OK(CreateAccount("renamed"));
-  KG_ASSERT_OK_AND_ASSIGN(CreatedToken token,
-                          CreateToken("renamed", "tok"));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken token, CreateToken("renamed", "tok"));
   clock_.Advance(absl::Hours(1));
   KG_ASSERT_OK_AND_ASSIGN(
       ServiceAccount a,
@@ -338,9 +339,8 @@ TEST_F(ServiceAccountTest, DisableFailsAllTokensEnableRestores) {
   KG_ASSERT_OK_AND_ASSIGN(CreatedToken other, CreateToken("other", "t0"));
 
   clock_.Advance(absl::Seconds(10));
-  KG_ASSERT_OK_AND_ASSIGN(
-      ServiceAccount a,
-      store_->SetServiceAccountDisabled(kOrg, "svc", true, "user:bob"));
+  KG_ASSERT_OK_AND_ASSIGN(ServiceAccount a, store_->SetServiceAccountDisabled(
+                                                kOrg, "svc", true, "user:bob"));
   EXPECT_TRUE(a.disabled);
   EXPECT_EQ(a.updated_by, "user:bob");
   EXPECT_EQ(a.updated_at, clock_.Now());
@@ -373,8 +373,8 @@ TEST_F(ServiceAccountTest, DisableFailsAllTokensEnableRestores) {
     EXPECT_TRUE(v.ok()) << "token #" << i << ": " << v.status();
   }
 
-  auto missing = store_->SetServiceAccountDisabled(kOrg, "missing", true,
-                                                   kActor);
+  auto missing =
+      store_->SetServiceAccountDisabled(kOrg, "missing", true, kActor);
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
 }
 

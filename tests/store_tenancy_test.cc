@@ -34,27 +34,26 @@ class TenancyTest : public test::StoreTest {
     o.rename =
         store_->RenameServiceAccount(kOrgA, account, "Hijacked", "user:mallory")
             .status();
-    o.disable = store_->SetServiceAccountDisabled(kOrgA, account, true,
-                                                  "user:mallory")
-                    .status();
-    o.enable = store_->SetServiceAccountDisabled(kOrgA, account, false,
-                                                 "user:mallory")
-                   .status();
+    o.disable =
+        store_->SetServiceAccountDisabled(kOrgA, account, true, "user:mallory")
+            .status();
+    o.enable =
+        store_->SetServiceAccountDisabled(kOrgA, account, false, "user:mallory")
+            .status();
     o.list_tokens = store_->ListTokens(kOrgA, account, PageRequest{}).status();
     TokenSpec spec;
     spec.name = "planted";
     spec.scopes = {"write:*"};
     o.create_token =
         store_->CreateToken(kOrgA, account, spec, "user:mallory").status();
-    o.revoke =
-        store_->RevokeToken(kOrgA, account, token, "user:mallory");
+    o.revoke = store_->RevokeToken(kOrgA, account, token, "user:mallory");
     o.del = store_->DeleteServiceAccount(kOrgA, account, "user:mallory");
     return o;
   }
 
   static void ExpectSame(const Outcomes& absent, const Outcomes& foreign) {
-    const std::vector<std::pair<const char*,
-                                std::pair<absl::Status, absl::Status>>>
+    const std::vector<
+        std::pair<const char*, std::pair<absl::Status, absl::Status>>>
         pairs = {{"get", {absent.get, foreign.get}},
                  {"rename", {absent.rename, foreign.rename}},
                  {"disable", {absent.disable, foreign.disable}},
@@ -79,10 +78,9 @@ TEST_F(TenancyTest, OtherOrganizationsResourcesReadAsAbsent) {
 
   // Org B creates the account and a token; org A owns something else.
   KG_ASSERT_OK(CreateAccount("shared", kOrgB));
-  KG_ASSERT_OK_AND_ASSIGN(
-      CreatedToken b_token,
-      CreateToken("shared", "B token", {"read:tokens"}, std::string("tok"),
-                  std::nullopt, kOrgB));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken b_token,
+                          CreateToken("shared", "B token", {"read:tokens"},
+                                      std::string("tok"), std::nullopt, kOrgB));
   KG_ASSERT_OK(CreateAccount("mine", kOrgA));
 
   const Outcomes foreign = Probe("shared", "tok");
@@ -112,12 +110,12 @@ TEST_F(TenancyTest, OtherOrganizationsResourcesReadAsAbsent) {
 TEST_F(TenancyTest, SameSlugsInTwoOrganizationsAreIndependent) {
   KG_ASSERT_OK(CreateAccount("svc", kOrgA));
   KG_ASSERT_OK(CreateAccount("svc", kOrgB));
-  KG_ASSERT_OK_AND_ASSIGN(
-      CreatedToken a, CreateToken("svc", "same", {"read:tokens"},
-                                  std::string("tok"), std::nullopt, kOrgA));
-  KG_ASSERT_OK_AND_ASSIGN(
-      CreatedToken b, CreateToken("svc", "same", {"write:tokens"},
-                                  std::string("tok"), std::nullopt, kOrgB));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken a,
+                          CreateToken("svc", "same", {"read:tokens"},
+                                      std::string("tok"), std::nullopt, kOrgA));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken b,
+                          CreateToken("svc", "same", {"write:tokens"},
+                                      std::string("tok"), std::nullopt, kOrgB));
 
   KG_ASSERT_OK_AND_ASSIGN(Principal pa, store_->Verify(a.value.view()));
   KG_ASSERT_OK_AND_ASSIGN(Principal pb, store_->Verify(b.value.view()));
@@ -135,9 +133,9 @@ TEST_F(TenancyTest, SameSlugsInTwoOrganizationsAreIndependent) {
   EXPECT_FALSE(b_tokens[0].revoked());
 
   // Disabling in A leaves B alone; renaming too.
-  KG_ASSERT_OK_AND_ASSIGN(
-      CreatedToken a2, CreateToken("svc", "second", {"read:tokens"},
-                                   std::nullopt, std::nullopt, kOrgA));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken a2,
+                          CreateToken("svc", "second", {"read:tokens"},
+                                      std::nullopt, std::nullopt, kOrgA));
   KG_ASSERT_OK(store_->SetServiceAccountDisabled(kOrgA, "svc", true, kActor));
   KG_ASSERT_OK(store_->RenameServiceAccount(kOrgA, "svc", "A's", kActor));
   EXPECT_EQ(VerifyFailureOf(store_->Verify(a2.value.view()).status()),
@@ -163,12 +161,12 @@ TEST_F(TenancyTest, PrefixOrganizationsDoNotCollide) {
   KG_ASSERT_OK(CreateAccount("bcd", "a"));
   KG_ASSERT_OK(CreateAccount("cd", "ab"));
   KG_ASSERT_OK(CreateAccount("cd-x", "abc"));
-  KG_ASSERT_OK_AND_ASSIGN(
-      CreatedToken t_a, CreateToken("bcd", "ta", {"read:tokens"},
-                                    std::string("ef"), std::nullopt, "a"));
-  KG_ASSERT_OK_AND_ASSIGN(
-      CreatedToken t_ab, CreateToken("cd", "tab", {"read:tokens"},
-                                     std::string("ef"), std::nullopt, "ab"));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken t_a,
+                          CreateToken("bcd", "ta", {"read:tokens"},
+                                      std::string("ef"), std::nullopt, "a"));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken t_ab,
+                          CreateToken("cd", "tab", {"read:tokens"},
+                                      std::string("ef"), std::nullopt, "ab"));
 
   KG_ASSERT_OK_AND_ASSIGN(auto in_a, AllAccounts("a"));
   ASSERT_EQ(in_a.size(), 1u);
@@ -223,8 +221,9 @@ TEST_F(TenancyTest, PrefixOrganizationsHaveSeparateQuotas) {
 
 TEST_F(TenancyTest, SeparatorLikeCharactersInOrganizationsAreRejected) {
   for (const std::string& org :
-       {std::string("a\x01" "b"), std::string("a\0b", 3), std::string("a\x1f"),
-        std::string("a\nb")}) {
+       {std::string("a\x01"
+                    "b"),
+        std::string("a\0b", 3), std::string("a\x1f"), std::string("a\nb")}) {
     auto r = CreateAccount("svc", org);
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument)
         << r.status();
@@ -235,8 +234,8 @@ TEST_F(TenancyTest, SeparatorLikeCharactersInOrganizationsAreRejected) {
 
 TEST_F(TenancyTest, PunctuationInOrganizationsIsOpaque) {
   // Printable punctuation is allowed and does not alias.
-  const std::vector<std::string> orgs = {"a/b", "a", "a:b", "a b", "A",
-                                         "ä", "a/b/"};
+  const std::vector<std::string> orgs = {"a/b", "a", "a:b", "a b",
+                                         "A",   "ä", "a/b/"};
   for (size_t i = 0; i < orgs.size(); ++i) {
     auto r = CreateAccount("acct-" + std::to_string(i), orgs[i]);
     ASSERT_TRUE(r.ok()) << orgs[i] << ": " << r.status();
@@ -250,7 +249,8 @@ TEST_F(TenancyTest, PunctuationInOrganizationsIsOpaque) {
 }
 
 TEST_F(TenancyTest, ListCursorFromAnotherOrganizationLeaksNothing) {
-  for (const char* s : {"b1", "b2", "b3"}) KG_ASSERT_OK(CreateAccount(s, kOrgB));
+  for (const char* s : {"b1", "b2", "b3"})
+    KG_ASSERT_OK(CreateAccount(s, kOrgB));
   PageRequest page;
   page.limit = 1;
   KG_ASSERT_OK_AND_ASSIGN(Page<ServiceAccount> first,

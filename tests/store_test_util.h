@@ -32,19 +32,17 @@
 #include "keygate/keygate.h"
 
 // KG_ASSERT_OK asserts that an absl::Status or absl::StatusOr is OK.
-#define KG_ASSERT_OK(expr)                                  \
-  do {                                                      \
-    const ::absl::Status kg_status_ =                       \
-        ::keygate::test::StatusOf((expr));                  \
-    ASSERT_TRUE(kg_status_.ok()) << #expr << ": " << kg_status_; \
+#define KG_ASSERT_OK(expr)                                               \
+  do {                                                                   \
+    const ::absl::Status kg_status_ = ::keygate::test::StatusOf((expr)); \
+    ASSERT_TRUE(kg_status_.ok()) << #expr << ": " << kg_status_;         \
   } while (false)
 
 // KG_EXPECT_OK expects that an absl::Status or absl::StatusOr is OK.
-#define KG_EXPECT_OK(expr)                                  \
-  do {                                                      \
-    const ::absl::Status kg_status_ =                       \
-        ::keygate::test::StatusOf((expr));                  \
-    EXPECT_TRUE(kg_status_.ok()) << #expr << ": " << kg_status_; \
+#define KG_EXPECT_OK(expr)                                               \
+  do {                                                                   \
+    const ::absl::Status kg_status_ = ::keygate::test::StatusOf((expr)); \
+    EXPECT_TRUE(kg_status_.ok()) << #expr << ": " << kg_status_;         \
   } while (false)
 
 #define KG_CONCAT_INNER_(a, b) a##b
@@ -256,7 +254,8 @@ class StoreTest : public ::testing::Test {
 
   void SetUp() override {
     keyring_ = ParseKeyringOrDie({{1, kPepperHex1}});
-    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(DefaultOptions());
+    absl::StatusOr<std::unique_ptr<Store>> store =
+        Store::Open(DefaultOptions());
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
     ASSERT_NE(store_, nullptr);
@@ -305,8 +304,8 @@ class StoreTest : public ::testing::Test {
   absl::Status Reopen() { return Reopen(DefaultOptions()); }
 
   // CreateAccount creates an account with `slug` (name derived from it).
-  absl::StatusOr<ServiceAccount> CreateAccount(
-      std::string_view slug, std::string_view org = kOrg) {
+  absl::StatusOr<ServiceAccount> CreateAccount(std::string_view slug,
+                                               std::string_view org = kOrg) {
     ServiceAccountSpec spec;
     spec.name = "Account " + std::string(slug);
     spec.slug = std::string(slug);

@@ -48,16 +48,15 @@ class TokenTest : public test::StoreTest {
       EXPECT_EQ(v.status().code(), absl::StatusCode::kPermissionDenied)
           << label;
     } else {
-      EXPECT_EQ(v.status().code(), absl::StatusCode::kUnauthenticated)
-          << label;
+      EXPECT_EQ(v.status().code(), absl::StatusCode::kUnauthenticated) << label;
     }
   }
 };
 
 TEST_F(TokenTest, CreateReturnsValueOnceAndItVerifies) {
-  KG_ASSERT_OK_AND_ASSIGN(
-      CreatedToken t, CreateToken("svc", "CI deploy", {"write:tokens"},
-                                  std::string("ci-deploy")));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken t,
+                          CreateToken("svc", "CI deploy", {"write:tokens"},
+                                      std::string("ci-deploy")));
   const std::string_view value = t.value.view();
   EXPECT_TRUE(value.starts_with("kg_")) << "value lacks the kg_ prefix";
   EXPECT_EQ(value.size(), kDefaultTokenSize);
@@ -95,9 +94,9 @@ TEST_F(TokenTest, MetadataFields) {
   EXPECT_EQ(m.name, "Deploy Key");
   EXPECT_TRUE(IsValidSlug(m.slug)) << m.slug;
   EXPECT_TRUE(m.slug.starts_with("deploy-key")) << m.slug;
-  EXPECT_EQ(m.scopes, std::vector<std::string>({"delete:service_accounts",
-                                                "read:tokens",
-                                                "write:tokens"}));
+  EXPECT_EQ(m.scopes,
+            std::vector<std::string>(
+                {"delete:service_accounts", "read:tokens", "write:tokens"}));
   EXPECT_EQ(m.created_at, clock_.Now());
   EXPECT_EQ(m.created_by, kActor);
   EXPECT_EQ(m.expires_at, expiry);
@@ -201,8 +200,8 @@ TEST_F(TokenTest, SlugUniquePerAccountEvenAfterRevoke) {
       << test::DescribeFieldErrors(dup.status());
 
   KG_ASSERT_OK(store_->RevokeToken(kOrg, "svc", "fixed", kActor));
-  auto after = CreateToken("svc", "three", {"read:tokens"},
-                           std::string("fixed"));
+  auto after =
+      CreateToken("svc", "three", {"read:tokens"}, std::string("fixed"));
   EXPECT_EQ(after.status().code(), absl::StatusCode::kAlreadyExists)
       << after.status();
   EXPECT_TRUE(HasFieldError(after.status(), "slug"))
@@ -215,12 +214,12 @@ TEST_F(TokenTest, SlugUniquePerAccountEvenAfterRevoke) {
 }
 
 TEST_F(TokenTest, InvalidTokenSlugsRejectedNamingSlug) {
-  const std::vector<std::string> slugs = {
-      "", "a", std::string(101, 'a'), "Abc", "-ab", "ab-", "a_b", "a b",
-      "\xc3\xa4-b"};
+  const std::vector<std::string> slugs = {"",    "a",   std::string(101, 'a'),
+                                          "Abc", "-ab", "ab-",
+                                          "a_b", "a b", "\xc3\xa4-b"};
   for (size_t i = 0; i < slugs.size(); ++i) {
-    auto t = CreateToken("svc", "n" + std::to_string(i), {"read:tokens"},
-                         slugs[i]);
+    auto t =
+        CreateToken("svc", "n" + std::to_string(i), {"read:tokens"}, slugs[i]);
     EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument)
         << "slug #" << i << ": " << t.status();
     EXPECT_TRUE(HasFieldError(t.status(), "slug"))
@@ -232,19 +231,19 @@ TEST_F(TokenTest, InvalidTokenSlugsRejectedNamingSlug) {
 
 TEST_F(TokenTest, ScopeGrammarNamesEveryOffendingEntry) {
   const std::vector<std::string> scopes = {
-      "read:tokens",     // 0 ok
-      "read:billing",    // 1 unknown module
-      "admin:tokens",    // 2 unknown action
-      "read:",           // 3 empty module
-      "",                // 4 empty
-      "READ:tokens",     // 5 case
-      "delete:*",        // 6 not allowed
-      "write:tokens",    // 7 ok
-      " read:tokens",    // 8 whitespace
-      "read:tokens:x",   // 9 extra part
-      "read:*x",         // 10 not a module
-      "read",            // 11 no module
-      "write:*",         // 12 ok
+      "read:tokens",    // 0 ok
+      "read:billing",   // 1 unknown module
+      "admin:tokens",   // 2 unknown action
+      "read:",          // 3 empty module
+      "",               // 4 empty
+      "READ:tokens",    // 5 case
+      "delete:*",       // 6 not allowed
+      "write:tokens",   // 7 ok
+      " read:tokens",   // 8 whitespace
+      "read:tokens:x",  // 9 extra part
+      "read:*x",        // 10 not a module
+      "read",           // 11 no module
+      "write:*",        // 12 ok
   };
   auto t = CreateToken("svc", "bad scopes", scopes);
   ASSERT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument)
@@ -340,12 +339,16 @@ TEST_F(TokenTest, ConfiguredModulesDecideTheVocabulary) {
 }
 
 TEST_F(TokenTest, MalformedRequiredScopeIsInvalidArgument) {
-  KG_ASSERT_OK_AND_ASSIGN(CreatedToken t,
-                          CreateToken("svc", "t", {"write:*"}));
-  const std::vector<std::string> scopes = {
-      "read", "read:", ":tokens", "foo:tokens", "READ:tokens",
-      "read:tokens\n", std::string("read:tok\0ens", 12), "\xff",
-      std::string(1 << 20, 'r')};
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken t, CreateToken("svc", "t", {"write:*"}));
+  const std::vector<std::string> scopes = {"read",
+                                           "read:",
+                                           ":tokens",
+                                           "foo:tokens",
+                                           "READ:tokens",
+                                           "read:tokens\n",
+                                           std::string("read:tok\0ens", 12),
+                                           "\xff",
+                                           std::string(1 << 20, 'r')};
   for (size_t i = 0; i < scopes.size(); ++i) {
     auto v = store_->Verify(t.value.view(), scopes[i]);
     EXPECT_EQ(v.status().code(), absl::StatusCode::kInvalidArgument)
@@ -406,8 +409,7 @@ TEST_F(TokenTest, ListNewestFirstWithKeysetPagination) {
   ASSERT_EQ(created.size(), 30u);
 
   // Revoke three, at known times, by a known actor.
-  const std::vector<std::string> revoked_names = {"tok 3", "tok 17",
-                                                  "same 2"};
+  const std::vector<std::string> revoked_names = {"tok 3", "tok 17", "same 2"};
   std::vector<std::string> revoked_slugs;
   std::vector<absl::Time> revoked_times;
   {
@@ -417,8 +419,7 @@ TEST_F(TokenTest, ListNewestFirstWithKeysetPagination) {
                              [&](const auto& m) { return m.name == name; });
       ASSERT_NE(it, all.end()) << name;
       clock_.Advance(absl::Seconds(3));
-      KG_ASSERT_OK(
-          store_->RevokeToken(kOrg, "svc", it->slug, "user:revoker"));
+      KG_ASSERT_OK(store_->RevokeToken(kOrg, "svc", it->slug, "user:revoker"));
       revoked_slugs.push_back(it->slug);
       revoked_times.push_back(clock_.Now());
     }
@@ -555,12 +556,11 @@ TEST_F(TokenTest, MalformedTokensRejected) {
       {"1 MiB", std::string(1 << 20, 'a')},
       {"1 MiB with prefix", "kg_" + std::string((1 << 20) - 3, 'a')},
       {"NUL appended", good + std::string(1, '\0')},
-      {"NUL inside", good.substr(0, 10) + std::string(1, '\0') +
-                         good.substr(11)},
+      {"NUL inside",
+       good.substr(0, 10) + std::string(1, '\0') + good.substr(11)},
       {"all NUL", std::string(good.size(), '\0')},
       {"invalid UTF-8 ff", good.substr(0, 20) + "\xff" + good.substr(21)},
-      {"invalid UTF-8 c328",
-       good.substr(0, 20) + "\xc3\x28" + good.substr(22)},
+      {"invalid UTF-8 c328", good.substr(0, 20) + "\xc3\x28" + good.substr(22)},
       {"overlong", good.substr(0, 20) + "\xc0\xaf" + good.substr(22)},
       {"wrong prefix", "gh_" + good.substr(3)},
       {"uppercase prefix", "KG_" + good.substr(3)},
@@ -609,8 +609,7 @@ TEST_F(TokenTest, WellFormedButUnknownToken) {
   test::ScopedTempDir twin_dir;
   Options twin = DefaultOptions();
   twin.path = twin_dir.Sub("store");
-  KG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> twin_store,
-                          Store::Open(twin));
+  KG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> twin_store, Store::Open(twin));
   KG_ASSERT_OK(twin_store->CreateServiceAccount(kOrg, spec, kActor));
   KG_ASSERT_OK_AND_ASSIGN(CreatedToken stranger,
                           twin_store->CreateToken(kOrg, "svc", tspec, kActor));
@@ -652,13 +651,11 @@ TEST_F(TokenTest, TokenWithAnotherPrefixIsMalformed) {
 TEST_F(TokenTest, AllVerifyFailuresShareOneAnswer) {
   KG_ASSERT_OK(CreateAccount("dis"));
   KG_ASSERT_OK_AND_ASSIGN(CreatedToken revoked, CreateToken("svc", "r"));
-  KG_ASSERT_OK_AND_ASSIGN(
-      CreatedToken expiring,
-      CreateToken("svc", "e", {"read:tokens"}, std::nullopt,
-                  clock_.Now() + absl::Seconds(5)));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken expiring,
+                          CreateToken("svc", "e", {"read:tokens"}, std::nullopt,
+                                      clock_.Now() + absl::Seconds(5)));
   KG_ASSERT_OK_AND_ASSIGN(CreatedToken disabled, CreateToken("dis", "d"));
-  KG_ASSERT_OK(store_->RevokeToken(kOrg, "svc", revoked.metadata.slug,
-                                   kActor));
+  KG_ASSERT_OK(store_->RevokeToken(kOrg, "svc", revoked.metadata.slug, kActor));
   KG_ASSERT_OK(store_->SetServiceAccountDisabled(kOrg, "dis", true, kActor));
   clock_.Advance(absl::Seconds(10));
 
@@ -760,8 +757,8 @@ TEST_F(TokenTest, PurgeRetiredHonoursRetention) {
     KG_ASSERT_OK_AND_ASSIGN(auto listed, AllTokens("svc"));
     std::set<std::string> names;
     for (const auto& m : listed) names.insert(m.name);
-    EXPECT_EQ(names, std::set<std::string>(
-                         {"active", "d-revoked", "e-expiring"}));
+    EXPECT_EQ(names,
+              std::set<std::string>({"active", "d-revoked", "e-expiring"}));
   }
   // A purged revoked token still does not verify (its record is gone, so
   // the reason is "unknown"; a kept tombstone would say "revoked").
