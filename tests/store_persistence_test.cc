@@ -42,12 +42,21 @@ constexpr const char* kChildPathEnv = "KEYGATE_TEST_CHILD_OPEN_PATH";
 constexpr const char* kChildKeyringEnv = "KEYGATE_TEST_CHILD_KEYRING";
 // File the child writes "<status code>\n<status message>" to.
 constexpr const char* kChildResultEnv = "KEYGATE_TEST_CHILD_RESULT";
+// Optional: "write-and-die" makes the child write (see ChildOpen) and then
+// exit without closing the store, as a crashing host would.
+constexpr const char* kChildActionEnv = "KEYGATE_TEST_CHILD_ACTION";
+constexpr std::string_view kWriteAndDie = "write-and-die";
 
 // ChildOpen opens the store at `path` with `keyring_text` and returns one of
 // the exit codes above; if `result_path` is not empty it also writes the
 // status there.
+//
+// With action kWriteAndDie the child, once open, revokes token "victim" of
+// account "svc", creates token "born" there and disables account "other"
+// (organization "org-test"), writes the first failing status (or OK) and
+// exits at once, without Close or destructors.
 int ChildOpen(const std::string& path, std::string keyring_text,
-              const std::string& result_path) {
+              const std::string& result_path, std::string_view action = {}) {
   std::replace(keyring_text.begin(), keyring_text.end(), ';', '\n');
   absl::StatusOr<std::shared_ptr<const Keyring>> keyring =
       Keyring::Parse(keyring_text);
@@ -57,6 +66,27 @@ int ChildOpen(const std::string& path, std::string keyring_text,
   options.keyring = *keyring;
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
   absl::Status status = store.status();
+  if (store.ok() && action == kWriteAndDie) {
+    Store& st = **store;
+    status = st.RevokeToken("org-test", "svc", "victim", "user:child");
+    TokenSpec spec;
+    spec.name = "born";
+    spec.slug = "born";
+    spec.scopes = {"read:tokens"};
+    if (status.ok()) {
+      status = st.CreateToken("org-test", "svc", spec, "user:child").status();
+    }
+    if (status.ok()) {
+      status =
+          st.SetServiceAccountDisabled("org-test", "other", true, "user:child")
+              .status();
+    }
+    if (!result_path.empty()) {
+      std::ofstream out(result_path, std::ios::binary | std::ios::trunc);
+      out << static_cast<int>(status.code()) << "\n" << status.message();
+    }
+    std::_Exit(status.ok() ? kChildOpened : kChildOtherError);  // no Close
+  }
   if (store.ok()) status = (*store)->Close();
   if (!result_path.empty()) {
     std::ofstream out(result_path, std::ios::binary | std::ios::trunc);
@@ -95,7 +125,8 @@ int WaitChild(pid_t pid) {
 // its exit code as WaitChild does. If `status` is not null it receives the
 // child's Open status, or an Internal status describing a crash or hang.
 int RunOpenChild(const std::string& path, const std::string& keyring_text,
-                 const std::string& result_path, absl::Status* status) {
+                 const std::string& result_path, absl::Status* status,
+                 std::string_view action = {}) {
   std::string keyring_env = keyring_text;
   std::replace(keyring_env.begin(), keyring_env.end(), '\n', ';');
   const std::string env_path = std::string(kChildPathEnv) + "=" + path;
@@ -103,6 +134,8 @@ int RunOpenChild(const std::string& path, const std::string& keyring_text,
       std::string(kChildKeyringEnv) + "=" + keyring_env;
   const std::string env_result =
       std::string(kChildResultEnv) + "=" + result_path;
+  const std::string env_action =
+      std::string(kChildActionEnv) + "=" + std::string(action);
   const std::string filter = "--gtest_filter=StorePersistenceChild.Open";
   std::remove(result_path.c_str());
   fflush(nullptr);
@@ -113,7 +146,8 @@ int RunOpenChild(const std::string& path, const std::string& keyring_text,
                     const_cast<char*>(filter.c_str()), nullptr};
     char* envp[] = {const_cast<char*>(env_path.c_str()),
                     const_cast<char*>(env_keyring.c_str()),
-                    const_cast<char*>(env_result.c_str()), nullptr};
+                    const_cast<char*>(env_result.c_str()),
+                    const_cast<char*>(env_action.c_str()), nullptr};
     execve("/proc/self/exe", argv, envp);
     std::_Exit(kChildBadSetup);
   }
@@ -148,10 +182,12 @@ TEST(StorePersistenceChild, Open) {
   const char* path = std::getenv(kChildPathEnv);
   const char* keyring = std::getenv(kChildKeyringEnv);
   const char* result = std::getenv(kChildResultEnv);
+  const char* action = std::getenv(kChildActionEnv);
   if (path == nullptr || keyring == nullptr) {
     GTEST_SKIP() << "only runs as a child process";
   }
-  std::_Exit(ChildOpen(path, keyring, result == nullptr ? "" : result));
+  std::_Exit(ChildOpen(path, keyring, result == nullptr ? "" : result,
+                       action == nullptr ? "" : action));
 }
 
 class PersistenceTest : public test::StoreTest {
@@ -449,6 +485,58 @@ TEST_F(PersistenceTest, CreateIfMissingFalseDoesNotCreate) {
   auto s = Store::Open(options);
   EXPECT_FALSE(s.ok());
   EXPECT_FALSE(std::filesystem::exists(dir_.Sub("absent") + "/CURRENT"));
+}
+
+// Acknowledged writes survive the death of the process that made them: a
+// child process revokes, creates and disables, then exits without Close.
+TEST_F(PersistenceTest, WritesSurviveProcessDeathWithoutClose) {
+  KG_ASSERT_OK(CreateAccount("svc"));
+  KG_ASSERT_OK(CreateAccount("other"));
+  KG_ASSERT_OK_AND_ASSIGN(
+      CreatedToken victim,
+      CreateToken("svc", "victim", {"read:tokens"}, std::string("victim")));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken other_token, CreateToken("other", "o"));
+  KG_ASSERT_OK(store_->Close());
+  store_.reset();
+
+  absl::Status child;
+  EXPECT_EQ(
+      RunOpenChild(StorePath(), test::KeyringText({{1, test::kPepperHex1}}),
+                   dir_.Sub("result"), &child, kWriteAndDie),
+      kChildOpened)
+      << child;
+  KG_ASSERT_OK(child);
+
+  KG_ASSERT_OK_AND_ASSIGN(store_, Store::Open(DefaultOptions()));
+  EXPECT_EQ(VerifyFailureOf(store_->Verify(victim.value.view()).status()),
+            VerifyFailure::kRevoked);
+  EXPECT_EQ(VerifyFailureOf(store_->Verify(other_token.value.view()).status()),
+            VerifyFailure::kAccountDisabled);
+  KG_ASSERT_OK_AND_ASSIGN(auto tokens, AllTokens("svc"));
+  ASSERT_EQ(tokens.size(), 2u);
+  // (The child ran on the system clock, so no order is asserted here.)
+  const TokenMetadata& a = tokens[0];
+  const TokenMetadata& b = tokens[1];
+  const TokenMetadata& born = a.slug == "born" ? a : b;
+  const TokenMetadata& dead = a.slug == "born" ? b : a;
+  EXPECT_EQ(born.slug, "born");
+  EXPECT_EQ(born.created_by, "user:child");
+  EXPECT_FALSE(born.revoked());
+  EXPECT_EQ(dead.slug, "victim");
+  EXPECT_EQ(dead.revoked_by, "user:child");
+}
+
+TEST_F(PersistenceTest, PathThatIsAFileIsAnErrorNotACrash) {
+  const std::string file = dir_.Sub("plain-file");
+  { std::ofstream(file) << "not a store"; }
+  Options options = DefaultOptions();
+  options.path = file;
+  auto s = Store::Open(options);
+  EXPECT_FALSE(s.ok());
+  std::ifstream in(file);
+  std::string content((std::istreambuf_iterator<char>(in)),
+                      std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "not a store");
 }
 
 // "Created if missing" with a missing parent: either the directories are
