@@ -65,10 +65,24 @@ TEST(ValidationErrorTest, MessageNamesFieldsButNotValues) {
 
 TEST(ValidationErrorTest, RoundTripsArbitraryBytes) {
   std::string weird("a\0b\xff\xfe", 5);
-  std::string big(100000, 'x');
+  std::string big(1024, 'x');
   absl::Status s = ValidationError({{weird, big, weird}, {"", "", ""}});
   EXPECT_THAT(FieldErrorsOf(s), ElementsAre(FieldsAre(weird, big, weird),
                                             FieldsAre("", "", "")));
+}
+
+TEST(ValidationErrorTest, OversizedInputIsBoundedNotLost) {
+  const std::string huge(1 << 20, 'v');
+  const std::string big(4096, 'b');
+  std::vector<FieldError> many(500, FieldError{big, big, big});
+  many[0] = {"name", "too long", huge};
+  absl::Status s = ValidationError(many);
+  std::vector<FieldError> got = FieldErrorsOf(s);
+  ASSERT_EQ(got.size(), 100u);
+  EXPECT_EQ(got[0].field, "name");
+  EXPECT_EQ(got[0].value, std::string(1024, 'v'));
+  EXPECT_EQ(got[1].message.size(), 1024u);
+  EXPECT_LT(s.message().size(), 8192u);
 }
 
 TEST(ValidationErrorTest, EmptyListStillInvalidArgument) {
