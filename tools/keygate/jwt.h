@@ -38,12 +38,14 @@ struct JwtClaims {
 
 // JwtVerifier checks HS256 JWTs against one key. The key lives in
 // sodium_malloc'd memory that is wiped when the verifier is destroyed.
-// Move-only. Verify is const and safe for concurrent use without external
-// synchronization.
+// Move-only; a moved-from verifier must not be used. Verify is const and
+// safe for concurrent use without external synchronization.
 class JwtVerifier {
  public:
   // FromSecretFile reads the key from the file at `path`: its bytes, with
-  // one trailing "\n" or "\r\n" trimmed. Fails with NotFound /
+  // all trailing "\n" / "\r\n" line endings trimmed (as shell $(cat FILE)
+  // does, so `keygate jwt mint` and shell one-liners agree); other
+  // whitespace is part of the key. Fails with NotFound /
   // PermissionDenied / Internal if the file cannot be read, and with
   // InvalidArgument if the key is empty, shorter than kMinJwtKeyBytes or
   // longer than kMaxJwtKeyBytes. `org_claim` names the claim that carries
