@@ -127,6 +127,25 @@ TEST(FieldErrorsOfTest, CorruptPayloadsYieldEmptyNeverCrash) {
   }
 }
 
+TEST(FieldErrorsOfTest, RandomPayloadsNeverCrash) {
+  uint32_t x = 99;
+  for (int round = 0; round < 2000; ++round) {
+    std::string payload(1, '\x01');
+    const int len = round % 64;
+    for (int i = 0; i < len; ++i) {
+      x = x * 1103515245 + 12345;
+      // Mostly small bytes, so lengths are often plausible.
+      payload.push_back(static_cast<char>((x >> 16) & ((x >> 30) ? 0xff : 7)));
+    }
+    absl::Status s = absl::InvalidArgumentError("x");
+    s.SetPayload(internal::kFieldErrorsTypeUrl, absl::Cord(payload));
+    for (const FieldError& e : FieldErrorsOf(s)) {
+      ASSERT_LE(e.field.size() + e.message.size() + e.value.size(),
+                payload.size());
+    }
+  }
+}
+
 TEST(VerifyErrorTest, EveryReasonButScopeIsTheSameUnauthenticated) {
   const VerifyFailure reasons[] = {
       VerifyFailure::kMalformed, VerifyFailure::kUnknown,

@@ -333,6 +333,31 @@ TEST_F(JwtTest, InvalidUtf8AndNulBytes) {
                  "bad header");
 }
 
+TEST_F(JwtTest, EverySingleCharacterChangeIsRejected) {
+  const std::string good = Sign(kHs256, Claims());
+  ASSERT_TRUE(VerifyStatus(good).ok());
+  for (size_t i = 0; i < good.size(); ++i) {
+    for (char c : {'A', 'f', '_', '.', '=', '\0', '\xff'}) {
+      if (good[i] == c) continue;
+      std::string bad = good;
+      bad[i] = c;
+      EXPECT_EQ(VerifyStatus(bad).code(), absl::StatusCode::kUnauthenticated)
+          << "position " << i;
+    }
+  }
+}
+
+TEST_F(JwtTest, DeeplyNestedJsonDoesNotCrash) {
+  std::string nested_array(3000, '[');
+  nested_array += std::string(3000, ']');
+  ExpectRejected(Sign(kHs256, nested_array), "bad payload");
+  std::string nested_object;
+  for (int i = 0; i < 1000; ++i) nested_object += R"({"a":)";
+  nested_object += "1" + std::string(1000, '}');
+  ExpectRejected(Sign(kHs256, nested_object), "missing exp");
+  ExpectRejected(Sign(nested_object, Claims()), "unsupported alg");
+}
+
 // ----- key files -----
 
 class JwtKeyFileTest : public ::testing::Test {
