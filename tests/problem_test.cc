@@ -76,10 +76,11 @@ std::vector<TableRow> MappingTable() {
        R"({"type":"https://keygate.dev/problems/quota-exceeded",)"
        R"("title":"Too Many Requests","status":429,)"
        R"("detail":"active token quota reached for this organization"})"},
-      {absl::FailedPreconditionError("store /var/lib/x closed"), 503,
+      {absl::FailedPreconditionError("the service account is disabled"), 409,
        {kContentType},
-       R"({"title":"Service Unavailable","status":503,)"
-       R"("detail":"service unavailable"})"},
+       R"({"type":"https://keygate.dev/problems/state-conflict",)"
+       R"("title":"Conflict","status":409,)"
+       R"("detail":"the resource's current state does not allow this request"})"},
       {absl::UnavailableError("rocksdb: IO error /var/lib/x"), 503,
        {kContentType, {"Retry-After", "1"}},
        R"({"title":"Service Unavailable","status":503,)"

@@ -11,8 +11,10 @@
 //   Unauthenticated     verify failed; VerifyFailureOf() tells why (for logs
 //                       and metrics only: clients must see one answer).
 //   PermissionDenied    verify succeeded but the token lacks the scope.
-//   FailedPrecondition  the store cannot be opened as asked (locked by another
-//                       process, wrong pepper, closed).
+//   FailedPrecondition  the resource's state refuses the call (CreateToken on
+//                       a disabled service account), or the store cannot be
+//                       used as asked (locked by another process, wrong
+//                       pepper, closed).
 //   Unavailable         storage is temporarily unable to serve; retry.
 //   Internal/DataLoss   a bug or corrupt storage; details are for the log.
 #ifndef KEYGATE_ERRORS_H_

@@ -6,8 +6,9 @@
 // lib/problem/problem.cc; docs/problem-details.md lists it. In short:
 //   InvalidArgument 422 (errors[]), Unauthenticated 401 (one body for every
 //   reason), PermissionDenied 403, NotFound 404 (fixed body), AlreadyExists
-//   409 (errors[]), ResourceExhausted 429 (quota), FailedPrecondition 503,
-//   Unavailable 503 + Retry-After: 1, anything else 500 "internal error".
+//   409 (errors[]), ResourceExhausted 429 (quota), FailedPrecondition 409
+//   (resource state, e.g. disabled account), Unavailable 503 +
+//   Retry-After: 1, anything else 500 "internal error".
 // A status message never reaches the client; log the status instead.
 // Every function here is thread-safe and never fails.
 #ifndef KEYGATE_PROBLEM_H_
