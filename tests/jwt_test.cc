@@ -378,15 +378,17 @@ class JwtKeyFileTest : public ::testing::Test {
 
 TEST_F(JwtKeyFileTest, TrailingNewlineIsTrimmed) {
   const std::string jwt = Sign(kHs256, Claims());
-  for (const std::string& suffix : {"", "\n", "\r\n", "\n\n"}) {
+  for (const std::string& suffix : {"", "\n", "\r\n"}) {
     auto v = JwtVerifier::FromSecretFile(WriteFile(kKey + suffix));
     ASSERT_TRUE(v.ok()) << v.status();
     EXPECT_TRUE(v->Verify(jwt, kNow).ok()) << "suffix size " << suffix.size();
   }
-  // Other whitespace is part of the key.
-  auto v = JwtVerifier::FromSecretFile(WriteFile(kKey + " \n"));
-  ASSERT_TRUE(v.ok());
-  EXPECT_FALSE(v->Verify(jwt, kNow).ok());
+  // Only one line ending is trimmed; other whitespace is part of the key.
+  for (const std::string& suffix : {" \n", "\n\n", "\r", "\n\r\n"}) {
+    auto v = JwtVerifier::FromSecretFile(WriteFile(kKey + suffix));
+    ASSERT_TRUE(v.ok());
+    EXPECT_FALSE(v->Verify(jwt, kNow).ok()) << "suffix size " << suffix.size();
+  }
 }
 
 TEST_F(JwtKeyFileTest, ShortOrEmptyKeyRefused) {

@@ -43,9 +43,8 @@ struct JwtClaims {
 class JwtVerifier {
  public:
   // FromSecretFile reads the key from the file at `path`: its bytes, with
-  // all trailing "\n" / "\r\n" line endings trimmed (as shell $(cat FILE)
-  // does, so `keygate jwt mint` and shell one-liners agree); other
-  // whitespace is part of the key. Fails with NotFound /
+  // one trailing "\n" or "\r\n" trimmed (the same rule `keygate jwt mint`
+  // applies); any other byte, including a second newline, is key. Fails with NotFound /
   // PermissionDenied / Internal if the file cannot be read, and with
   // InvalidArgument if the key is empty, shorter than kMinJwtKeyBytes or
   // longer than kMaxJwtKeyBytes. `org_claim` names the claim that carries
