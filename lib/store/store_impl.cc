@@ -132,12 +132,16 @@ absl::StatusOr<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   auto catalog = std::make_shared<const scope::ScopeCatalog>(options.scope_modules);
   std::unique_ptr<StoreImpl> store(new StoreImpl(
       std::move(options), *std::move(db), *std::move(digester), std::move(catalog)));
+  absl::Status load_status;
   {
     absl::MutexLock lock(&store->write_mu_);
-    if (absl::Status s = store->Load(); !s.ok()) {
-      (void)store->Close();
-      return s;
-    }
+    load_status = store->Load();
+  }
+  // Close takes write_mu_ itself: calling it under the lock above would
+  // self-deadlock (absl aborts on it).
+  if (!load_status.ok()) {
+    (void)store->Close();
+    return load_status;
   }
   return std::unique_ptr<Store>(std::move(store));
 }
