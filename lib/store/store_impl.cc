@@ -44,6 +44,12 @@ absl::Status Invalid(std::vector<FieldError> errors) {
   return ValidationError(std::move(errors));
 }
 
+// StoredTime truncates `t` to the microseconds storage keeps (toward the
+// past, as storage::EncodeTime does).
+absl::Time StoredTime(absl::Time t) {
+  return storage::DecodeTime(storage::EncodeTime(t));
+}
+
 std::string RandomSlugSuffix() {
   static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
   std::string suffix(kSlugSuffixSize, '0');
@@ -119,6 +125,8 @@ StoreImpl::StoreImpl(Options options, std::unique_ptr<storage::Database> db,
       db_(std::move(db)) {}
 
 StoreImpl::~StoreImpl() { (void)Close(); }
+
+absl::Time StoreImpl::Now() const { return StoredTime(clock_->Now()); }
 
 absl::StatusOr<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   if (absl::Status s = CheckOptions(options); !s.ok()) return s;
@@ -581,12 +589,14 @@ absl::StatusOr<CreatedToken> StoreImpl::CreateToken(
     }
   }
   const absl::Time now = Now();
-  if (spec.expires_at) {
-    if (*spec.expires_at <= now) {
+  std::optional<absl::Time> expires_at;
+  if (spec.expires_at) expires_at = StoredTime(*spec.expires_at);
+  if (expires_at) {
+    if (*expires_at <= now) {
       errors.push_back({"expiresAt", "must be in the future",
                         absl::FormatTime(absl::RFC3339_sec, *spec.expires_at,
                                          absl::UTCTimeZone())});
-    } else if (*spec.expires_at - now > kMaxTokenLifetime) {
+    } else if (*expires_at - now > kMaxTokenLifetime) {
       errors.push_back({"expiresAt", "must be within 100 years",
                         absl::FormatTime(absl::RFC3339_sec, *spec.expires_at,
                                          absl::UTCTimeZone())});
@@ -684,7 +694,7 @@ absl::StatusOr<CreatedToken> StoreImpl::CreateToken(
   m.scopes = std::move(scopes);
   m.created_at = now;
   m.created_by = std::string(actor);
-  m.expires_at = spec.expires_at;
+  m.expires_at = expires_at;
   m.pepper_id = pepper_id;
 
   const std::string token_key =
