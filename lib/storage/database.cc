@@ -2,7 +2,6 @@
 
 #include <utility>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "lib/base/absl_view.h"
@@ -20,11 +19,22 @@ constexpr const char* kFamilyNames[kFamilyCount] = {
 
 rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
 
+// IsLockConflict recognizes RocksDB's refusal to lock the LOCK file:
+// "While lock file: <dir>/LOCK: ..." (another process) or "lock hold by
+// current process, ...: <dir>/LOCK: ..." (this one). Matching just "lock"
+// would also match paths such as /srv/blocks/db in unrelated I/O errors.
+bool IsLockConflict(const rocksdb::Status& s) {
+  if (!s.IsIOError()) return false;
+  const std::string text = s.ToString();
+  return absl::StrContains(text, "While lock file: ") ||
+         absl::StrContains(text, "lock hold by current process");
+}
+
 // The one place a rocksdb::Status becomes an absl::Status.
 absl::Status ToStatus(const rocksdb::Status& s, std::string_view context) {
   if (s.ok()) return absl::OkStatus();
   std::string message = absl::StrCat(AbslView(context), ": ", s.ToString());
-  if (s.IsIOError() && absl::StrContains(absl::AsciiStrToLower(s.ToString()), "lock")) {
+  if (IsLockConflict(s)) {
     return absl::FailedPreconditionError(absl::StrCat(
         AbslView(context),
         ": the store is in use by another process (or already open in this "
