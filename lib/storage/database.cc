@@ -1,5 +1,7 @@
 #include "lib/storage/database.h"
 
+#include <filesystem>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -59,6 +61,15 @@ Database::~Database() { (void)Close(); }
 
 absl::StatusOr<std::unique_ptr<Database>> Database::Open(
     const std::string& path, bool create_if_missing) {
+  if (create_if_missing) {
+    // RocksDB creates only the last directory of the path.
+    std::error_code ec;
+    std::filesystem::create_directories(path, ec);
+    if (ec) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot create the store directory ", path, ": ", ec.message()));
+    }
+  }
   rocksdb::DBOptions options;
   options.create_if_missing = create_if_missing;
   options.create_missing_column_families = true;

@@ -163,6 +163,22 @@ absl::Status StoreImpl::Load() {
       db_->Get(storage::Family::kMeta, kSchemaVersionKey);
   if (!version.ok()) return version.status();
   if (!version->has_value()) {
+    // A new store has no keys at all; anything else is not ours to convert.
+    bool empty = true;
+    for (storage::Family family :
+         {storage::Family::kMeta, storage::Family::kAccounts,
+          storage::Family::kTokens}) {
+      absl::Status s = db_->Scan(family, "", "",
+                                 [&](std::string_view, std::string_view) {
+                                   empty = false;
+                                   return false;
+                                 });
+      if (!s.ok()) return s;
+    }
+    if (!empty) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          options_.path, " holds a RocksDB database that is not a keygate store"));
+    }
     batch.Put(storage::Family::kMeta, kSchemaVersionKey, kSchemaVersion);
   } else if (**version != kSchemaVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
