@@ -819,24 +819,22 @@ TEST_F(TokenTest, TimestampsRoundTripExactly) {
   EXPECT_EQ(before.expires_at(), after.expires_at());
 }
 
-// errors.h reserves FailedPrecondition for a store that cannot be used as
-// opened (locked, wrong pepper, closed), and the problem adapter turns it
-// into 503 "retry later". Creating a token on a disabled account is a
-// client-side condition, so it must not be reported that way. (The header
-// does not say whether it is allowed; if it is, the token must not verify
-// until the account is enabled.)
-TEST_F(TokenTest, CreateTokenOnDisabledAccountIsNotAStoreError) {
+// errors.h: FailedPrecondition when "the resource's state refuses the call
+// (CreateToken on a disabled service account)". Nothing is written, and once
+// the account is enabled the same create succeeds.
+TEST_F(TokenTest, CreateTokenOnDisabledAccountIsFailedPrecondition) {
   KG_ASSERT_OK(store_->SetServiceAccountDisabled(kOrg, "svc", true, kActor));
-  auto t = CreateToken("svc", "while disabled");
-  if (t.ok()) {
-    ExpectVerifyFailure(t->value.view(), VerifyFailure::kAccountDisabled,
-                        "created while disabled");
-  } else {
-    EXPECT_NE(t.status().code(), absl::StatusCode::kFailedPrecondition)
-        << t.status();
-    EXPECT_NE(t.status().code(), absl::StatusCode::kUnavailable);
-    EXPECT_NE(t.status().code(), absl::StatusCode::kInternal);
-  }
+  auto t = CreateToken("svc", "while disabled", {"read:tokens"},
+                       std::string("while-disabled"));
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kFailedPrecondition)
+      << t.status();
+  KG_ASSERT_OK_AND_ASSIGN(auto listed, AllTokens("svc"));
+  EXPECT_TRUE(listed.empty());
+  KG_ASSERT_OK(store_->SetServiceAccountDisabled(kOrg, "svc", false, kActor));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken created,
+                          CreateToken("svc", "while disabled", {"read:tokens"},
+                                      std::string("while-disabled")));
+  KG_EXPECT_OK(store_->Verify(created.value.view()));
 }
 
 }  // namespace
