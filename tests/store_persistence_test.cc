@@ -25,6 +25,8 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "keygate/keygate.h"
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
 #include "tests/store_test_util.h"
 
 namespace keygate {
@@ -537,6 +539,45 @@ TEST_F(PersistenceTest, PathThatIsAFileIsAnErrorNotACrash) {
   std::string content((std::istreambuf_iterator<char>(in)),
                       std::istreambuf_iterator<char>());
   EXPECT_EQ(content, "not a store");
+}
+
+// A directory holding some other RocksDB database is refused, and left as
+// it was: no keygate column families or records are added to it.
+TEST_F(PersistenceTest, ForeignRocksDbIsRefusedAndLeftAlone) {
+  const std::string path = dir_.Sub("foreign");
+  {
+    rocksdb::Options raw;
+    raw.create_if_missing = true;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(raw, path, &db).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "foo", "bar").ok());
+    ASSERT_TRUE(db->Close().ok());
+    delete db;
+  }
+  Options options = DefaultOptions();
+  options.path = path;
+  auto s = Store::Open(options);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition)
+      << s.status();
+
+  std::vector<std::string> families;
+  ASSERT_TRUE(
+      rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &families)
+          .ok());
+  EXPECT_EQ(families, std::vector<std::string>({"default"}))
+      << "the refused open added column families to a foreign database";
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::Options(), path, &db).ok());
+  std::unique_ptr<rocksdb::Iterator> it(
+      db->NewIterator(rocksdb::ReadOptions()));
+  std::vector<std::string> keys;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    keys.push_back(it->key().ToString());
+  }
+  EXPECT_EQ(keys, std::vector<std::string>({"foo"}));
+  it.reset();
+  delete db;
 }
 
 // "Created if missing" with a missing parent: either the directories are
