@@ -291,5 +291,62 @@ TEST_F(ConcurrencyTest, QuotaHoldsUnderConcurrentCreates) {
   EXPECT_EQ(listed.size(), size_t{kQuota});
 }
 
+// Listing pages while a writer creates, revokes, purges and deletes never
+// fails, and one walk through the pages never shows a token twice.
+TEST_F(ConcurrencyTest, ListingWhileWritingAndPurging) {
+  Options options = DefaultOptions();
+  options.retention = absl::Seconds(1);
+  KG_ASSERT_OK(Reopen(options));
+  KG_ASSERT_OK(CreateAccount("svc"));
+  constexpr int kRounds = 60;
+  std::atomic<bool> writer_done{false};
+  std::atomic<int> list_errors{0};
+  std::atomic<int> duplicates{0};
+  std::atomic<int> walks{0};
+  std::thread lister([&] {
+    for (int n = 0; n < 1'000'000; ++n) {
+      const bool last = writer_done.load();
+      std::set<std::string> seen;
+      PageRequest page;
+      page.limit = 3;
+      for (int guard = 0; guard < 10000; ++guard) {
+        auto p = store_->ListTokens(kOrg, "svc", page);
+        if (!p.ok()) {
+          // The account itself is deleted at the very end.
+          if (!absl::IsNotFound(p.status())) list_errors.fetch_add(1);
+          break;
+        }
+        for (const TokenMetadata& m : p->items) {
+          if (!seen.insert(m.slug).second) duplicates.fetch_add(1);
+        }
+        if (p->next_cursor.empty()) break;
+        page.cursor = p->next_cursor;
+      }
+      walks.fetch_add(1);
+      if (last) break;
+    }
+  });
+  for (int i = 0; i < kRounds; ++i) {
+    auto t = CreateToken("svc", "t" + std::to_string(i));
+    EXPECT_TRUE(t.ok()) << "create #" << i << ": " << t.status();
+    if (t.ok() && i % 2 == 0) {
+      KG_EXPECT_OK(store_->RevokeToken(kOrg, "svc", t->metadata.slug, kActor));
+    }
+    clock_.Advance(absl::Seconds(1));
+    if (i % 5 == 4) KG_EXPECT_OK(store_->PurgeRetired());
+    // Let the lister make progress between writes.
+    const int target = walks.load() + 1;
+    for (int spins = 0; walks.load() < target && spins < 50'000'000; ++spins) {
+      std::this_thread::yield();
+    }
+  }
+  KG_EXPECT_OK(store_->DeleteServiceAccount(kOrg, "svc", kActor));
+  writer_done.store(true);
+  lister.join();
+  EXPECT_EQ(list_errors.load(), 0);
+  EXPECT_EQ(duplicates.load(), 0);
+  EXPECT_GT(walks.load(), kRounds);
+}
+
 }  // namespace
 }  // namespace keygate
