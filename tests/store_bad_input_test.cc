@@ -343,6 +343,45 @@ TEST_F(VerifyBadTokenTest, EveryBadValueIsMalformed) {
   }
 }
 
+// Length limits at their exact boundaries (store.h: organization and actor
+// 1-256 bytes; service_account.h/token.h: names 1-200 bytes).
+class LengthBoundaryTest : public test::StoreTest {};
+
+TEST_F(LengthBoundaryTest, OrganizationActorAndNameLimits) {
+  const std::string org256(256, 'o');
+  const std::string org257(257, 'o');
+  const std::string actor256(256, 'u');
+  const std::string actor257(257, 'u');
+  KG_ASSERT_OK(
+      store_->CreateServiceAccount(org256, AccountSpec("n", "edge"), actor256));
+  KG_EXPECT_OK(store_->GetServiceAccount(org256, "edge"));
+  auto long_org =
+      store_->CreateServiceAccount(org257, AccountSpec("n", "edge"), kActor);
+  EXPECT_EQ(long_org.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(HasFieldError(long_org.status(), "organization"));
+  auto long_actor =
+      store_->CreateServiceAccount(kOrg, AccountSpec("n", "edge"), actor257);
+  EXPECT_EQ(long_actor.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(HasFieldError(long_actor.status(), "actor"));
+  // Multi-byte UTF-8 counts bytes: 128 x "é" is 256 bytes, 129 is 258.
+  std::string e128, e129;
+  for (int i = 0; i < 128; ++i) e128 += "\xc3\xa9";
+  e129 = e128 + "\xc3\xa9";
+  KG_EXPECT_OK(
+      store_->CreateServiceAccount(e128, AccountSpec("n", "edge"), kActor));
+  EXPECT_EQ(store_->CreateServiceAccount(e129, AccountSpec("n", "edge"), kActor)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+
+  // Token names: 200 bytes fine, 201 not.
+  KG_ASSERT_OK(CreateAccount("svc"));
+  KG_EXPECT_OK(CreateToken("svc", std::string(200, 't')));
+  auto long_name = CreateToken("svc", std::string(201, 't'));
+  EXPECT_EQ(long_name.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(HasFieldError(long_name.status(), "name"));
+}
+
 // Unicode C1 controls (U+0080..U+009F, general category Cc) are control
 // characters too; "without control characters" covers them. errors.h's
 // SafeValue also counts U+2028/2029 and bidi overrides/isolates as control
