@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <exception>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -116,10 +117,38 @@ ordered_json WhoamiJson(const Principal& principal) {
 }
 
 std::optional<json> ParseJsonObject(std::string_view body, std::string& why) {
-  json parsed = json::parse(body.begin(), body.end(), nullptr,
+  // Strict like Huma: a repeated member name is refused rather than letting
+  // the last one silently win (parsers disagree on which one counts).
+  std::vector<std::set<std::string>> keys;
+  bool duplicate = false;
+  json::parser_callback_t track = [&](int depth, json::parse_event_t event,
+                                      json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+        keys.emplace_back();
+        break;
+      case json::parse_event_t::object_end:
+        if (!keys.empty()) keys.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!keys.empty() && parsed.is_string() &&
+            !keys.back().insert(parsed.get<std::string>()).second) {
+          duplicate = true;
+        }
+        break;
+      default:
+        break;
+    }
+    return true;
+  };
+  json parsed = json::parse(body.begin(), body.end(), track,
                             /*allow_exceptions=*/false);
   if (parsed.is_discarded()) {
     why = "The request body is not valid JSON.";
+    return std::nullopt;
+  }
+  if (duplicate) {
+    why = "The request body repeats a member name.";
     return std::nullopt;
   }
   if (!parsed.is_object()) {
