@@ -55,6 +55,10 @@ void ReadString(const std::string& key, const json& value, bool nullable,
 }  // namespace
 
 std::string FormatRfc3339(absl::Time t) {
+  // Microseconds: what storage keeps, so a create response and a later read
+  // of the same resource print the same instant.
+  t = absl::UnixEpoch() +
+      absl::Floor(t - absl::UnixEpoch(), absl::Microseconds(1));
   return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", t, absl::UTCTimeZone());
 }
 

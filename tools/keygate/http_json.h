@@ -28,8 +28,9 @@
 
 namespace keygate::tool {
 
-// FormatRfc3339 formats `t` as RFC 3339 in UTC with a `Z` suffix and only as
-// many fractional digits as needed ("2026-01-02T03:04:05Z").
+// FormatRfc3339 formats `t`, truncated to microseconds, as RFC 3339 in UTC
+// with a `Z` suffix and only as many fractional digits as needed
+// ("2026-01-02T03:04:05Z", "2026-01-02T03:04:05.123456Z").
 std::string FormatRfc3339(absl::Time t);
 
 // ServiceAccountJson encodes {slug, name, disabled, createdAt, createdBy,
