@@ -3,6 +3,7 @@
 // Every test starts the real binary (KEYGATE_BINARY) on a free loopback port
 // in a fresh temp dir and talks to it with cpp-httplib's client.
 #include <fcntl.h>
+#include <httplib.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -13,8 +14,8 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -23,8 +24,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <httplib.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -110,9 +109,8 @@ class ServerProcess {
       out << jwt_key_ << "\n";
     }
     chmod((dir_ + "/jwt-secret").c_str(), 0600);
-    std::string init = absl::StrCat("'", KEYGATE_BINARY, "' --data-dir '",
-                                    dir_, "/data' init >'", dir_,
-                                    "/init.log' 2>&1");
+    std::string init = absl::StrCat("'", KEYGATE_BINARY, "' --data-dir '", dir_,
+                                    "/data' init >'", dir_, "/init.log' 2>&1");
     init_rc_ = std::system(init.c_str());
   }
 
@@ -130,18 +128,10 @@ class ServerProcess {
     ASSERT_EQ(init_rc_, 0) << ReadFile(dir_ + "/init.log");
     std::string port_file = dir_ + "/port";
     unlink(port_file.c_str());
-    std::vector<std::string> args = {KEYGATE_BINARY,
-                                     "--data-dir",
-                                     dir_ + "/data",
-                                     "serve",
-                                     "--listen",
-                                     "127.0.0.1:0",
-                                     "--port-file",
-                                     port_file,
-                                     "--jwt-secret-file",
-                                     dir_ + "/jwt-secret",
-                                     "--threads",
-                                     "4"};
+    std::vector<std::string> args = {
+        KEYGATE_BINARY,      "--data-dir",         dir_ + "/data", "serve",
+        "--listen",          "127.0.0.1:0",        "--port-file",  port_file,
+        "--jwt-secret-file", dir_ + "/jwt-secret", "--threads",    "4"};
     args.insert(args.end(), extra.begin(), extra.end());
     std::string log = dir_ + "/serve.log";
     pid_ = fork();
@@ -276,9 +266,9 @@ class ServeTest : public ::testing::Test {
   }
 
   void CreateAccount(const std::string& slug, const std::string& jwt) {
-    auto res = Post("/service-accounts",
-                    json{{"name", "Account " + slug}, {"slug", slug}}.dump(),
-                    jwt);
+    auto res =
+        Post("/service-accounts",
+             json{{"name", "Account " + slug}, {"slug", slug}}.dump(), jwt);
     ASSERT_TRUE(res);
     ASSERT_EQ(res->status, 201) << res->body;
   }
@@ -289,8 +279,8 @@ class ServeTest : public ::testing::Test {
                           std::optional<std::string> expires_at = {}) {
     json body{{"name", "token " + slug}, {"slug", slug}, {"scopes", scopes}};
     if (expires_at) body["expiresAt"] = *expires_at;
-    auto res = Post("/service-accounts/" + account + "/tokens", body.dump(),
-                    jwt);
+    auto res =
+        Post("/service-accounts/" + account + "/tokens", body.dump(), jwt);
     EXPECT_TRUE(res);
     if (!res) return "";
     EXPECT_EQ(res->status, 201) << res->body;
@@ -307,7 +297,8 @@ class ServeTest : public ::testing::Test {
   std::vector<std::string> created_tokens_;
 };
 
-// ----- success paths ----------------------------------------------------------
+// ----- success paths
+// ----------------------------------------------------------
 
 TEST_F(ServeTest, HealthzAndOpenApiDocument) {
   auto health = cli_->Get("/healthz");
@@ -331,16 +322,16 @@ TEST_F(ServeTest, HealthzAndOpenApiDocument) {
   for (const char* path :
        {"/service-accounts", "/service-accounts/{serviceAccountSlug}",
         "/service-accounts/{serviceAccountSlug}/tokens",
-        "/service-accounts/{serviceAccountSlug}/tokens/{tokenSlug}",
-        "/whoami", "/auth/check", "/openapi.json"}) {
+        "/service-accounts/{serviceAccountSlug}/tokens/{tokenSlug}", "/whoami",
+        "/auth/check", "/openapi.json"}) {
     EXPECT_TRUE(parsed["paths"].contains(path)) << path;
   }
   EXPECT_TRUE(parsed["components"]["schemas"].contains("ProblemDetails"));
 }
 
 TEST_F(ServeTest, ServiceAccountLifecycle) {
-  auto created = Post("/service-accounts",
-                      R"({"name":"CI bot","slug":"ci-bot"})", jwt_);
+  auto created =
+      Post("/service-accounts", R"({"name":"CI bot","slug":"ci-bot"})", jwt_);
   ASSERT_TRUE(created);
   ASSERT_EQ(created->status, 201) << created->body;
   EXPECT_EQ(created->get_header_value("Content-Type"), "application/json");
@@ -436,12 +427,11 @@ TEST_F(ServeTest, TokenLifecycle) {
   auto whoami = Get("/whoami", value);
   ASSERT_TRUE(whoami);
   ASSERT_EQ(whoami->status, 200) << whoami->body;
-  EXPECT_EQ(Json(whoami),
-            (json{{"organization", "acme"},
-                  {"serviceAccount", "deployer"},
-                  {"token", "deploy"},
-                  {"scopes", {"read:tokens"}},
-                  {"expiresAt", nullptr}}));
+  EXPECT_EQ(Json(whoami), (json{{"organization", "acme"},
+                                {"serviceAccount", "deployer"},
+                                {"token", "deploy"},
+                                {"scopes", {"read:tokens"}},
+                                {"expiresAt", nullptr}}));
 
   auto check = Get("/auth/check?scope=read:tokens", value);
   ASSERT_TRUE(check);
@@ -512,7 +502,8 @@ TEST_F(ServeTest, TokenWithExpiryAndPagination) {
   ExpectErrorAt(Get("/service-accounts?limit=0", jwt_), "query.limit");
 }
 
-// ----- authentication -----------------------------------------------------------
+// ----- authentication
+// -----------------------------------------------------------
 
 TEST_F(ServeTest, MissingCredentials) {
   for (const httplib::Headers& headers :
@@ -534,16 +525,15 @@ TEST_F(ServeTest, EveryInvalidCredentialGetsTheSameAnswer) {
   std::string revoked = CreateToken("victim", "revoked", {"read:tokens"}, jwt_);
   ASSERT_EQ(Delete("/service-accounts/victim/tokens/revoked", jwt_)->status,
             204);
-  std::string expiring = CreateToken(
-      "victim", "expiring", {"read:tokens"}, jwt_,
-      FormatTime(absl::RFC3339_full, absl::Now() + absl::Seconds(2),
-                 absl::UTCTimeZone()));
+  std::string expiring =
+      CreateToken("victim", "expiring", {"read:tokens"}, jwt_,
+                  FormatTime(absl::RFC3339_full, absl::Now() + absl::Seconds(2),
+                             absl::UTCTimeZone()));
   CreateAccount("disabled", jwt_);
-  std::string disabled =
-      CreateToken("disabled", "tok", {"read:tokens"}, jwt_);
-  ASSERT_EQ(Patch("/service-accounts/disabled", R"({"disabled":true})", jwt_)
-                ->status,
-            200);
+  std::string disabled = CreateToken("disabled", "tok", {"read:tokens"}, jwt_);
+  ASSERT_EQ(
+      Patch("/service-accounts/disabled", R"({"disabled":true})", jwt_)->status,
+      200);
   CreateAccount("gone", jwt_);
   std::string unknown = CreateToken("gone", "tok", {"read:tokens"}, jwt_);
   ASSERT_EQ(Delete("/service-accounts/gone", jwt_)->status, 204);
@@ -556,8 +546,8 @@ TEST_F(ServeTest, EveryInvalidCredentialGetsTheSameAnswer) {
   int64_t now = UnixNow();
   std::string good_payload =
       absl::StrCat(R"({"org":"acme","sub":"alice","exp":)", now + 600, "}");
-  std::string jwt_ok = SignHs256(R"({"alg":"HS256","typ":"JWT"})",
-                                 good_payload, key);
+  std::string jwt_ok =
+      SignHs256(R"({"alg":"HS256","typ":"JWT"})", good_payload, key);
   std::string jwt_tampered = jwt_ok;
   jwt_tampered[jwt_tampered.size() - 3] =
       jwt_tampered[jwt_tampered.size() - 3] == 'A' ? 'B' : 'A';
@@ -566,31 +556,30 @@ TEST_F(ServeTest, EveryInvalidCredentialGetsTheSameAnswer) {
       B64Url(absl::StrCat(R"({"org":"other","sub":"alice","exp":)", now + 600,
                           "}")) +
       jwt_ok.substr(jwt_ok.rfind('.'));
-  std::string jwt_none =
-      B64Url(R"({"alg":"none","typ":"JWT"})") + "." + B64Url(good_payload) +
-      ".";
+  std::string jwt_none = B64Url(R"({"alg":"none","typ":"JWT"})") + "." +
+                         B64Url(good_payload) + ".";
   std::string jwt_hs512 =
       SignHs256(R"({"alg":"HS512","typ":"JWT"})", good_payload, key);
   std::string jwt_expired = SignHs256(
       R"({"alg":"HS256","typ":"JWT"})",
       absl::StrCat(R"({"org":"acme","sub":"alice","exp":)", now - 10, "}"),
       key);
-  std::string jwt_not_yet = SignHs256(
-      R"({"alg":"HS256","typ":"JWT"})",
-      absl::StrCat(R"({"org":"acme","sub":"alice","exp":)", now + 600,
-                   R"(,"nbf":)", now + 300, "}"),
-      key);
-  std::string jwt_no_org = SignHs256(
-      R"({"alg":"HS256","typ":"JWT"})",
-      absl::StrCat(R"({"sub":"alice","exp":)", now + 600, "}"), key);
+  std::string jwt_not_yet =
+      SignHs256(R"({"alg":"HS256","typ":"JWT"})",
+                absl::StrCat(R"({"org":"acme","sub":"alice","exp":)", now + 600,
+                             R"(,"nbf":)", now + 300, "}"),
+                key);
+  std::string jwt_no_org =
+      SignHs256(R"({"alg":"HS256","typ":"JWT"})",
+                absl::StrCat(R"({"sub":"alice","exp":)", now + 600, "}"), key);
   std::string jwt_wrong_key =
       SignHs256(R"({"alg":"HS256","typ":"JWT"})", good_payload,
                 "another-secret-that-is-long-enough-0123456789");
-  std::string jwt_control_org = SignHs256(
-      R"({"alg":"HS256","typ":"JWT"})",
-      absl::StrCat(R"({"org":"ac\u0000me","sub":"alice","exp":)", now + 600,
-                   "}"),
-      key);
+  std::string jwt_control_org =
+      SignHs256(R"({"alg":"HS256","typ":"JWT"})",
+                absl::StrCat(R"({"org":"ac\u0000me","sub":"alice","exp":)",
+                             now + 600, "}"),
+                key);
 
   // Sanity: the hand-made good JWT is accepted.
   auto ok = Get("/service-accounts", jwt_ok);
@@ -712,6 +701,10 @@ TEST_F(ServeTest, ScopesOfKeygateTokens) {
   EXPECT_EQ(header_ok->get_header_value("X-Keygate-Service-Account"), "robot");
   // A malformed required scope is a 422 at its location, not a 5xx.
   ExpectErrorAt(Get("/auth/check?scope=bogus", reader), "query.scope");
+  headers = Bearer(reader);
+  headers.emplace("X-Keygate-Required-Scope", "bogus");
+  ExpectErrorAt(cli_->Get("/auth/check", headers),
+                "header.X-Keygate-Required-Scope");
 }
 
 TEST_F(ServeTest, TenantIsolation) {
@@ -735,10 +728,10 @@ TEST_F(ServeTest, TenantIsolation) {
     EXPECT_EQ(a->body, c->body);
     EXPECT_EQ(a->headers.size(), b->headers.size());
   }
-  auto revoke_theirs = Delete("/service-accounts/shared-name/tokens/tok",
-                              other);
-  auto revoke_missing = Delete("/service-accounts/shared-name/tokens/nope",
-                               jwt_);
+  auto revoke_theirs =
+      Delete("/service-accounts/shared-name/tokens/tok", other);
+  auto revoke_missing =
+      Delete("/service-accounts/shared-name/tokens/nope", jwt_);
   ExpectProblem(revoke_theirs, 404);
   ExpectProblem(revoke_missing, 404);
   EXPECT_EQ(revoke_theirs->body, revoke_missing->body);
@@ -771,17 +764,18 @@ TEST_F(ServeTest, TenantIsolation) {
   EXPECT_EQ(Json(theirs)["items"].size(), 0u);
 }
 
-// ----- the mapping table ----------------------------------------------------------
+// ----- the mapping table
+// ----------------------------------------------------------
 
 TEST_F(ServeTest, Conflicts) {
   CreateAccount("dup", jwt_);
   auto again = Post("/service-accounts", R"({"name":"x","slug":"dup"})", jwt_);
   ExpectErrorAt(again, "body.slug", 409);
   CreateToken("dup", "tok", {"read:tokens"}, jwt_);
-  ExpectErrorAt(Post("/service-accounts/dup/tokens",
-                     R"({"name":"other","slug":"tok","scopes":["read:tokens"]})",
-                     jwt_),
-                "body.slug", 409);
+  ExpectErrorAt(
+      Post("/service-accounts/dup/tokens",
+           R"({"name":"other","slug":"tok","scopes":["read:tokens"]})", jwt_),
+      "body.slug", 409);
   ExpectErrorAt(Post("/service-accounts/dup/tokens",
                      R"({"name":"token tok","scopes":["read:tokens"]})", jwt_),
                 "body.name", 409);
@@ -790,17 +784,15 @@ TEST_F(ServeTest, Conflicts) {
 TEST_F(ServeTest, ValidationErrorsAreLocated) {
   CreateAccount("valid", jwt_);
   const std::string tokens = "/service-accounts/valid/tokens";
-  ExpectErrorAt(Post("/service-accounts", R"({"name":42})", jwt_),
-                "body.name");
+  ExpectErrorAt(Post("/service-accounts", R"({"name":42})", jwt_), "body.name");
   ExpectErrorAt(Post("/service-accounts", R"({"slug":"abc"})", jwt_),
                 "body.name");
   ExpectErrorAt(Post("/service-accounts", R"({"name":"a","extra":1})", jwt_),
                 "body.extra");
-  ExpectErrorAt(Post("/service-accounts", R"({"name":"a","slug":"Not_A_Slug"})",
-                     jwt_),
-                "body.slug");
-  ExpectErrorAt(Post("/service-accounts", R"({"name":""})", jwt_),
-                "body.name");
+  ExpectErrorAt(
+      Post("/service-accounts", R"({"name":"a","slug":"Not_A_Slug"})", jwt_),
+      "body.slug");
+  ExpectErrorAt(Post("/service-accounts", R"({"name":""})", jwt_), "body.name");
   ExpectErrorAt(
       Post(tokens, R"({"name":"t","scopes":["read:tokens",7]})", jwt_),
       "body.scopes[1]");
@@ -821,12 +813,11 @@ TEST_F(ServeTest, ValidationErrorsAreLocated) {
                      R"("expiresAt":"2001-01-01T00:00:00Z"})",
                      jwt_),
                 "body.expiresAt");
-  ExpectErrorAt(Post(tokens,
-                     R"({"name":"t","scopes":["read:tokens"],"expiresAt":5})",
-                     jwt_),
-                "body.expiresAt");
-  ExpectErrorAt(Patch("/service-accounts/valid", R"({"disabled":"yes"})",
-                      jwt_),
+  ExpectErrorAt(
+      Post(tokens, R"({"name":"t","scopes":["read:tokens"],"expiresAt":5})",
+           jwt_),
+      "body.expiresAt");
+  ExpectErrorAt(Patch("/service-accounts/valid", R"({"disabled":"yes"})", jwt_),
                 "body.disabled");
   ExpectErrorAt(Get("/service-accounts/Bad_Slug", jwt_),
                 "path.serviceAccountSlug");
@@ -863,15 +854,15 @@ TEST_F(ServeTest, MalformedBodies) {
 }
 
 TEST_F(ServeTest, ContentTypeAndSizeLimits) {
-  auto text = cli_->Post("/service-accounts", Bearer(jwt_),
-                         R"({"name":"a"})", "text/plain");
+  auto text = cli_->Post("/service-accounts", Bearer(jwt_), R"({"name":"a"})",
+                         "text/plain");
   ExpectProblem(text, 415);
   auto form = cli_->Post("/service-accounts", Bearer(jwt_), "name=a",
                          "application/x-www-form-urlencoded");
   ExpectProblem(form, 415);
-  auto charset = cli_->Post("/service-accounts", Bearer(jwt_),
-                            R"({"name":"Charset ok"})",
-                            "Application/JSON; charset=utf-8");
+  auto charset =
+      cli_->Post("/service-accounts", Bearer(jwt_), R"({"name":"Charset ok"})",
+                 "Application/JSON; charset=utf-8");
   ASSERT_TRUE(charset);
   EXPECT_EQ(charset->status, 201) << charset->body;
 
@@ -882,16 +873,15 @@ TEST_F(ServeTest, ContentTypeAndSizeLimits) {
     ExpectProblem(res, 413);
   }
   // Under the limit but too long for a name: a located 422, value truncated.
-  auto long_name =
-      Post("/service-accounts",
-           R"({"name":")" + std::string(60000, 'n') + "\"}", jwt_);
+  auto long_name = Post("/service-accounts",
+                        R"({"name":")" + std::string(60000, 'n') + "\"}", jwt_);
   ExpectErrorAt(long_name, "body.name");
   EXPECT_LT(long_name->body.size(), 2000u);
 }
 
 TEST_F(ServeTest, MethodNotAllowedAndUnknownRoutes) {
-  auto put = cli_->Put("/service-accounts", Bearer(jwt_), "{}",
-                       "application/json");
+  auto put =
+      cli_->Put("/service-accounts", Bearer(jwt_), "{}", "application/json");
   ExpectProblem(put, 405);
   EXPECT_EQ(put->get_header_value("Allow"), "GET, HEAD, POST");
   auto del = cli_->Delete("/whoami", Bearer(jwt_));
@@ -904,8 +894,8 @@ TEST_F(ServeTest, MethodNotAllowedAndUnknownRoutes) {
   for (const char* path :
        {"/", "/nope", "/service-accounts/", "/service-accounts/a1/tokens/t1/x",
         "/service-accounts//tokens", "/service-accounts/..%2f..",
-        "/service-accounts/..%2F..%2Fetc%2Fpasswd/tokens",
-        "/SERVICE-ACCOUNTS", "/whoami/"}) {
+        "/service-accounts/..%2F..%2Fetc%2Fpasswd/tokens", "/SERVICE-ACCOUNTS",
+        "/whoami/"}) {
     SCOPED_TRACE(path);
     auto res = cli_->Get(path, Bearer(jwt_));
     ExpectProblem(res, 404);
@@ -933,7 +923,8 @@ TEST_F(ServeTest, HostileInputNeverYieldsA5xx) {
        R"({"name":"n","scopes":[],"slug":"ok-slug"})"},
       {"/service-accounts/target/tokens",
        R"({"name":"\u202e\u0007","scopes":["read:tokens"]})"},
-      {"/service-accounts/%00/tokens", R"({"name":"n","scopes":["read:tokens"]})"},
+      {"/service-accounts/%00/tokens",
+       R"({"name":"n","scopes":["read:tokens"]})"},
       {"/service-accounts/%ff%fe/tokens",
        R"({"name":"n","scopes":["read:tokens"]})"},
   };
@@ -962,14 +953,14 @@ TEST_F(ServeTest, HostileInputNeverYieldsA5xx) {
   EXPECT_EQ(cli_->Get("/healthz")->status, 200);
 }
 
-// ----- process lifecycle ------------------------------------------------------------
+// ----- process lifecycle
+// ------------------------------------------------------------
 
 TEST_F(ServeTest, RestartKeepsStateAndSigtermExitsZero) {
   CreateAccount("durable", jwt_);
   std::string token = CreateToken("durable", "tok", {"read:tokens"}, jwt_);
   CreateToken("durable", "gone", {"read:tokens"}, jwt_);
-  ASSERT_EQ(Delete("/service-accounts/durable/tokens/gone", jwt_)->status,
-            204);
+  ASSERT_EQ(Delete("/service-accounts/durable/tokens/gone", jwt_)->status, 204);
   EXPECT_EQ(server_.Stop(SIGTERM), 0) << server_.log();
   EXPECT_THAT(server_.log(), HasSubstr("stopped"));
 
@@ -1013,7 +1004,8 @@ TEST_F(ServeTest, SigtermFinishesInFlightRequests) {
       }
     });
   }
-  while (ok.load() < 20) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  while (ok.load() < 20)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   int code = server_.Stop(SIGTERM);
   go.store(false);
   for (auto& t : clients) t.join();
@@ -1036,9 +1028,9 @@ TEST_F(ServeTest, LogNeverContainsSecrets) {
 
   std::string log = server_.log();
   EXPECT_THAT(log, HasSubstr("route=/whoami status=200"));
-  EXPECT_THAT(log, HasSubstr(
-                       "route=/service-accounts/{serviceAccountSlug}/tokens "
-                       "status=201"));
+  EXPECT_THAT(log,
+              HasSubstr("route=/service-accounts/{serviceAccountSlug}/tokens "
+                        "status=201"));
   EXPECT_THAT(log, HasSubstr("duration_us="));
   ASSERT_FALSE(created_tokens_.empty());
   for (const std::string& t : created_tokens_) {
@@ -1054,17 +1046,17 @@ TEST_F(ServeTest, LogNeverContainsSecrets) {
 TEST(ServeCommandTest, RefusesToStartWithoutJwtSecret) {
   ServerProcess server;
   // --jwt-secret-file points to a missing file: exit non-zero, no port file.
-  std::string cmd = absl::StrCat(
-      "'", KEYGATE_BINARY, "' --data-dir '", server.dir(),
-      "/data' serve --listen 127.0.0.1:0 --jwt-secret-file '", server.dir(),
-      "/missing' >/dev/null 2>&1");
+  std::string cmd =
+      absl::StrCat("'", KEYGATE_BINARY, "' --data-dir '", server.dir(),
+                   "/data' serve --listen 127.0.0.1:0 --jwt-secret-file '",
+                   server.dir(), "/missing' >/dev/null 2>&1");
   int rc = std::system(cmd.c_str());
   ASSERT_TRUE(WIFEXITED(rc));
   EXPECT_NE(WEXITSTATUS(rc), 0);
-  std::string bad_listen = absl::StrCat(
-      "'", KEYGATE_BINARY, "' --data-dir '", server.dir(),
-      "/data' serve --listen nonsense --jwt-secret-file '", server.dir(),
-      "/jwt-secret' >/dev/null 2>&1");
+  std::string bad_listen =
+      absl::StrCat("'", KEYGATE_BINARY, "' --data-dir '", server.dir(),
+                   "/data' serve --listen nonsense --jwt-secret-file '",
+                   server.dir(), "/jwt-secret' >/dev/null 2>&1");
   rc = std::system(bad_listen.c_str());
   ASSERT_TRUE(WIFEXITED(rc));
   EXPECT_NE(WEXITSTATUS(rc), 0);

@@ -24,7 +24,8 @@ constexpr char kMustBeString[] = "must be a string";
 // ValueOf renders a JSON value for FieldError::value (truncated, escaped).
 std::string ValueOf(const json& value) {
   try {
-    if (value.is_string()) return SafeValue(value.get_ref<const std::string&>());
+    if (value.is_string())
+      return SafeValue(value.get_ref<const std::string&>());
     return SafeValue(value.dump());
   } catch (const std::exception&) {
     return {};
@@ -222,8 +223,8 @@ absl::StatusOr<TokenSpec> DecodeTokenSpec(const json& body) {
       for (size_t i = 0; i < value.size(); ++i) {
         const json& scope = value[i];
         if (!scope.is_string()) {
-          errors.push_back({"scopes[" + std::to_string(i) + "]",
-                            kMustBeString, ValueOf(scope)});
+          errors.push_back({"scopes[" + std::to_string(i) + "]", kMustBeString,
+                            ValueOf(scope)});
         } else {
           spec.scopes.push_back(scope.get<std::string>());
         }
@@ -231,8 +232,8 @@ absl::StatusOr<TokenSpec> DecodeTokenSpec(const json& body) {
     } else if (key == "expiresAt") {
       if (value.is_null()) continue;
       if (!value.is_string()) {
-        errors.push_back({key, "must be an RFC 3339 date-time string",
-                          ValueOf(value)});
+        errors.push_back(
+            {key, "must be an RFC 3339 date-time string", ValueOf(value)});
         continue;
       }
       const std::string& text = value.get_ref<const std::string&>();
@@ -265,13 +266,12 @@ absl::StatusOr<PageRequest> DecodePageRequest(
     uint64_t n = 0;
     bool digits = !limit->empty() && limit->size() <= 9;
     for (char c : *limit) digits = digits && c >= '0' && c <= '9';
-    if (!digits || !absl::SimpleAtoi(absl::string_view(*limit), &n) ||
-        n < 1 || n > PageRequest::kMaxLimit) {
-      return ValidationError(
-          {{"limit",
-            "must be an integer from 1 to " +
-                std::to_string(PageRequest::kMaxLimit),
-            SafeValue(*limit)}});
+    if (!digits || !absl::SimpleAtoi(absl::string_view(*limit), &n) || n < 1 ||
+        n > PageRequest::kMaxLimit) {
+      return ValidationError({{"limit",
+                               "must be an integer from 1 to " +
+                                   std::to_string(PageRequest::kMaxLimit),
+                               SafeValue(*limit)}});
     }
     page.limit = static_cast<size_t>(n);
   }

@@ -1,6 +1,7 @@
 // tools/keygate/http_server.cc: the HTTP host of `keygate serve`.
 #include "tools/keygate/http_server.h"
 
+#include <httplib.h>
 #include <sodium.h>
 
 #include <algorithm>
@@ -15,8 +16,6 @@
 #include <utility>
 #include <variant>
 #include <vector>
-
-#include <httplib.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -240,12 +239,12 @@ struct HttpServer::Impl {
   static void SendJson(httplib::Response& res, int status,
                        const ordered_json& body) {
     res.status = status;
-    res.set_content(
-        body.dump(-1, ' ', false, json::error_handler_t::replace),
-        kJsonContentType);
+    res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace),
+                    kJsonContentType);
   }
 
-  // ----- request helpers -------------------------------------------------------
+  // ----- request helpers
+  // -------------------------------------------------------
   std::optional<Caller> Authenticate(const httplib::Request& req,
                                      httplib::Response& res,
                                      std::string_view scope) const {
@@ -283,8 +282,8 @@ struct HttpServer::Impl {
     }
     if (!req.has_header("Content-Type") ||
         !IsJsonContentType(req.get_header_value("Content-Type"))) {
-      SendProblem(res,
-                  HttpProblem(415, "The request body must be application/json."));
+      SendProblem(
+          res, HttpProblem(415, "The request body must be application/json."));
       return std::nullopt;
     }
     std::string why;
@@ -298,22 +297,31 @@ struct HttpServer::Impl {
                         options.max_body_bytes, " bytes.");
   }
 
-  // ----- handlers --------------------------------------------------------------
+  // ----- handlers
+  // --------------------------------------------------------------
   void Handle(Op op, const httplib::Request& req, httplib::Response& res,
               const std::vector<std::string>& params) const {
     switch (op) {
-      case Op::kCreateServiceAccount: return CreateServiceAccount(req, res);
-      case Op::kListServiceAccounts: return ListServiceAccounts(req, res);
-      case Op::kGetServiceAccount: return GetServiceAccount(req, res, params);
+      case Op::kCreateServiceAccount:
+        return CreateServiceAccount(req, res);
+      case Op::kListServiceAccounts:
+        return ListServiceAccounts(req, res);
+      case Op::kGetServiceAccount:
+        return GetServiceAccount(req, res, params);
       case Op::kPatchServiceAccount:
         return PatchServiceAccount(req, res, params);
       case Op::kDeleteServiceAccount:
         return DeleteServiceAccount(req, res, params);
-      case Op::kCreateToken: return CreateToken(req, res, params);
-      case Op::kListTokens: return ListTokens(req, res, params);
-      case Op::kRevokeToken: return RevokeToken(req, res, params);
-      case Op::kWhoami: return Whoami(req, res);
-      case Op::kAuthCheck: return AuthCheck(req, res);
+      case Op::kCreateToken:
+        return CreateToken(req, res, params);
+      case Op::kListTokens:
+        return ListTokens(req, res, params);
+      case Op::kRevokeToken:
+        return RevokeToken(req, res, params);
+      case Op::kWhoami:
+        return Whoami(req, res);
+      case Op::kAuthCheck:
+        return AuthCheck(req, res);
       case Op::kOpenApi:
         res.status = 200;
         res.set_content(std::string(OpenApiDocument()), kJsonContentType);
@@ -333,8 +341,8 @@ struct HttpServer::Impl {
     if (!body) return;
     absl::StatusOr<ServiceAccountSpec> spec = DecodeServiceAccountSpec(*body);
     if (!spec.ok()) return SendStatusProblem(res, spec.status(), BodyContext());
-    absl::StatusOr<ServiceAccount> account = store->CreateServiceAccount(
-        caller->organization, *spec, caller->actor);
+    absl::StatusOr<ServiceAccount> account =
+        store->CreateServiceAccount(caller->organization, *spec, caller->actor);
     if (!account.ok()) {
       return SendStatusProblem(res, account.status(), BodyContext());
     }
@@ -395,14 +403,13 @@ struct HttpServer::Impl {
     SendJson(res, 200, ServiceAccountJson(*account));
   }
 
-  void DeleteServiceAccount(const httplib::Request& req,
-                            httplib::Response& res,
+  void DeleteServiceAccount(const httplib::Request& req, httplib::Response& res,
                             const std::vector<std::string>& params) const {
     std::optional<Caller> caller =
         Authenticate(req, res, "delete:service_accounts");
     if (!caller || !CheckSlugs(params, res)) return;
-    absl::Status status = store->DeleteServiceAccount(
-        caller->organization, params[0], caller->actor);
+    absl::Status status = store->DeleteServiceAccount(caller->organization,
+                                                      params[0], caller->actor);
     if (!status.ok()) return SendPathStatus(res, status);
     res.status = 204;
   }
@@ -475,18 +482,18 @@ struct HttpServer::Impl {
   // account slug (path) and pagination (query).
   void SendPathStatus(httplib::Response& res,
                       const absl::Status& status) const {
-    SendStatusProblem(res,
-                      RenameFields(status,
-                                   {{"slug", "serviceAccountSlug"},
-                                    {"service_account", "serviceAccountSlug"},
-                                    {"serviceAccount", "serviceAccountSlug"}}),
-                      {});
+    SendStatusProblem(
+        res,
+        RenameFields(status, {{"slug", "serviceAccountSlug"},
+                              {"service_account", "serviceAccountSlug"},
+                              {"serviceAccount", "serviceAccountSlug"}}),
+        {});
   }
 
   void Whoami(const httplib::Request& req, httplib::Response& res) const {
-    std::variant<Principal, Problem> result = auth.VerifyKeygateToken(
-        req.get_header_value_count("Authorization"),
-        req.get_header_value("Authorization"), {});
+    std::variant<Principal, Problem> result =
+        auth.VerifyKeygateToken(req.get_header_value_count("Authorization"),
+                                req.get_header_value("Authorization"), {});
     if (auto* problem = std::get_if<Problem>(&result)) {
       return SendProblem(res, *problem);
     }
@@ -528,7 +535,8 @@ struct HttpServer::Impl {
     SendJson(res, 200, WhoamiJson(principal));
   }
 
-  // ----- dispatch --------------------------------------------------------------
+  // ----- dispatch
+  // --------------------------------------------------------------
   void Dispatch(const httplib::Request& req, httplib::Response& res) const {
     std::vector<std::string> params;
     const Route* route = MatchRoute(req.path, params);
@@ -541,9 +549,9 @@ struct HttpServer::Impl {
     for (const MethodOp& m : route->methods) {
       if (method == m.method) return Handle(m.op, req, res, params);
     }
-    Problem problem = HttpProblem(
-        405, absl::StrCat("The method is not allowed; use ",
-                          AllowHeader(*route), "."));
+    Problem problem =
+        HttpProblem(405, absl::StrCat("The method is not allowed; use ",
+                                      AllowHeader(*route), "."));
     problem.headers.emplace_back("Allow", AllowHeader(*route));
     SendProblem(res, problem);
   }
@@ -554,11 +562,21 @@ struct HttpServer::Impl {
     if (!res.body.empty()) return;
     std::string detail;
     switch (res.status) {
-      case 413: detail = TooLargeDetail(); break;
-      case 414: detail = "The request URI is too long."; break;
-      case 400: detail = "The request could not be parsed."; break;
-      case 404: detail = "No route matches the request path."; break;
-      default: detail = "The request could not be served."; break;
+      case 413:
+        detail = TooLargeDetail();
+        break;
+      case 414:
+        detail = "The request URI is too long.";
+        break;
+      case 400:
+        detail = "The request could not be parsed.";
+        break;
+      case 404:
+        detail = "No route matches the request path.";
+        break;
+      default:
+        detail = "The request could not be served.";
+        break;
     }
     Problem problem = HttpProblem(res.status, detail);
     SendProblem(res, problem);
@@ -566,9 +584,9 @@ struct HttpServer::Impl {
 
   void LogRequest(const httplib::Request& req,
                   const httplib::Response& res) const {
-    static const char* kMethods[] = {"GET",    "HEAD",    "POST",
-                                     "PUT",    "DELETE",  "CONNECT",
-                                     "OPTIONS", "TRACE", "PATCH"};
+    static const char* kMethods[] = {"GET",     "HEAD",   "POST",
+                                     "PUT",     "DELETE", "CONNECT",
+                                     "OPTIONS", "TRACE",  "PATCH"};
     const char* method = "-";
     for (const char* m : kMethods) {
       if (req.method == m) method = m;
@@ -579,9 +597,8 @@ struct HttpServer::Impl {
                    std::chrono::steady_clock::now() - t_request_log.start)
                    .count();
     }
-    Log(absl::StrCat("request method=", method,
-                     " route=", t_request_log.route, " status=", res.status,
-                     " duration_us=", micros));
+    Log(absl::StrCat("request method=", method, " route=", t_request_log.route,
+                     " status=", res.status, " duration_us=", micros));
     t_request_log = RequestLog();
   }
 
@@ -658,10 +675,10 @@ HttpServer::HttpServer(Store* store, const JwtVerifier* verifier,
     res.body.clear();
     Impl::SendProblem(res, HttpProblem(500, "An internal error occurred."));
   });
-  svr.set_logger([impl](const httplib::Request& req,
-                        const httplib::Response& res) {
-    impl->LogRequest(req, res);
-  });
+  svr.set_logger(
+      [impl](const httplib::Request& req, const httplib::Response& res) {
+        impl->LogRequest(req, res);
+      });
 }
 
 HttpServer::~HttpServer() { Stop(); }
@@ -692,7 +709,8 @@ absl::Status HttpServer::Run() {
   // repeats it until listen_after_bind returns.
   std::thread watcher([impl] {
     std::unique_lock<std::mutex> lock(impl->mu);
-    impl->cv.wait(lock, [impl] { return impl->stop_requested || !impl->running; });
+    impl->cv.wait(lock,
+                  [impl] { return impl->stop_requested || !impl->running; });
     while (impl->running) {
       lock.unlock();
       impl->server.stop();

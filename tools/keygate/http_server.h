@@ -3,15 +3,15 @@
 // HttpServer serves the reference product's service-account token API on a
 // keygate Store with cpp-httplib. Routes (see docs/openapi.json):
 //
-//   POST   /service-accounts                                 write:service_accounts
-//   GET    /service-accounts                                 read:service_accounts
-//   GET    /service-accounts/{serviceAccountSlug}            read:service_accounts
-//   PATCH  /service-accounts/{serviceAccountSlug}            write:service_accounts
-//   DELETE /service-accounts/{serviceAccountSlug}            delete:service_accounts
-//   POST   /service-accounts/{serviceAccountSlug}/tokens     write:tokens
-//   GET    /service-accounts/{serviceAccountSlug}/tokens     read:tokens
-//   DELETE /service-accounts/{serviceAccountSlug}/tokens/{tokenSlug}
-//                                                            write:tokens
+//   POST   /service-accounts                  write:service_accounts
+//   GET    /service-accounts                  read:service_accounts
+//   GET    /service-accounts/{sa}             read:service_accounts
+//   PATCH  /service-accounts/{sa}             write:service_accounts
+//   DELETE /service-accounts/{sa}             delete:service_accounts
+//   POST   /service-accounts/{sa}/tokens      write:tokens
+//   GET    /service-accounts/{sa}/tokens      read:tokens
+//   DELETE /service-accounts/{sa}/tokens/{t}  write:tokens
+//   ({sa} is {serviceAccountSlug}, {t} is {tokenSlug})
 //   GET    /whoami         a keygate token: who it speaks for
 //   GET    /auth/check     a keygate token, optional required scope (?scope=
 //                          or X-Keygate-Required-Scope; the query wins)

@@ -74,8 +74,7 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
   std::string host;
   int port = 0;
   if (!ParseListen(flags.listen, host, port)) {
-    Log(absl::StrCat("--listen must be HOST:PORT, got \"", flags.listen,
-                     "\""));
+    Log(absl::StrCat("--listen must be HOST:PORT, got \"", flags.listen, "\""));
     return 2;
   }
   if (flags.max_body_bytes == 0) {
@@ -178,30 +177,33 @@ void AddServeCommand(CLI::App& app, const GlobalOptions& globals,
   auto flags = std::make_shared<ServeFlags>();
   CLI::App* serve = app.add_subcommand(
       "serve", "Serve the service-account token API over HTTP");
-  serve->add_option("--listen", flags->listen,
-                    "HOST:PORT to listen on; port 0 picks a free port")
+  serve
+      ->add_option("--listen", flags->listen,
+                   "HOST:PORT to listen on; port 0 picks a free port")
       ->capture_default_str();
   serve
       ->add_option("--jwt-secret-file", flags->jwt_secret_file,
                    "HS256 key of the management JWTs (file bytes, trailing "
                    "newline trimmed)")
       ->required();
-  serve->add_option("--org-claim", flags->org_claim,
-                    "JWT claim holding the caller's organization")
+  serve
+      ->add_option("--org-claim", flags->org_claim,
+                   "JWT claim holding the caller's organization")
       ->capture_default_str();
-  serve->add_option("--max-body-bytes", flags->max_body_bytes,
-                    "largest accepted request body")
+  serve
+      ->add_option("--max-body-bytes", flags->max_body_bytes,
+                   "largest accepted request body")
       ->capture_default_str()
-      ->check(CLI::Range(static_cast<size_t>(1),
-                         static_cast<size_t>(64) << 20));
-  serve->add_option("--threads", flags->threads,
-                    "worker threads (default: hardware concurrency)")
+      ->check(
+          CLI::Range(static_cast<size_t>(1), static_cast<size_t>(64) << 20));
+  serve
+      ->add_option("--threads", flags->threads,
+                   "worker threads (default: hardware concurrency)")
       ->check(CLI::Range(0, 1024));
   serve->add_option("--port-file", flags->port_file,
                     "write the bound port to FILE once listening");
-  serve->callback([&globals, &exit_code, flags] {
-    exit_code = RunServe(globals, *flags);
-  });
+  serve->callback(
+      [&globals, &exit_code, flags] { exit_code = RunServe(globals, *flags); });
 }
 
 }  // namespace keygate::tool
