@@ -36,9 +36,6 @@ absl::Status ToStatus(const rocksdb::Status& s, std::string_view context) {
     return absl::UnavailableError(message);
   }
   if (s.IsCorruption()) return absl::DataLossError(message);
-  if (s.IsInvalidArgument() && !s.IsNotFound()) {
-    return absl::FailedPreconditionError(message);
-  }
   return absl::InternalError(message);
 }
 
