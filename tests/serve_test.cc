@@ -983,6 +983,14 @@ TEST_F(ServeTest, RestartKeepsStateAndSigtermExitsZero) {
   EXPECT_EQ(server_.Stop(SIGINT), 0) << server_.log();
 }
 
+TEST_F(ServeTest, SigtermRightAfterStartExitsZero) {
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(server_.Stop(SIGTERM), 0) << server_.log();
+    server_.Start();
+  }
+  EXPECT_EQ(server_.Stop(SIGINT), 0) << server_.log();
+}
+
 TEST_F(ServeTest, SigtermFinishesInFlightRequests) {
   CreateAccount("inflight", jwt_);
   // Several clients keep issuing requests while the server is told to stop;

@@ -705,17 +705,19 @@ absl::Status HttpServer::Run() {
     if (impl->stop_requested) return absl::OkStatus();
     impl->running = true;
   }
-  // httplib's stop() is a no-op until the accept loop runs, so a watcher
-  // repeats it until listen_after_bind returns.
+  // httplib's stop() is a no-op until listen_after_bind marks the server
+  // running, and must be called only once after that (it asserts the socket
+  // is still open), so the watcher waits for is_running() and stops once.
   std::thread watcher([impl] {
     std::unique_lock<std::mutex> lock(impl->mu);
     impl->cv.wait(lock,
                   [impl] { return impl->stop_requested || !impl->running; });
     while (impl->running) {
-      lock.unlock();
-      impl->server.stop();
-      lock.lock();
-      impl->cv.wait_for(lock, std::chrono::milliseconds(20),
+      if (impl->server.is_running()) {
+        impl->server.stop();
+        return;
+      }
+      impl->cv.wait_for(lock, std::chrono::milliseconds(5),
                         [impl] { return !impl->running; });
     }
   });
