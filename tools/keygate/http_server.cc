@@ -545,7 +545,9 @@ struct HttpServer::Impl {
       return;
     }
     t_request_log.route = route->pattern;
-    std::string_view method = req.method == "HEAD" ? "GET" : req.method;
+    // HEAD is served by the GET handler (httplib drops the body).
+    std::string_view method = req.method;
+    if (method == "HEAD") method = "GET";
     for (const MethodOp& m : route->methods) {
       if (method == m.method) return Handle(m.op, req, res, params);
     }
