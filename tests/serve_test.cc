@@ -306,6 +306,11 @@ TEST_F(ServeTest, HealthzAndOpenApiDocument) {
   EXPECT_EQ(health->status, 200);
   EXPECT_EQ(health->body, R"({"status":"ok"})");
 
+  auto head = cli_->Head("/healthz");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_TRUE(head->body.empty());
+
   auto doc = cli_->Get("/openapi.json");
   ASSERT_TRUE(doc);
   EXPECT_EQ(doc->status, 200);
