@@ -2,12 +2,16 @@
 //
 // Every test starts the real binary (KEYGATE_BINARY) on a free loopback port
 // in a fresh temp dir and talks to it with cpp-httplib's client.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -956,6 +960,70 @@ TEST_F(ServeTest, HostileInputNeverYieldsA5xx) {
   }
   // The server is still healthy.
   EXPECT_EQ(cli_->Get("/healthz")->status, 200);
+}
+
+// RawExchange sends `request` bytes on a fresh connection and returns what
+// the server answers before closing (or within a few seconds).
+std::string RawExchange(int port, const std::string& request) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return "";
+  }
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  size_t sent = 0;
+  while (sent < request.size()) {
+    ssize_t n =
+        send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  shutdown(fd, SHUT_WR);
+  std::string out;
+  char buf[4096];
+  while (true) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return out;
+}
+
+TEST_F(ServeTest, MalformedHttpGetsA4xxAndTheServerStaysUp) {
+  const std::string host = "Host: 127.0.0.1\r\n";
+  std::vector<std::pair<std::string, std::string>> cases = {
+      {"binary garbage", std::string("\x00\x01\x02\xff\r\n\r\n", 8)},
+      {"unknown method", "BREW /service-accounts HTTP/1.1\r\n" + host + "\r\n"},
+      {"long uri",
+       "GET /" + std::string(20000, 'a') + " HTTP/1.1\r\n" + host + "\r\n"},
+      {"huge content-length", "POST /service-accounts HTTP/1.1\r\n" + host +
+                                  "Content-Type: application/json\r\n"
+                                  "Content-Length: 99999999999\r\n\r\n{}"},
+      {"bad chunk",
+       "POST /service-accounts HTTP/1.1\r\n" + host +
+           "Content-Type: application/json\r\n"
+           "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"},
+      {"nul in path",
+       std::string("GET /who\0ami HTTP/1.1\r\n", 23) + host + "\r\n"},
+  };
+  for (const auto& [name, request] : cases) {
+    SCOPED_TRACE(name);
+    std::string response = RawExchange(server_.port(), request);
+    if (response.empty()) continue;  // closing the connection is fine too
+    ASSERT_GE(response.size(), 12u) << response;
+    EXPECT_EQ(response.substr(0, 10), "HTTP/1.1 4") << response;
+    EXPECT_THAT(response, HasSubstr("application/problem+json"));
+  }
+  auto health = cli_->Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
 }
 
 // ----- process lifecycle
