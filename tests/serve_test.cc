@@ -1105,6 +1105,7 @@ TEST_F(ServeTest, LogNeverContainsSecrets) {
   ASSERT_TRUE(cursor);
   EXPECT_LT(cursor->status, 500);
   ASSERT_EQ(Delete("/service-accounts/logged/tokens/tok", jwt_)->status, 204);
+  ExpectProblem(Get("/whoami", token), 401);
   ASSERT_EQ(server_.Stop(SIGTERM), 0);
 
   std::string log = server_.log();
@@ -1113,6 +1114,10 @@ TEST_F(ServeTest, LogNeverContainsSecrets) {
               HasSubstr("route=/service-accounts/{serviceAccountSlug}/tokens "
                         "status=201"));
   EXPECT_THAT(log, HasSubstr("duration_us="));
+  // The operator sees why a credential failed; the client never does.
+  EXPECT_THAT(log, HasSubstr("status=401 duration_us="));
+  EXPECT_THAT(log, HasSubstr("auth_failure=\"malformed\""));
+  EXPECT_THAT(log, HasSubstr("auth_failure=\"revoked\""));
   ASSERT_FALSE(created_tokens_.empty());
   for (const std::string& t : created_tokens_) {
     EXPECT_THAT(log, Not(HasSubstr(t)));

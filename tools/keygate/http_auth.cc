@@ -6,9 +6,15 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "keygate/errors.h"
 
 namespace keygate::tool {
 namespace {
+
+void Note(std::string* why, std::string_view reason) {
+  if (why != nullptr) why->assign(reason.data(), reason.size());
+}
 
 bool IsSpace(char c) { return c == ' ' || c == '\t'; }
 
@@ -88,11 +94,12 @@ Authenticator::Authenticator(const Store* store, const JwtVerifier* verifier,
 
 std::string_view Authenticator::Credential(size_t header_count,
                                            std::string_view header,
-                                           bool& invalid) {
+                                           bool& invalid, std::string* why) {
   invalid = false;
   if (header_count == 0) return {};
   if (header_count > 1) {
     invalid = true;  // ambiguous: never pick one of several credentials
+    Note(why, "several authorization headers");
     return {};
   }
   std::string_view value = Trim(header);
@@ -101,6 +108,7 @@ std::string_view Authenticator::Credential(size_t header_count,
   std::string_view scheme = value.substr(0, space);
   if (!EqualsIgnoreCase(scheme, "bearer")) {
     invalid = true;
+    Note(why, "not a bearer credential");
     return {};
   }
   if (space == std::string_view::npos) return {};
@@ -108,6 +116,7 @@ std::string_view Authenticator::Credential(size_t header_count,
   // A token68 credential has no inner whitespace.
   if (credential.find_first_of(" \t") != std::string_view::npos) {
     invalid = true;
+    Note(why, "malformed bearer credential");
     return {};
   }
   return credential;
@@ -115,9 +124,12 @@ std::string_view Authenticator::Credential(size_t header_count,
 
 std::variant<Principal, Problem> Authenticator::VerifyToken(
     std::string_view token, std::string_view required_scope,
-    const ProblemContext& context) const {
+    const ProblemContext& context, std::string* why) const {
   absl::StatusOr<Principal> principal = store_->Verify(token, required_scope);
   if (principal.ok()) return *std::move(principal);
+  VerifyFailure failure = VerifyFailureOf(principal.status());
+  Note(why, failure == VerifyFailure::kNone ? std::string_view("verify error")
+                                            : VerifyFailureName(failure));
   switch (principal.status().code()) {
     case absl::StatusCode::kUnauthenticated:
       return InvalidTokenProblem();
@@ -130,15 +142,15 @@ std::variant<Principal, Problem> Authenticator::VerifyToken(
 
 std::variant<Caller, Problem> Authenticator::Authenticate(
     size_t header_count, std::string_view header,
-    std::string_view required_scope, absl::Time now) const {
+    std::string_view required_scope, absl::Time now, std::string* why) const {
   bool invalid = false;
-  std::string_view credential = Credential(header_count, header, invalid);
+  std::string_view credential = Credential(header_count, header, invalid, why);
   if (invalid) return InvalidTokenProblem();
   if (credential.empty()) return MissingCredentialsProblem();
 
   if (credential.substr(0, token_prefix_.size()) == token_prefix_) {
     std::variant<Principal, Problem> verified =
-        VerifyToken(credential, required_scope, ProblemContext{});
+        VerifyToken(credential, required_scope, ProblemContext{}, why);
     if (auto* problem = std::get_if<Problem>(&verified)) {
       return std::move(*problem);
     }
@@ -151,8 +163,16 @@ std::variant<Caller, Problem> Authenticator::Authenticate(
   }
 
   absl::StatusOr<JwtClaims> claims = verifier_->Verify(credential, now);
-  if (!claims.ok() || !IsValidIdentity(claims->organization) ||
+  if (!claims.ok()) {
+    // The verifier's messages are fixed reasons ("jwt: expired"); bound and
+    // escape anyway, since they end up in a log line.
+    absl::string_view message = claims.status().message();
+    Note(why, SafeValue(std::string_view(message.data(), message.size())));
+    return InvalidTokenProblem();
+  }
+  if (!IsValidIdentity(claims->organization) ||
       !IsValidIdentity(claims->subject)) {
+    Note(why, "jwt: organization or sub unusable");
     return InvalidTokenProblem();
   }
   Caller caller;
@@ -163,15 +183,17 @@ std::variant<Caller, Problem> Authenticator::Authenticate(
 
 std::variant<Principal, Problem> Authenticator::VerifyKeygateToken(
     size_t header_count, std::string_view header,
-    std::string_view required_scope, const ProblemContext& context) const {
+    std::string_view required_scope, const ProblemContext& context,
+    std::string* why) const {
   bool invalid = false;
-  std::string_view credential = Credential(header_count, header, invalid);
+  std::string_view credential = Credential(header_count, header, invalid, why);
   if (invalid) return InvalidTokenProblem();
   if (credential.empty()) return MissingCredentialsProblem();
   if (credential.substr(0, token_prefix_.size()) != token_prefix_) {
+    Note(why, "not a keygate token");
     return InvalidTokenProblem();
   }
-  return VerifyToken(credential, required_scope, context);
+  return VerifyToken(credential, required_scope, context, why);
 }
 
 }  // namespace keygate::tool

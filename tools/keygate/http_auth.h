@@ -40,29 +40,34 @@ class Authenticator {
   // (`header_count` of them, `header` the first). For a keygate token,
   // `required_scope` must be granted (JWT callers are the organization's
   // administrators and hold every scope). Returns the Caller or the Problem.
+  // On failure `why`, if not null, receives a short fixed reason for the
+  // host's log ("revoked", "jwt: expired", ...), never the credential.
   std::variant<Caller, Problem> Authenticate(size_t header_count,
                                              std::string_view header,
                                              std::string_view required_scope,
-                                             absl::Time now) const;
+                                             absl::Time now,
+                                             std::string* why = nullptr) const;
 
   // VerifyKeygateToken authenticates a request that must carry a keygate
   // token (GET /whoami, GET /auth/check); a JWT is an invalid token there.
   // An empty `required_scope` checks none; a malformed one is a 422 at
-  // `scope`, located through `context`.
+  // `scope`, located through `context`. `why` as for Authenticate.
   std::variant<Principal, Problem> VerifyKeygateToken(
       size_t header_count, std::string_view header,
-      std::string_view required_scope,
-      const ProblemContext& context = {}) const;
+      std::string_view required_scope, const ProblemContext& context = {},
+      std::string* why = nullptr) const;
 
  private:
   // Credential extracts the bearer credential; empty means "none given".
   // Sets `invalid` for a header that is present but not a bearer credential.
   static std::string_view Credential(size_t header_count,
-                                     std::string_view header, bool& invalid);
+                                     std::string_view header, bool& invalid,
+                                     std::string* why);
 
-  std::variant<Principal, Problem> VerifyToken(
-      std::string_view token, std::string_view required_scope,
-      const ProblemContext& context) const;
+  std::variant<Principal, Problem> VerifyToken(std::string_view token,
+                                               std::string_view required_scope,
+                                               const ProblemContext& context,
+                                               std::string* why) const;
 
   const Store* store_;
   const JwtVerifier* verifier_;

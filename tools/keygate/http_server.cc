@@ -42,6 +42,7 @@ struct RequestLog {
   std::chrono::steady_clock::time_point start;
   bool started = false;
   const char* route = "-";
+  std::string auth_failure;  // a fixed reason, never a credential
 };
 thread_local RequestLog t_request_log;
 
@@ -248,9 +249,10 @@ struct HttpServer::Impl {
   std::optional<Caller> Authenticate(const httplib::Request& req,
                                      httplib::Response& res,
                                      std::string_view scope) const {
-    std::variant<Caller, Problem> result = auth.Authenticate(
-        req.get_header_value_count("Authorization"),
-        req.get_header_value("Authorization"), scope, options.clock->Now());
+    std::variant<Caller, Problem> result =
+        auth.Authenticate(req.get_header_value_count("Authorization"),
+                          req.get_header_value("Authorization"), scope,
+                          options.clock->Now(), &t_request_log.auth_failure);
     if (auto* problem = std::get_if<Problem>(&result)) {
       SendProblem(res, *problem);
       return std::nullopt;
@@ -493,7 +495,8 @@ struct HttpServer::Impl {
   void Whoami(const httplib::Request& req, httplib::Response& res) const {
     std::variant<Principal, Problem> result =
         auth.VerifyKeygateToken(req.get_header_value_count("Authorization"),
-                                req.get_header_value("Authorization"), {});
+                                req.get_header_value("Authorization"), {}, {},
+                                &t_request_log.auth_failure);
     if (auto* problem = std::get_if<Problem>(&result)) {
       return SendProblem(res, *problem);
     }
@@ -511,9 +514,10 @@ struct HttpServer::Impl {
       scope = req.get_header_value("X-Keygate-Required-Scope");
       context.query_fields.clear();
     }
-    std::variant<Principal, Problem> result = auth.VerifyKeygateToken(
-        req.get_header_value_count("Authorization"),
-        req.get_header_value("Authorization"), scope, context);
+    std::variant<Principal, Problem> result =
+        auth.VerifyKeygateToken(req.get_header_value_count("Authorization"),
+                                req.get_header_value("Authorization"), scope,
+                                context, &t_request_log.auth_failure);
     if (auto* problem = std::get_if<Problem>(&result)) {
       if (context.query_fields.empty()) {
         // A bad header scope: say where it came from.
@@ -599,8 +603,14 @@ struct HttpServer::Impl {
                    std::chrono::steady_clock::now() - t_request_log.start)
                    .count();
     }
-    Log(absl::StrCat("request method=", method, " route=", t_request_log.route,
-                     " status=", res.status, " duration_us=", micros));
+    std::string line =
+        absl::StrCat("request method=", method, " route=", t_request_log.route,
+                     " status=", res.status, " duration_us=", micros);
+    if (!t_request_log.auth_failure.empty() && res.status >= 400) {
+      absl::StrAppend(&line, " auth_failure=\"", t_request_log.auth_failure,
+                      "\"");
+    }
+    Log(line);
     t_request_log = RequestLog();
   }
 
