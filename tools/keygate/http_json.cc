@@ -1,0 +1,282 @@
+// tools/keygate/http_json.cc: the JSON wire format of `keygate serve`.
+#include "tools/keygate/http_json.h"
+
+#include <cstddef>
+#include <exception>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "keygate/errors.h"
+
+namespace keygate::tool {
+namespace {
+
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+constexpr char kMustBeString[] = "must be a string";
+
+// ValueOf renders a JSON value for FieldError::value (truncated, escaped).
+std::string ValueOf(const json& value) {
+  try {
+    if (value.is_string())
+      return SafeValue(value.get_ref<const std::string&>());
+    return SafeValue(value.dump());
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+ordered_json OptionalTime(const std::optional<absl::Time>& t) {
+  if (!t.has_value()) return nullptr;
+  return FormatRfc3339(*t);
+}
+
+void UnknownMember(const std::string& key, std::vector<FieldError>& errors) {
+  errors.push_back({SafeValue(key), "unknown member", ""});
+}
+
+// ReadString reads an optional-or-required string member.
+void ReadString(const std::string& key, const json& value, bool nullable,
+                std::optional<std::string>& out,
+                std::vector<FieldError>& errors) {
+  if (nullable && value.is_null()) return;
+  if (!value.is_string()) {
+    errors.push_back({key, kMustBeString, ValueOf(value)});
+    return;
+  }
+  out = value.get<std::string>();
+}
+
+}  // namespace
+
+std::string FormatRfc3339(absl::Time t) {
+  // Microseconds: what storage keeps, so a create response and a later read
+  // of the same resource print the same instant.
+  t = absl::UnixEpoch() +
+      absl::Floor(t - absl::UnixEpoch(), absl::Microseconds(1));
+  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", t, absl::UTCTimeZone());
+}
+
+ordered_json ServiceAccountJson(const ServiceAccount& account) {
+  ordered_json out;
+  out["slug"] = account.slug;
+  out["name"] = account.name;
+  out["disabled"] = account.disabled;
+  out["createdAt"] = FormatRfc3339(account.created_at);
+  out["createdBy"] = account.created_by;
+  out["updatedAt"] = FormatRfc3339(account.updated_at);
+  out["updatedBy"] = account.updated_by;
+  return out;
+}
+
+ordered_json TokenMetadataJson(const TokenMetadata& metadata) {
+  ordered_json out;
+  out["name"] = metadata.name;
+  out["slug"] = metadata.slug;
+  out["scopes"] = metadata.scopes;
+  out["expiresAt"] = OptionalTime(metadata.expires_at);
+  out["createdAt"] = FormatRfc3339(metadata.created_at);
+  out["createdBy"] = metadata.created_by;
+  out["revokedAt"] = OptionalTime(metadata.revoked_at);
+  if (metadata.revoked_by.empty()) {
+    out["revokedBy"] = nullptr;
+  } else {
+    out["revokedBy"] = metadata.revoked_by;
+  }
+  return out;
+}
+
+std::string CreatedTokenBody(const CreatedToken& created) {
+  std::string body = TokenMetadataJson(created.metadata).dump();
+  // body ends with '}'; append the token member. A token is the store's
+  // prefix plus base64url text, which needs no JSON escaping; anything else
+  // would be a store bug, so refuse to emit it rather than emit bad JSON.
+  std::string_view value = created.value.view();
+  for (char c : value) {
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                 (c >= '0' && c <= '9') || c == '_' || c == '-';
+    if (!plain) return {};
+  }
+  body.pop_back();
+  body.reserve(body.size() + value.size() + 12);
+  body.append(",\"token\":\"");
+  body.append(value.data(), value.size());
+  body.append("\"}");
+  return body;
+}
+
+ordered_json WhoamiJson(const Principal& principal) {
+  ordered_json out;
+  out["organization"] = std::string(principal.organization());
+  out["serviceAccount"] = std::string(principal.service_account());
+  out["token"] = std::string(principal.token_slug());
+  out["scopes"] = principal.scopes();
+  out["expiresAt"] = OptionalTime(principal.expires_at());
+  return out;
+}
+
+std::optional<json> ParseJsonObject(std::string_view body, std::string& why) {
+  // Strict like Huma: a repeated member name is refused rather than letting
+  // the last one silently win (parsers disagree on which one counts).
+  std::vector<std::set<std::string>> keys;
+  bool duplicate = false;
+  json::parser_callback_t track = [&](int depth, json::parse_event_t event,
+                                      json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+        keys.emplace_back();
+        break;
+      case json::parse_event_t::object_end:
+        if (!keys.empty()) keys.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!keys.empty() && parsed.is_string() &&
+            !keys.back().insert(parsed.get<std::string>()).second) {
+          duplicate = true;
+        }
+        break;
+      default:
+        break;
+    }
+    return true;
+  };
+  json parsed = json::parse(body.begin(), body.end(), track,
+                            /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) {
+    why = "The request body is not valid JSON.";
+    return std::nullopt;
+  }
+  if (duplicate) {
+    why = "The request body repeats a member name.";
+    return std::nullopt;
+  }
+  if (!parsed.is_object()) {
+    why = "The request body must be a JSON object.";
+    return std::nullopt;
+  }
+  return parsed;
+}
+
+absl::StatusOr<ServiceAccountSpec> DecodeServiceAccountSpec(const json& body) {
+  std::vector<FieldError> errors;
+  ServiceAccountSpec spec;
+  std::optional<std::string> name;
+  for (const auto& [key, value] : body.items()) {
+    if (key == "name") {
+      ReadString(key, value, /*nullable=*/false, name, errors);
+    } else if (key == "slug") {
+      ReadString(key, value, /*nullable=*/true, spec.slug, errors);
+    } else {
+      UnknownMember(key, errors);
+    }
+  }
+  if (!body.contains("name")) errors.push_back({"name", "is required", ""});
+  if (!errors.empty()) return ValidationError(std::move(errors));
+  spec.name = std::move(*name);
+  return spec;
+}
+
+absl::StatusOr<ServiceAccountPatch> DecodeServiceAccountPatch(
+    const json& body) {
+  std::vector<FieldError> errors;
+  ServiceAccountPatch patch;
+  for (const auto& [key, value] : body.items()) {
+    if (key == "name") {
+      ReadString(key, value, /*nullable=*/true, patch.name, errors);
+    } else if (key == "disabled") {
+      if (value.is_null()) continue;
+      if (!value.is_boolean()) {
+        errors.push_back({key, "must be a boolean", ValueOf(value)});
+      } else {
+        patch.disabled = value.get<bool>();
+      }
+    } else {
+      UnknownMember(key, errors);
+    }
+  }
+  if (!errors.empty()) return ValidationError(std::move(errors));
+  return patch;
+}
+
+absl::StatusOr<TokenSpec> DecodeTokenSpec(const json& body) {
+  std::vector<FieldError> errors;
+  TokenSpec spec;
+  std::optional<std::string> name;
+  bool have_scopes = false;
+  for (const auto& [key, value] : body.items()) {
+    if (key == "name") {
+      ReadString(key, value, /*nullable=*/false, name, errors);
+    } else if (key == "slug") {
+      ReadString(key, value, /*nullable=*/true, spec.slug, errors);
+    } else if (key == "scopes") {
+      have_scopes = true;
+      if (!value.is_array()) {
+        errors.push_back({key, "must be an array of strings", ValueOf(value)});
+        continue;
+      }
+      for (size_t i = 0; i < value.size(); ++i) {
+        const json& scope = value[i];
+        if (!scope.is_string()) {
+          errors.push_back({"scopes[" + std::to_string(i) + "]", kMustBeString,
+                            ValueOf(scope)});
+        } else {
+          spec.scopes.push_back(scope.get<std::string>());
+        }
+      }
+    } else if (key == "expiresAt") {
+      if (value.is_null()) continue;
+      if (!value.is_string()) {
+        errors.push_back(
+            {key, "must be an RFC 3339 date-time string", ValueOf(value)});
+        continue;
+      }
+      const std::string& text = value.get_ref<const std::string&>();
+      absl::Time t;
+      std::string err;
+      if (text.find('\0') != std::string::npos ||
+          !absl::ParseTime(absl::RFC3339_full, absl::string_view(text), &t,
+                           &err)) {
+        errors.push_back(
+            {key, "must be an RFC 3339 date-time", SafeValue(text)});
+        continue;
+      }
+      spec.expires_at = t;
+    } else {
+      UnknownMember(key, errors);
+    }
+  }
+  if (!body.contains("name")) errors.push_back({"name", "is required", ""});
+  if (!have_scopes) errors.push_back({"scopes", "is required", ""});
+  if (!errors.empty()) return ValidationError(std::move(errors));
+  spec.name = std::move(*name);
+  return spec;
+}
+
+absl::StatusOr<PageRequest> DecodePageRequest(
+    const std::optional<std::string>& limit,
+    const std::optional<std::string>& cursor) {
+  PageRequest page;
+  if (limit.has_value()) {
+    uint64_t n = 0;
+    bool digits = !limit->empty() && limit->size() <= 9;
+    for (char c : *limit) digits = digits && c >= '0' && c <= '9';
+    if (!digits || !absl::SimpleAtoi(absl::string_view(*limit), &n) || n < 1 ||
+        n > PageRequest::kMaxLimit) {
+      return ValidationError({{"limit",
+                               "must be an integer from 1 to " +
+                                   std::to_string(PageRequest::kMaxLimit),
+                               SafeValue(*limit)}});
+    }
+    page.limit = static_cast<size_t>(n);
+  }
+  if (cursor.has_value()) page.cursor = *cursor;
+  return page;
+}
+
+}  // namespace keygate::tool

@@ -1,0 +1,103 @@
+// tools/keygate/http_json.h: the JSON wire format of `keygate serve`.
+//
+// Encoders turn keygate value types into the camelCase JSON of the reference
+// API; decoders turn request bodies into keygate specs. Decoders are strict
+// (like Huma): the body must be a JSON object, members must have the
+// documented type, and unknown members are refused. Every decoding failure is
+// a keygate::ValidationError whose FieldError::field is the member's name
+// ("name", "scopes[1]", ...), so the host maps it through ProblemFromStatus
+// like any store error. Nothing here throws.
+//
+// Optional members are always present in responses and are `null` when
+// absent (expiresAt, revokedAt, revokedBy, nextCursor); docs/openapi.json
+// documents them as required and nullable.
+#ifndef KEYGATE_TOOLS_KEYGATE_HTTP_JSON_H_
+#define KEYGATE_TOOLS_KEYGATE_HTTP_JSON_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "keygate/page.h"
+#include "keygate/principal.h"
+#include "keygate/service_account.h"
+#include "keygate/token.h"
+#include "nlohmann/json.hpp"
+
+namespace keygate::tool {
+
+// FormatRfc3339 formats `t`, truncated to microseconds, as RFC 3339 in UTC
+// with a `Z` suffix and only as many fractional digits as needed
+// ("2026-01-02T03:04:05Z", "2026-01-02T03:04:05.123456Z").
+std::string FormatRfc3339(absl::Time t);
+
+// ServiceAccountJson encodes {slug, name, disabled, createdAt, createdBy,
+// updatedAt, updatedBy}.
+nlohmann::ordered_json ServiceAccountJson(const ServiceAccount& account);
+
+// TokenMetadataJson encodes {name, slug, scopes, expiresAt, createdAt,
+// createdBy, revokedAt, revokedBy}; the organization, service account and
+// pepper id are not part of the wire format.
+nlohmann::ordered_json TokenMetadataJson(const TokenMetadata& metadata);
+
+// CreatedTokenBody returns the 201 body of a token creation: the metadata
+// object plus a last member "token" holding the value. The caller owns the
+// returned buffer and must wipe it (sodium_memzero) once sent. The value is
+// never placed in a JSON library node, so no unwiped copy remains.
+std::string CreatedTokenBody(const CreatedToken& created);
+
+// WhoamiJson encodes {organization, serviceAccount, token, scopes,
+// expiresAt} of a verified principal. REQUIRES: principal.valid().
+nlohmann::ordered_json WhoamiJson(const Principal& principal);
+
+// PageJson encodes {items: [...], nextCursor} with nextCursor null on the
+// last page.
+template <typename T, typename Encoder>
+nlohmann::ordered_json PageJson(const Page<T>& page, Encoder encode) {
+  nlohmann::ordered_json out;
+  out["items"] = nlohmann::ordered_json::array();
+  for (const T& item : page.items) out["items"].push_back(encode(item));
+  if (page.next_cursor.empty()) {
+    out["nextCursor"] = nullptr;
+  } else {
+    out["nextCursor"] = page.next_cursor;
+  }
+  return out;
+}
+
+// ParseJsonObject parses `body` as a JSON object. Returns std::nullopt (the
+// host answers 400 MalformedBodyProblem) if it is not valid JSON or not an
+// object; `why` then holds a short client-safe reason.
+std::optional<nlohmann::json> ParseJsonObject(std::string_view body,
+                                              std::string& why);
+
+// DecodeServiceAccountSpec reads {name, slug?}. `name` is required.
+absl::StatusOr<ServiceAccountSpec> DecodeServiceAccountSpec(
+    const nlohmann::json& body);
+
+// ServiceAccountPatch is the body of PATCH /service-accounts/{slug}.
+struct ServiceAccountPatch {
+  std::optional<std::string> name;
+  std::optional<bool> disabled;
+};
+
+// DecodeServiceAccountPatch reads {name?, disabled?}.
+absl::StatusOr<ServiceAccountPatch> DecodeServiceAccountPatch(
+    const nlohmann::json& body);
+
+// DecodeTokenSpec reads {name, slug?, scopes, expiresAt?}. `name` and
+// `scopes` are required; expiresAt is RFC 3339.
+absl::StatusOr<TokenSpec> DecodeTokenSpec(const nlohmann::json& body);
+
+// DecodePageRequest reads the `limit` and `cursor` query parameters (either
+// may be absent). `limit` must be a decimal integer in
+// [1, PageRequest::kMaxLimit]; errors name the field "limit".
+absl::StatusOr<PageRequest> DecodePageRequest(
+    const std::optional<std::string>& limit,
+    const std::optional<std::string>& cursor);
+
+}  // namespace keygate::tool
+
+#endif  // KEYGATE_TOOLS_KEYGATE_HTTP_JSON_H_
