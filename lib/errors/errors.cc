@@ -20,6 +20,8 @@
 #include "absl/types/optional.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "lib/base/absl_view.h"
+#include "lib/base/utf8.h"
 #include "lib/errors/payloads.h"
 
 namespace keygate {
@@ -34,8 +36,6 @@ constexpr char kFieldErrorsVersion = 1;
 constexpr size_t kMaxFieldErrors = 100;
 constexpr size_t kMaxFieldErrorBytes = 1024;
 constexpr size_t kMaxFieldErrorsPayload = 1 << 20;
-
-absl::string_view ToAbsl(std::string_view s) { return {s.data(), s.size()}; }
 
 // Appends `s` cut to kMaxFieldErrorBytes (a byte cut: a split UTF-8
 // sequence is replaced later by SafeValue or the JSON writer).
@@ -104,51 +104,6 @@ void AppendFieldSummary(std::string& out, const FieldError& e) {
                   e.message.substr(0, std::min<size_t>(e.message.size(), 256)));
 }
 
-// Decodes one UTF-8 sequence at s[i]. Returns its length (1-4) and sets
-// *cp, or 0 if the bytes at s[i] do not start a valid sequence (overlong
-// forms, surrogates, code points above U+10FFFF, truncated or stray bytes).
-size_t DecodeUtf8(std::string_view s, size_t i, uint32_t* cp) {
-  const auto byte = [&](size_t k) {
-    return static_cast<unsigned char>(s[k]);
-  };
-  const unsigned char b0 = byte(i);
-  if (b0 < 0x80) {
-    *cp = b0;
-    return 1;
-  }
-  size_t len;
-  uint32_t min;
-  uint32_t value;
-  if (b0 >= 0xc2 && b0 <= 0xdf) {
-    len = 2, min = 0x80, value = b0 & 0x1f;
-  } else if (b0 >= 0xe0 && b0 <= 0xef) {
-    len = 3, min = 0x800, value = b0 & 0x0f;
-  } else if (b0 >= 0xf0 && b0 <= 0xf4) {
-    len = 4, min = 0x10000, value = b0 & 0x07;
-  } else {
-    return 0;  // continuation byte, 0xc0/0xc1 (always overlong), or > 0xf4
-  }
-  if (s.size() - i < len) return 0;
-  for (size_t k = 1; k < len; ++k) {
-    const unsigned char b = byte(i + k);
-    if ((b & 0xc0) != 0x80) return 0;
-    value = (value << 6) | (b & 0x3f);
-  }
-  if (value < min || value > 0x10ffff) return 0;
-  if (value >= 0xd800 && value <= 0xdfff) return 0;  // surrogates
-  *cp = value;
-  return len;
-}
-
-// True for code points that must not reach a log line or a client verbatim:
-// C0 and C1 controls, DEL, line/paragraph separators and the bidirectional
-// overrides and isolates (which can disguise the text around them).
-bool IsUnsafeCodePoint(uint32_t cp) {
-  return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 ||
-         cp == 0x2029 || (cp >= 0x202a && cp <= 0x202e) ||
-         (cp >= 0x2066 && cp <= 0x2069);
-}
-
 }  // namespace
 
 namespace internal {
@@ -187,7 +142,7 @@ absl::Status VerifyError(VerifyFailure failure,
                         absl::Cord(std::string(1, static_cast<char>(code))));
       if (!required_scope.empty()) {
         status.SetPayload(kRequiredScopeTypeUrl,
-                          absl::Cord(ToAbsl(required_scope)));
+                          absl::Cord(AbslView(required_scope)));
       }
       return status;
     }
@@ -281,8 +236,8 @@ std::string SafeValue(std::string_view input) {
   size_t i = 0;
   while (i < input.size()) {
     uint32_t cp = 0;
-    const size_t len = DecodeUtf8(input, i, &cp);
-    if (len == 0 || IsUnsafeCodePoint(cp)) {
+    const size_t len = utf8::Decode(input, i, &cp);
+    if (len == 0 || utf8::IsUnsafeCodePoint(cp)) {
       if (out.size() + 1 > kMaxBytes) break;
       out.push_back('?');
       i += len == 0 ? 1 : len;  // an invalid byte is replaced on its own

@@ -1,5 +1,6 @@
 #include "lib/storage/database.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -72,7 +73,20 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(
   }
   rocksdb::DBOptions options;
   options.create_if_missing = create_if_missing;
-  options.create_missing_column_families = true;
+  // An existing database must already have every family of the schema: a
+  // keygate store creates them all in its first open, so a database without
+  // them is someone else's and is left untouched.
+  std::vector<std::string> existing;
+  if (rocksdb::DB::ListColumnFamilies(options, path, &existing).ok()) {
+    for (const char* name : kFamilyNames) {
+      if (std::find(existing.begin(), existing.end(), name) == existing.end()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            path, " holds a RocksDB database that is not a keygate store"));
+      }
+    }
+  } else {
+    options.create_missing_column_families = true;
+  }
   options.paranoid_checks = true;
   options.keep_log_file_num = 5;
   rocksdb::ColumnFamilyOptions cf_options;

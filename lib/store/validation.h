@@ -22,7 +22,8 @@ inline constexpr size_t kMaxSlugSize = 100;
 // surrogates or code points past U+10FFFF).
 bool IsValidUtf8(std::string_view s);
 
-// HasControlCharacter reports whether `s` holds a C0 control byte or DEL.
+// HasControlCharacter reports whether `s` holds a control character: C0, DEL,
+// C1, U+2028/2029 or a bidirectional override or isolate (utf8.h).
 bool HasControlCharacter(std::string_view s);
 
 // IsValidSlug: ^[a-z0-9][a-z0-9-]*[a-z0-9]$, 2-100 chars.
