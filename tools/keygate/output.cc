@@ -1,0 +1,205 @@
+// tools/keygate/output.cc: text and JSON rendering for the `keygate` command.
+#include "tools/keygate/output.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <iostream>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "keygate/errors.h"
+
+namespace keygate::tool {
+namespace {
+
+using nlohmann::json;
+
+// Utf8SequenceLength returns the length of the valid UTF-8 sequence at
+// text[i], or 0 if the bytes there are not valid UTF-8 (overlong forms,
+// surrogates and code points past U+10FFFF included).
+size_t Utf8SequenceLength(std::string_view text, size_t i) {
+  const auto byte = [&](size_t k) {
+    return static_cast<unsigned char>(text[k]);
+  };
+  const unsigned char b0 = byte(i);
+  if (b0 < 0x80) return 1;
+  size_t length;
+  unsigned char low = 0x80, high = 0xBF;  // bounds of the second byte
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    length = 2;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    length = 3;
+    if (b0 == 0xE0) low = 0xA0;
+    if (b0 == 0xED) high = 0x9F;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    length = 4;
+    if (b0 == 0xF0) low = 0x90;
+    if (b0 == 0xF4) high = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + length > text.size()) return 0;
+  if (byte(i + 1) < low || byte(i + 1) > high) return 0;
+  for (size_t k = 2; k < length; ++k) {
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
+  }
+  return length;
+}
+
+json TimeOrNull(const std::optional<absl::Time>& t) {
+  if (!t.has_value()) return nullptr;
+  return FormatRfc3339(*t);
+}
+
+}  // namespace
+
+std::string FormatRfc3339(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
+}
+
+std::string FormatHumanTime(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+}
+
+std::string Printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  while (i < text.size()) {
+    const size_t length = Utf8SequenceLength(text, i);
+    if (length == 0) {
+      out.push_back('?');
+      ++i;
+      continue;
+    }
+    const unsigned char b0 = static_cast<unsigned char>(text[i]);
+    const bool c1_control =
+        length == 2 && b0 == 0xC2 &&
+        static_cast<unsigned char>(text[i + 1]) < 0xA0;
+    if ((length == 1 && (b0 < 0x20 || b0 == 0x7F)) || c1_control) {
+      out.push_back('?');
+    } else {
+      out.append(text.substr(i, length));
+    }
+    i += length;
+  }
+  return out;
+}
+
+std::string DumpJson(const json& value) {
+  return value.dump(2, ' ', /*ensure_ascii=*/false,
+                    json::error_handler_t::replace);
+}
+
+json ServiceAccountJson(const ServiceAccount& account) {
+  return json{
+      {"name", account.name},
+      {"slug", account.slug},
+      {"disabled", account.disabled},
+      {"createdAt", FormatRfc3339(account.created_at)},
+      {"createdBy", account.created_by},
+      {"updatedAt", FormatRfc3339(account.updated_at)},
+      {"updatedBy", account.updated_by},
+  };
+}
+
+json TokenMetadataJson(const TokenMetadata& token) {
+  return json{
+      {"name", token.name},
+      {"slug", token.slug},
+      {"scopes", token.scopes},
+      {"expiresAt", TimeOrNull(token.expires_at)},
+      {"createdAt", FormatRfc3339(token.created_at)},
+      {"createdBy", token.created_by},
+      {"revokedAt", TimeOrNull(token.revoked_at)},
+      {"revokedBy",
+       token.revoked() ? json(token.revoked_by) : json(nullptr)},
+  };
+}
+
+json PrincipalJson(const Principal& principal) {
+  return json{
+      {"organization", std::string(principal.organization())},
+      {"serviceAccount", std::string(principal.service_account())},
+      {"token", std::string(principal.token_slug())},
+      {"scopes", principal.scopes()},
+      {"expiresAt", TimeOrNull(principal.expires_at())},
+  };
+}
+
+Table::Table(std::vector<std::string> header) {
+  rows_.push_back(std::move(header));
+}
+
+void Table::AddRow(std::vector<std::string> cells) {
+  for (std::string& cell : cells) cell = Printable(cell);
+  rows_.push_back(std::move(cells));
+}
+
+void Table::Print(std::ostream& out) const {
+  std::vector<size_t> widths;
+  for (const auto& row : rows_) {
+    if (widths.size() < row.size()) widths.resize(row.size(), 0);
+    for (size_t c = 0; c < row.size(); ++c) {
+      widths[c] = std::max(widths[c], row[c].size());
+    }
+  }
+  for (const auto& row : rows_) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) {
+      line += row[c];
+      if (c + 1 < row.size()) {
+        line.append(widths[c] - row[c].size() + 2, ' ');
+      }
+    }
+    out << line << '\n';
+  }
+}
+
+json ErrorJson(const absl::Status& status) {
+  json fields = json::array();
+  for (const FieldError& error : FieldErrorsOf(status)) {
+    fields.push_back(json{{"field", error.field},
+                          {"message", error.message},
+                          {"value", error.value}});
+  }
+  return json{{"error",
+               {{"code", absl::StatusCodeToString(status.code())},
+                {"message", std::string(status.message())},
+                {"fields", std::move(fields)}}}};
+}
+
+int PrintError(const absl::Status& status, bool json_output) {
+  if (json_output) {
+    std::cerr << DumpJson(ErrorJson(status)) << std::endl;
+    return kExitFailure;
+  }
+  const absl::string_view message = status.message();
+  std::string text = absl::StrCat(
+      "keygate: ", Printable(std::string_view(message.data(), message.size())));
+  for (const FieldError& error : FieldErrorsOf(status)) {
+    absl::StrAppend(&text, "\n  ", Printable(error.field), ": ",
+                    Printable(error.message));
+    if (!error.value.empty()) {
+      absl::StrAppend(&text, " (got \"", Printable(error.value), "\")");
+    }
+  }
+  std::cerr << text << std::endl;
+  return kExitFailure;
+}
+
+int PrintUsageError(std::string_view message, bool json_output) {
+  if (json_output) {
+    std::cerr << DumpJson(json{{"error",
+                                {{"code", "USAGE"},
+                                 {"message", Printable(message)},
+                                 {"fields", json::array()}}}})
+              << std::endl;
+  } else {
+    std::cerr << "keygate: " << Printable(message)
+              << "\nRun with --help for more information." << std::endl;
+  }
+  return kExitUsage;
+}
+
+}  // namespace keygate::tool
