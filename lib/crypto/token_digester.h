@@ -26,7 +26,9 @@ bool DigestEqual(const Digest& a, const Digest& b) noexcept;
 // concurrent use.
 class TokenDigester {
  public:
-  // Create precomputes the states of every pepper in `keyring`.
+  // Create precomputes the states of every pepper in `keyring`. Fails with
+  // InvalidArgument if `keyring` is null, ResourceExhausted if secure memory
+  // cannot be allocated, Internal if libsodium fails.
   static absl::StatusOr<std::unique_ptr<TokenDigester>> Create(
       std::shared_ptr<const Keyring> keyring);
   ~TokenDigester();
@@ -41,7 +43,7 @@ class TokenDigester {
   // Fingerprint returns a keyed digest of a fixed label under `pepper_id`:
   // stored by the store so that opening with a different pepper under the
   // same id is refused. Reveals nothing about the pepper. REQUIRES: the id is
-  // in the keyring.
+  // in the keyring (otherwise the result is all zero bytes).
   Digest Fingerprint(int pepper_id) const;
 
   int active_id() const { return keyring_->active_id(); }

@@ -35,6 +35,8 @@ class TokenCodec {
 
   // Generate returns a fresh token for pepper `pepper_id` (1..61) in a
   // buffer wiped on destruction; every intermediate buffer is wiped too.
+  // Returns an empty SecretString (which never parses) if `pepper_id` is out
+  // of range, the prefix is invalid, or libsodium cannot be initialized.
   SecretString Generate(int pepper_id) const;
 
   // ParsePepperId validates `token` strictly (exact length, prefix,

@@ -1,0 +1,285 @@
+// lib/errors/errors.cc: keygate's status vocabulary (see keygate/errors.h).
+//
+// Field errors, the verify-failure reason and the required scope travel as
+// absl::Status payloads, so they survive any layer that passes a status on
+// unchanged. The payload encodings are private to this file; readers decode
+// defensively because a status can be built by anyone.
+#include "keygate/errors.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/cord.h"
+#include "absl/types/optional.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "lib/errors/payloads.h"
+
+namespace keygate {
+namespace {
+
+// Field-errors payload: version byte 1, then for each error three strings
+// (field, message, value), each a 4-byte little-endian length then bytes.
+constexpr char kFieldErrorsVersion = 1;
+// A decoded payload never yields more entries or bytes than this.
+constexpr size_t kMaxFieldErrors = 1024;
+constexpr size_t kMaxFieldErrorsPayload = 1 << 20;
+
+absl::string_view ToAbsl(std::string_view s) { return {s.data(), s.size()}; }
+
+void AppendString(std::string& out, std::string_view s) {
+  const uint32_t n = static_cast<uint32_t>(s.size());
+  for (int shift = 0; shift < 32; shift += 8) {
+    out.push_back(static_cast<char>((n >> shift) & 0xff));
+  }
+  out.append(s.data(), s.size());
+}
+
+// Reads one length-prefixed string from `in` at `*pos`; false if truncated.
+bool ReadString(std::string_view in, size_t* pos, std::string* out) {
+  if (in.size() - *pos < 4) return false;
+  uint32_t n = 0;
+  for (int i = 0; i < 4; ++i) {
+    n |= static_cast<uint32_t>(static_cast<unsigned char>(in[*pos + i]))
+         << (8 * i);
+  }
+  *pos += 4;
+  if (in.size() - *pos < n) return false;
+  out->assign(in.data() + *pos, n);
+  *pos += n;
+  return true;
+}
+
+absl::Cord EncodeFieldErrors(const std::vector<FieldError>& errors) {
+  std::string out;
+  out.push_back(kFieldErrorsVersion);
+  for (const FieldError& e : errors) {
+    AppendString(out, e.field);
+    AppendString(out, e.message);
+    AppendString(out, e.value);
+  }
+  return absl::Cord(std::move(out));
+}
+
+std::vector<FieldError> DecodeFieldErrors(std::string_view in) {
+  std::vector<FieldError> errors;
+  if (in.empty() || in.size() > kMaxFieldErrorsPayload ||
+      in[0] != kFieldErrorsVersion) {
+    return {};
+  }
+  size_t pos = 1;
+  while (pos < in.size()) {
+    if (errors.size() == kMaxFieldErrors) return {};
+    FieldError e;
+    if (!ReadString(in, &pos, &e.field) || !ReadString(in, &pos, &e.message) ||
+        !ReadString(in, &pos, &e.value)) {
+      return {};  // corrupt: all or nothing
+    }
+    errors.push_back(std::move(e));
+  }
+  return errors;
+}
+
+void AppendFieldSummary(std::string& out, const FieldError& e) {
+  // The status message is for logs: field names and messages only, never the
+  // offending value (which may be long or sensitive).
+  absl::StrAppend(&out, SafeValue(e.field), ": ", e.message);
+}
+
+// Decodes one UTF-8 sequence at s[i]. Returns its length (1-4) and sets
+// *cp, or 0 if the bytes at s[i] do not start a valid sequence (overlong
+// forms, surrogates, code points above U+10FFFF, truncated or stray bytes).
+size_t DecodeUtf8(std::string_view s, size_t i, uint32_t* cp) {
+  const auto byte = [&](size_t k) {
+    return static_cast<unsigned char>(s[k]);
+  };
+  const unsigned char b0 = byte(i);
+  if (b0 < 0x80) {
+    *cp = b0;
+    return 1;
+  }
+  size_t len;
+  uint32_t min;
+  uint32_t value;
+  if (b0 >= 0xc2 && b0 <= 0xdf) {
+    len = 2, min = 0x80, value = b0 & 0x1f;
+  } else if (b0 >= 0xe0 && b0 <= 0xef) {
+    len = 3, min = 0x800, value = b0 & 0x0f;
+  } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+    len = 4, min = 0x10000, value = b0 & 0x07;
+  } else {
+    return 0;  // continuation byte, 0xc0/0xc1 (always overlong), or > 0xf4
+  }
+  if (s.size() - i < len) return 0;
+  for (size_t k = 1; k < len; ++k) {
+    const unsigned char b = byte(i + k);
+    if ((b & 0xc0) != 0x80) return 0;
+    value = (value << 6) | (b & 0x3f);
+  }
+  if (value < min || value > 0x10ffff) return 0;
+  if (value >= 0xd800 && value <= 0xdfff) return 0;  // surrogates
+  *cp = value;
+  return len;
+}
+
+// True for code points that must not reach a log line or a client verbatim:
+// C0 and C1 controls, DEL, line/paragraph separators and the bidirectional
+// overrides and isolates (which can disguise the text around them).
+bool IsUnsafeCodePoint(uint32_t cp) {
+  return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 ||
+         cp == 0x2029 || (cp >= 0x202a && cp <= 0x202e) ||
+         (cp >= 0x2066 && cp <= 0x2069);
+}
+
+}  // namespace
+
+namespace internal {
+
+std::optional<std::string> RequiredScopeOf(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kPermissionDenied) {
+    return std::nullopt;
+  }
+  absl::optional<absl::Cord> payload =
+      status.GetPayload(kRequiredScopeTypeUrl);
+  if (!payload.has_value() || payload->size() > 256) return std::nullopt;
+  return std::string(*payload);
+}
+
+absl::Status VerifyError(VerifyFailure failure,
+                         std::string_view required_scope) {
+  const auto code = static_cast<unsigned char>(failure);
+  switch (failure) {
+    case VerifyFailure::kMalformed:
+    case VerifyFailure::kUnknown:
+    case VerifyFailure::kRevoked:
+    case VerifyFailure::kExpired:
+    case VerifyFailure::kAccountDisabled: {
+      absl::Status status = absl::UnauthenticatedError("invalid token");
+      status.SetPayload(kVerifyFailureTypeUrl,
+                        absl::Cord(std::string(1, static_cast<char>(code))));
+      return status;
+    }
+    case VerifyFailure::kInsufficientScope: {
+      absl::Status status = absl::PermissionDeniedError(
+          required_scope.empty()
+              ? std::string("insufficient scope")
+              : absl::StrCat("insufficient scope: requires ",
+                             SafeValue(required_scope)));
+      status.SetPayload(kVerifyFailureTypeUrl,
+                        absl::Cord(std::string(1, static_cast<char>(code))));
+      if (!required_scope.empty()) {
+        status.SetPayload(kRequiredScopeTypeUrl,
+                          absl::Cord(ToAbsl(required_scope)));
+      }
+      return status;
+    }
+    case VerifyFailure::kNone:
+      break;
+  }
+  // kNone or an out-of-range value is a caller bug: fail closed with the
+  // generic answer and no reason.
+  return absl::UnauthenticatedError("invalid token");
+}
+
+}  // namespace internal
+
+absl::Status ValidationError(std::vector<FieldError> errors) {
+  std::string message = "validation failed";
+  for (size_t i = 0; i < errors.size(); ++i) {
+    message.append(i == 0 ? ": " : "; ");
+    AppendFieldSummary(message, errors[i]);
+  }
+  absl::Status status = absl::InvalidArgumentError(message);
+  if (!errors.empty()) {
+    status.SetPayload(internal::kFieldErrorsTypeUrl,
+                      EncodeFieldErrors(errors));
+  }
+  return status;
+}
+
+absl::Status ConflictError(FieldError error) {
+  absl::Status status = absl::AlreadyExistsError(
+      absl::StrCat("conflict: ", SafeValue(error.field), " already in use"));
+  status.SetPayload(internal::kFieldErrorsTypeUrl, EncodeFieldErrors({error}));
+  return status;
+}
+
+std::vector<FieldError> FieldErrorsOf(const absl::Status& status) {
+  if (status.ok()) return {};
+  absl::optional<absl::Cord> payload =
+      status.GetPayload(internal::kFieldErrorsTypeUrl);
+  if (!payload.has_value()) return {};
+  if (payload->size() > kMaxFieldErrorsPayload) return {};
+  const std::string flat(*payload);
+  return DecodeFieldErrors(flat);
+}
+
+VerifyFailure VerifyFailureOf(const absl::Status& status) {
+  absl::optional<absl::Cord> payload =
+      status.GetPayload(internal::kVerifyFailureTypeUrl);
+  if (!payload.has_value() || payload->size() != 1) return VerifyFailure::kNone;
+  const auto value =
+      static_cast<unsigned char>(std::string(*payload).front());
+  // The code must agree with the reason, so a stray payload cannot turn an
+  // unrelated status into a verify failure.
+  if (value >= static_cast<unsigned char>(VerifyFailure::kMalformed) &&
+      value <= static_cast<unsigned char>(VerifyFailure::kAccountDisabled)) {
+    return status.code() == absl::StatusCode::kUnauthenticated
+               ? static_cast<VerifyFailure>(value)
+               : VerifyFailure::kNone;
+  }
+  if (value == static_cast<unsigned char>(VerifyFailure::kInsufficientScope) &&
+      status.code() == absl::StatusCode::kPermissionDenied) {
+    return VerifyFailure::kInsufficientScope;
+  }
+  return VerifyFailure::kNone;
+}
+
+std::string_view VerifyFailureName(VerifyFailure failure) {
+  switch (failure) {
+    case VerifyFailure::kNone:
+      return "none";
+    case VerifyFailure::kMalformed:
+      return "malformed";
+    case VerifyFailure::kUnknown:
+      return "unknown";
+    case VerifyFailure::kRevoked:
+      return "revoked";
+    case VerifyFailure::kExpired:
+      return "expired";
+    case VerifyFailure::kAccountDisabled:
+      return "account_disabled";
+    case VerifyFailure::kInsufficientScope:
+      return "insufficient_scope";
+  }
+  return "none";
+}
+
+std::string SafeValue(std::string_view input) {
+  constexpr size_t kMaxBytes = 64;
+  std::string out;
+  out.reserve(input.size() < kMaxBytes ? input.size() : kMaxBytes);
+  size_t i = 0;
+  while (i < input.size()) {
+    uint32_t cp = 0;
+    const size_t len = DecodeUtf8(input, i, &cp);
+    if (len == 0 || IsUnsafeCodePoint(cp)) {
+      if (out.size() + 1 > kMaxBytes) break;
+      out.push_back('?');
+      i += len == 0 ? 1 : len;  // an invalid byte is replaced on its own
+      continue;
+    }
+    if (out.size() + len > kMaxBytes) break;  // never split a sequence
+    out.append(input.data() + i, len);
+    i += len;
+  }
+  return out;
+}
+
+}  // namespace keygate

@@ -1,0 +1,138 @@
+#include "lib/storage/database.h"
+
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "lib/base/absl_view.h"
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
+#include "rocksdb/write_batch.h"
+
+namespace keygate::storage {
+
+namespace {
+
+constexpr const char* kFamilyNames[kFamilyCount] = {
+    "default", "accounts", "tokens",
+    "token_times", "digests"};
+
+rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
+
+// The one place a rocksdb::Status becomes an absl::Status.
+absl::Status ToStatus(const rocksdb::Status& s, std::string_view context) {
+  if (s.ok()) return absl::OkStatus();
+  std::string message = absl::StrCat(AbslView(context), ": ", s.ToString());
+  if (s.IsIOError() && absl::StrContains(absl::AsciiStrToLower(s.ToString()), "lock")) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        AbslView(context),
+        ": the store is in use by another process (or already open in this "
+        "one): ",
+        s.ToString()));
+  }
+  if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain() || s.IsIOError() ||
+      s.IsIncomplete() || s.IsShutdownInProgress()) {
+    return absl::UnavailableError(message);
+  }
+  if (s.IsCorruption()) return absl::DataLossError(message);
+  if (s.IsInvalidArgument() && !s.IsNotFound()) {
+    return absl::FailedPreconditionError(message);
+  }
+  return absl::InternalError(message);
+}
+
+}  // namespace
+
+Database::Database(const std::string& path, rocksdb::DB* db,
+                   std::vector<rocksdb::ColumnFamilyHandle*> handles)
+    : path_(path), db_(db), handles_(std::move(handles)) {}
+
+Database::~Database() { (void)Close(); }
+
+absl::StatusOr<std::unique_ptr<Database>> Database::Open(
+    const std::string& path, bool create_if_missing) {
+  rocksdb::DBOptions options;
+  options.create_if_missing = create_if_missing;
+  options.create_missing_column_families = true;
+  options.paranoid_checks = true;
+  options.keep_log_file_num = 5;
+  rocksdb::ColumnFamilyOptions cf_options;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const char* name : kFamilyNames) {
+    descriptors.emplace_back(name, cf_options);
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, path, descriptors, &handles, &db);
+  if (!s.ok()) {
+    if (s.IsInvalidArgument() && !create_if_missing) {
+      return absl::NotFoundError(
+          absl::StrCat("no keygate store at ", path, ": ", s.ToString()));
+    }
+    return ToStatus(s, absl::StrCat("opening store at ", path));
+  }
+  return std::unique_ptr<Database>(new Database(path, db, std::move(handles)));
+}
+
+absl::Status Database::Close() {
+  if (db_ == nullptr) return absl::OkStatus();
+  absl::Status status = ToStatus(db_->FlushWAL(/*sync=*/true), "flushing WAL");
+  for (rocksdb::ColumnFamilyHandle* handle : handles_) {
+    rocksdb::Status s = db_->DestroyColumnFamilyHandle(handle);
+    if (status.ok()) status = ToStatus(s, "closing column family");
+  }
+  handles_.clear();
+  rocksdb::Status s = db_->Close();
+  if (status.ok()) status = ToStatus(s, absl::StrCat("closing store at ", path_));
+  delete db_;
+  db_ = nullptr;
+  return status;
+}
+
+absl::StatusOr<std::optional<std::string>> Database::Get(
+    Family family, std::string_view key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(),
+                               handles_[static_cast<int>(family)],
+                               ToSlice(key), &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return ToStatus(s, "reading store");
+  return std::optional<std::string>(std::move(value));
+}
+
+absl::Status Database::Write(Batch& batch, bool sync) {
+  rocksdb::WriteBatch write_batch;
+  for (const Batch::Op& op : batch.ops_) {
+    rocksdb::ColumnFamilyHandle* handle = handles_[static_cast<int>(op.family)];
+    rocksdb::Status s =
+        op.is_delete ? write_batch.Delete(handle, ToSlice(op.key))
+                     : write_batch.Put(handle, ToSlice(op.key), ToSlice(op.value));
+    if (!s.ok()) return ToStatus(s, "building write batch");
+  }
+  rocksdb::WriteOptions options;
+  options.sync = sync;
+  return ToStatus(db_->Write(options, &write_batch), "writing store");
+}
+
+absl::Status Database::Scan(
+    Family family, std::string_view prefix, std::string_view start_after,
+    const std::function<bool(std::string_view, std::string_view)>& visit)
+    const {
+  rocksdb::ReadOptions options;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(options, handles_[static_cast<int>(family)]));
+  std::string start(prefix);
+  start.append(start_after);
+  for (it->Seek(ToSlice(start)); it->Valid(); it->Next()) {
+    rocksdb::Slice key = it->key();
+    std::string_view key_view(key.data(), key.size());
+    if (key_view.substr(0, prefix.size()) != prefix) break;
+    if (!start_after.empty() && key_view == start) continue;
+    rocksdb::Slice value = it->value();
+    if (!visit(key_view, std::string_view(value.data(), value.size()))) break;
+  }
+  return ToStatus(it->status(), "scanning store");
+}
+
+}  // namespace keygate::storage

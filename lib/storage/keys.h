@@ -1,0 +1,48 @@
+// lib/storage/keys.h: RocksDB key layout (see docs/storage-schema.md).
+//
+// Every component but the last is length-prefixed (varint32 size + bytes),
+// so no organization, account or slug can ever be read as part of another:
+// ("a", "bc") and ("ab", "c") give different keys, and a prefix scan of one
+// organization never reaches another.
+#ifndef KEYGATE_LIB_STORAGE_KEYS_H_
+#define KEYGATE_LIB_STORAGE_KEYS_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/time/time.h"
+
+namespace keygate::storage {
+
+// accounts CF: lp(org) + slug.
+std::string AccountKey(std::string_view org, std::string_view slug);
+std::string AccountPrefix(std::string_view org);
+bool DecodeAccountKey(std::string_view key, std::string_view* org,
+                      std::string_view* slug);
+
+// tokens CF: lp(org) + lp(account) + token slug.
+std::string TokenKey(std::string_view org, std::string_view account,
+                     std::string_view slug);
+// TokenPrefix covers one account's tokens; OrganizationPrefix all of an
+// organization's (the same bytes as AccountPrefix: lp(org)).
+std::string TokenPrefix(std::string_view org, std::string_view account);
+std::string OrganizationPrefix(std::string_view org);
+bool DecodeTokenKey(std::string_view key, std::string_view* org,
+                    std::string_view* account, std::string_view* slug);
+
+// token_times CF: lp(org) + lp(account) + be64(~created micros) + slug, so a
+// forward scan lists an account's tokens newest first, ties by slug.
+std::string TokenTimeKey(std::string_view org, std::string_view account,
+                         absl::Time created_at, std::string_view slug);
+// TokenTimeSuffix is the part after TokenPrefix: the keyset cursor position.
+std::string TokenTimeSuffix(absl::Time created_at, std::string_view slug);
+
+// Times are stored as big-endian microseconds with the sign bit flipped, so
+// byte order is time order.
+uint64_t EncodeTime(absl::Time t);
+absl::Time DecodeTime(uint64_t encoded);
+
+}  // namespace keygate::storage
+
+#endif  // KEYGATE_LIB_STORAGE_KEYS_H_

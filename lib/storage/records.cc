@@ -1,0 +1,164 @@
+#include "lib/storage/records.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "lib/base/absl_view.h"
+#include "lib/storage/coding.h"
+#include "lib/storage/keys.h"
+
+namespace keygate::storage {
+
+namespace {
+
+constexpr uint8_t kTokenHasExpiry = 1 << 0;
+constexpr uint8_t kTokenRevoked = 1 << 1;
+constexpr uint32_t kMaxScopes = 4096;
+
+absl::Status Corrupt(std::string_view what) {
+  return absl::DataLossError(absl::StrCat("corrupt ", AbslView(what), " record"));
+}
+
+void PutTime(std::string* dst, absl::Time t) {
+  PutFixed64BigEndian(dst, EncodeTime(t));
+}
+
+bool GetTime(Decoder& decoder, absl::Time* t) {
+  uint64_t encoded;
+  if (!decoder.GetFixed64BigEndian(&encoded)) return false;
+  *t = DecodeTime(encoded);
+  return true;
+}
+
+bool GetString(Decoder& decoder, std::string* out) {
+  std::string_view view;
+  if (!decoder.GetLengthPrefixed(&view)) return false;
+  out->assign(view.data(), view.size());
+  return true;
+}
+
+absl::Status CheckVersion(Decoder& decoder, std::string_view what) {
+  uint8_t version;
+  if (!decoder.GetByte(&version)) return Corrupt(what);
+  if (version != kRecordVersion) {
+    return absl::DataLossError(absl::StrCat(
+        AbslView(what), " record has format version ", version,
+        ", which this keygate does not know (newer store?)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string EncodeAccount(const ServiceAccount& account) {
+  std::string value;
+  value.push_back(static_cast<char>(kRecordVersion));
+  PutLengthPrefixed(&value, account.name);
+  value.push_back(account.disabled ? 1 : 0);
+  PutTime(&value, account.created_at);
+  PutLengthPrefixed(&value, account.created_by);
+  PutTime(&value, account.updated_at);
+  PutLengthPrefixed(&value, account.updated_by);
+  return value;
+}
+
+absl::Status DecodeAccount(std::string_view value, ServiceAccount* account) {
+  Decoder decoder(value);
+  if (absl::Status s = CheckVersion(decoder, "account"); !s.ok()) return s;
+  uint8_t disabled;
+  if (!GetString(decoder, &account->name) || !decoder.GetByte(&disabled) ||
+      disabled > 1 || !GetTime(decoder, &account->created_at) ||
+      !GetString(decoder, &account->created_by) ||
+      !GetTime(decoder, &account->updated_at) ||
+      !GetString(decoder, &account->updated_by) || !decoder.done()) {
+    return Corrupt("account");
+  }
+  account->disabled = disabled == 1;
+  return absl::OkStatus();
+}
+
+std::string EncodeToken(const StoredToken& token) {
+  const TokenMetadata& m = token.metadata;
+  std::string value;
+  value.push_back(static_cast<char>(kRecordVersion));
+  value.append(reinterpret_cast<const char*>(token.digest.data()),
+               token.digest.size());
+  value.push_back(static_cast<char>(m.pepper_id));
+  PutLengthPrefixed(&value, m.name);
+  PutVarint32(&value, static_cast<uint32_t>(m.scopes.size()));
+  for (const std::string& scope : m.scopes) PutLengthPrefixed(&value, scope);
+  PutTime(&value, m.created_at);
+  PutLengthPrefixed(&value, m.created_by);
+  uint8_t flags = 0;
+  if (m.expires_at) flags |= kTokenHasExpiry;
+  if (m.revoked_at) flags |= kTokenRevoked;
+  value.push_back(static_cast<char>(flags));
+  if (m.expires_at) PutTime(&value, *m.expires_at);
+  if (m.revoked_at) {
+    PutTime(&value, *m.revoked_at);
+    PutLengthPrefixed(&value, m.revoked_by);
+  }
+  return value;
+}
+
+absl::Status DecodeToken(std::string_view value, StoredToken* token) {
+  Decoder decoder(value);
+  if (absl::Status s = CheckVersion(decoder, "token"); !s.ok()) return s;
+  TokenMetadata& m = token->metadata;
+  std::string_view digest;
+  uint8_t pepper_id;
+  uint32_t scope_count;
+  if (!decoder.GetBytes(token->digest.size(), &digest) ||
+      !decoder.GetByte(&pepper_id) || !GetString(decoder, &m.name) ||
+      !decoder.GetVarint32(&scope_count) || scope_count > kMaxScopes) {
+    return Corrupt("token");
+  }
+  std::memcpy(token->digest.data(), digest.data(), digest.size());
+  m.pepper_id = pepper_id;
+  m.scopes.resize(scope_count);
+  for (std::string& scope : m.scopes) {
+    if (!GetString(decoder, &scope)) return Corrupt("token");
+  }
+  uint8_t flags;
+  if (!GetTime(decoder, &m.created_at) || !GetString(decoder, &m.created_by) ||
+      !decoder.GetByte(&flags) ||
+      (flags & ~(kTokenHasExpiry | kTokenRevoked)) != 0) {
+    return Corrupt("token");
+  }
+  m.expires_at.reset();
+  m.revoked_at.reset();
+  m.revoked_by.clear();
+  if (flags & kTokenHasExpiry) {
+    absl::Time t;
+    if (!GetTime(decoder, &t)) return Corrupt("token");
+    m.expires_at = t;
+  }
+  if (flags & kTokenRevoked) {
+    absl::Time t;
+    if (!GetTime(decoder, &t) || !GetString(decoder, &m.revoked_by)) {
+      return Corrupt("token");
+    }
+    m.revoked_at = t;
+  }
+  if (!decoder.done()) return Corrupt("token");
+  return absl::OkStatus();
+}
+
+std::string EncodeDigestRecord(std::string_view token_key) {
+  std::string value;
+  value.push_back(static_cast<char>(kRecordVersion));
+  PutLengthPrefixed(&value, token_key);
+  return value;
+}
+
+absl::Status DecodeDigestRecord(std::string_view value,
+                                std::string_view* token_key) {
+  Decoder decoder(value);
+  if (absl::Status s = CheckVersion(decoder, "digest"); !s.ok()) return s;
+  if (!decoder.GetLengthPrefixed(token_key) || !decoder.done()) {
+    return Corrupt("digest");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace keygate::storage

@@ -1,0 +1,45 @@
+// lib/storage/records.h: versioned binary encoding of stored values.
+//
+// Every record starts with a format version byte; decoders refuse versions
+// they do not know (DataLoss) instead of misreading them, so the format can
+// evolve by adding a version. Identity fields (organization, slugs) live in
+// the key and are not repeated in the value.
+#ifndef KEYGATE_LIB_STORAGE_RECORDS_H_
+#define KEYGATE_LIB_STORAGE_RECORDS_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "keygate/service_account.h"
+#include "keygate/token.h"
+#include "lib/crypto/token_digester.h"
+
+namespace keygate::storage {
+
+inline constexpr uint8_t kRecordVersion = 1;
+
+// StoredToken is a token row: its metadata and the keyed digest of its value.
+struct StoredToken {
+  TokenMetadata metadata;
+  crypto::Digest digest{};
+};
+
+// Account record (accounts CF value).
+std::string EncodeAccount(const ServiceAccount& account);
+// DecodeAccount fills every field but organization and slug (from the key).
+absl::Status DecodeAccount(std::string_view value, ServiceAccount* account);
+
+// Token record (tokens CF value).
+std::string EncodeToken(const StoredToken& token);
+// DecodeToken fills every field but organization, service_account and slug.
+absl::Status DecodeToken(std::string_view value, StoredToken* token);
+
+// Digest record (digests CF value): the token key the digest belongs to.
+std::string EncodeDigestRecord(std::string_view token_key);
+absl::Status DecodeDigestRecord(std::string_view value,
+                                std::string_view* token_key);
+
+}  // namespace keygate::storage
+
+#endif  // KEYGATE_LIB_STORAGE_RECORDS_H_
