@@ -25,7 +25,7 @@ constexpr char kDescription[] =
     "another organization's accounts and tokens behave as absent.";
 
 constexpr char kFooter[] =
-    "Global flags go before the subcommand, e.g. "
+    "Global flags may go before or after the subcommand, e.g. "
     "`keygate --json sa list --org acme`.\n"
     "Environment: KEYGATE_DATA_DIR (default ./keygate-data), "
     "KEYGATE_PEPPER_FILE (default <data-dir>.pepper), USER (default "
@@ -50,6 +50,9 @@ int Run(int argc, char** argv) {
   CLI::App app(kDescription, "keygate");
   app.footer(kFooter);
   app.require_subcommand(1);
+  // Global flags are also accepted after the subcommand
+  // (`keygate sa list --org acme --json`).
+  app.fallthrough();
 
   app.add_option("--data-dir", context.globals.data_dir,
                  "Store directory (default: $KEYGATE_DATA_DIR or "
@@ -74,6 +77,7 @@ int Run(int argc, char** argv) {
   AddAdminCommands(app, context);
   AddServiceAccountCommands(app, context);
   AddTokenCommands(app, context);
+  AddJwtCommands(app, context);
   AddServeCommand(app, context.globals, context.exit_code);
 
   try {

@@ -3,9 +3,12 @@
 #define KEYGATE_TOOLS_KEYGATE_COMMANDS_H_
 
 #include <string>
+#include <string_view>
 
 #include "CLI/CLI.hpp"
 #include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "keygate/store.h"
 #include "tools/keygate/global_options.h"
 
@@ -44,6 +47,18 @@ CLI::Option* AddActorOption(CLI::App& command, std::string& actor);
 
 // AddPageOptions adds `--limit N` (1-1000, default 100) and `--cursor C`.
 void AddPageOptions(CLI::App& command, size_t& limit, std::string& cursor);
+
+// ParseDurationArg parses a positive duration of at most 100 years:
+// absl::ParseDuration syntax ("720h", "90m", "1h30m") or a whole number of
+// days ("30d"). InvalidArgument with a short reason otherwise.
+absl::StatusOr<absl::Duration> ParseDurationArg(std::string_view text);
+
+// DurationValidator is a CLI11 check that accepts what ParseDurationArg
+// accepts, so a bad duration is a usage error.
+CLI::Validator DurationValidator();
+
+// AddJwtCommands registers `jwt mint`.
+void AddJwtCommands(CLI::App& app, CommandContext& context);
 
 // WithStore opens the store named by context.globals, runs `body` on it,
 // closes it, and returns body's exit code (or kExitFailure after printing

@@ -174,15 +174,21 @@ int PrintError(const absl::Status& status, bool json_output) {
     std::cerr << DumpJson(ErrorJson(status)) << std::endl;
     return kExitFailure;
   }
-  const absl::string_view message = status.message();
-  std::string text = absl::StrCat(
-      "keygate: ", Printable(std::string_view(message.data(), message.size())));
+  // A status with field errors prints one line per field: the fields say
+  // everything its summary message says, and more.
+  std::string text;
   for (const FieldError& error : FieldErrorsOf(status)) {
-    absl::StrAppend(&text, "\n  ", Printable(error.field), ": ",
+    if (!text.empty()) text += '\n';
+    absl::StrAppend(&text, "keygate: ", Printable(error.field), ": ",
                     Printable(error.message));
     if (!error.value.empty()) {
       absl::StrAppend(&text, " (got \"", Printable(error.value), "\")");
     }
+  }
+  if (text.empty()) {
+    const absl::string_view message = status.message();
+    text = absl::StrCat("keygate: ", Printable(std::string_view(
+                                         message.data(), message.size())));
   }
   std::cerr << text << std::endl;
   return kExitFailure;

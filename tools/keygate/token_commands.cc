@@ -10,7 +10,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -27,9 +26,6 @@ namespace keygate::tool {
 namespace {
 
 using nlohmann::json;
-
-// Longest expiry --expires-in accepts.
-constexpr absl::Duration kMaxExpiresIn = absl::Hours(24 * 365 * 100);
 
 // Most bytes `token verify -` reads from stdin; anything longer is not a
 // token.
@@ -48,33 +44,6 @@ struct TokenArgs {
   std::string token;
   std::string scope;
 };
-
-// ParseExpiresIn parses a positive duration: absl::ParseDuration syntax
-// ("720h", "90m", "1h30m") or a whole number of days ("30d").
-absl::StatusOr<absl::Duration> ParseExpiresIn(std::string_view text) {
-  absl::Duration duration;
-  int64_t days = 0;
-  if (text.size() > 1 && text.back() == 'd' &&
-      absl::SimpleAtoi(absl::string_view(text.data(), text.size() - 1),
-                       &days) &&
-      absl::ascii_isdigit(static_cast<unsigned char>(text.front()))) {
-    if (days > 365 * 100) {
-      return absl::InvalidArgumentError("too long: at most 36500d");
-    }
-    duration = absl::Hours(24) * days;
-  } else if (!absl::ParseDuration(absl::string_view(text.data(), text.size()),
-                                  &duration)) {
-    return absl::InvalidArgumentError(
-        "not a duration: use e.g. 30d, 720h, 90m or 1h30m");
-  }
-  if (duration <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("must be positive");
-  }
-  if (duration > kMaxExpiresIn) {
-    return absl::InvalidArgumentError("too long: at most 36500d");
-  }
-  return duration;
-}
 
 std::string ScopesText(const std::vector<std::string>& scopes) {
   return absl::StrJoin(scopes, ",");
@@ -138,7 +107,7 @@ int RunCreate(const CommandContext& context, const TokenArgs& args,
   if (has_slug) spec.slug = args.slug;
   spec.scopes = args.scopes;
   if (has_expiry) {
-    absl::StatusOr<absl::Duration> duration = ParseExpiresIn(args.expires_in);
+    absl::StatusOr<absl::Duration> duration = ParseDurationArg(args.expires_in);
     if (!duration.ok()) {  // The parser's validator already checked it.
       return PrintError(
           ValidationError({{"expiresIn", std::string(duration.status().message()),
@@ -343,13 +312,7 @@ void AddTokenCommands(CLI::App& app, CommandContext& context) {
     CLI::Option* expires = create->add_option(
         "--expires-in", args->expires_in,
         "Lifetime, e.g. 30d, 720h, 90m, 1h30m (default: never expires)");
-    expires->type_name("DURATION")->check(CLI::Validator(
-        [](std::string& text) -> std::string {
-          absl::StatusOr<absl::Duration> parsed = ParseExpiresIn(text);
-          if (parsed.ok()) return "";
-          return std::string(parsed.status().message());
-        },
-        "DURATION"));
+    expires->type_name("DURATION")->check(DurationValidator());
     AddActorOption(*create, args->actor);
     create->callback([&context, args, slug, expires] {
       context.exit_code = RunCreate(context, *args, slug->count() > 0,
