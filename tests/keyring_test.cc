@@ -254,13 +254,40 @@ TEST(KeyringLoadTest, MissingFileIsNotFound) {
             absl::StatusCode::kNotFound);
 }
 
+TEST(KeyringLoadTest, BadPathsAreInvalidArgument) {
+  TempDir dir;
+  const std::string real = dir.File("pepper");
+  WriteFile(real, std::string("1 ") + kHex1 + "\n", 0600);
+  // A NUL byte would make the C API open `real`: refuse instead.
+  const std::string with_nul = real + std::string("\0.bak", 5);
+  EXPECT_EQ(Keyring::Load(with_nul).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Keyring::CreateFile(with_nul).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Keyring::RotateFile(with_nul).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Keyring::Load("").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Keyring::CreateFile("").code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Keyring::RotateFile("").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // Invalid UTF-8 in a path is just bytes to the OS: a clean NotFound.
+  EXPECT_EQ(Keyring::Load(dir.File("\xff\xfe")).status().code(),
+            absl::StatusCode::kNotFound);
+  // A 1 MiB path is refused cleanly by the OS.
+  EXPECT_FALSE(Keyring::Load(std::string(1 << 20, 'a')).ok());
+}
+
 TEST(KeyringLoadTest, DirectoryIsRefused) {
   TempDir dir;
   const std::string path = dir.File("d");
   ASSERT_EQ(mkdir(path.c_str(), 0700), 0);
   auto keyring = Keyring::Load(path);
   ASSERT_FALSE(keyring.ok());
-  EXPECT_NE(keyring.status().code(), absl::StatusCode::kOk);
+  EXPECT_EQ(keyring.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Keyring::RotateFile(path).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(KeyringLoadTest, MalformedFileErrorNamesLineNotKey) {
@@ -401,7 +428,7 @@ TEST(KeyringFileTest, RotateRefusesBadFiles) {
   EXPECT_EQ(ReadFile(path), before);
 }
 
-TEST(KeyringTest, KeyringOutlivesNothingButItself) {
+TEST(KeyringTest, KeyPointersLiveAsLongAsAnyOwner) {
   // key() pointers stay valid while any shared owner remains.
   auto keyring = Keyring::Parse(std::string("5 ") + kHex1 + "\n");
   ASSERT_TRUE(keyring.ok());

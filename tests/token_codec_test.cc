@@ -52,6 +52,21 @@ TEST_F(TokenCodecTest, RoundTripsEveryPepperId) {
   }
 }
 
+TEST_F(TokenCodecTest, KnownAnswerTokens) {
+  // Checksums computed by an independent (Python, bitwise CRC-32C) encoder;
+  // the same strings seed the fuzzer corpus.
+  EXPECT_EQ(codec_.ParsePepperId(
+                "kg_1Zx81fuzzSeedNotARealSecret0123456789abcdefg45ZCoi"),
+            1);
+  TokenCodec long_codec("abcdefghij012345_");
+  EXPECT_EQ(long_codec.ParsePepperId("abcdefghij012345_zZx81fuzzSeedNotAReal"
+                                     "Secret0123456789abcdefg0iPdSX"),
+            61);
+  EXPECT_EQ(codec_.ParsePepperId(
+                "kg_1Zx81fuzzSeedNotARealSecret0123456789abcdefg45ZCoj"),
+            0);
+}
+
 TEST_F(TokenCodecTest, LayoutAndSize) {
   EXPECT_EQ(codec_.token_size(), 3u + 1 + 43 + 6);
   EXPECT_EQ(codec_.prefix(), "kg_");

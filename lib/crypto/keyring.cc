@@ -10,7 +10,9 @@
 
 #include <array>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -36,7 +38,8 @@ struct KeyBlock {
 // by sodium_free).
 class SodiumBlock {
  public:
-  SodiumBlock() : block_(static_cast<KeyBlock*>(sodium_malloc(sizeof(KeyBlock)))) {
+  SodiumBlock()
+      : block_(static_cast<KeyBlock*>(sodium_malloc(sizeof(KeyBlock)))) {
     if (block_ != nullptr) sodium_memzero(block_, sizeof(KeyBlock));
   }
   ~SodiumBlock() {
@@ -161,7 +164,8 @@ absl::StatusOr<int> ParseInto(std::string_view text, KeyBlock* block,
       return LineError(line_number,
                        "expected '<id> <64 hex digits>' with id 1..61");
     }
-    const int id = i == 1 ? line[0] - '0' : (line[0] - '0') * 10 + (line[1] - '0');
+    int id = 0;
+    for (size_t k = 0; k < i; ++k) id = id * 10 + (line[k] - '0');
     if (id < 1 || id > kMaxPepperId) {
       return LineError(line_number,
                        absl::StrCat("pepper id ", id, " is out of range 1..",
@@ -219,6 +223,10 @@ absl::Status ErrnoStatus(int err, std::string_view what,
       return absl::NotFoundError(msg);
     case EEXIST:
       return absl::AlreadyExistsError(msg);
+    case EISDIR:
+    case ENAMETOOLONG:
+    case ELOOP:
+      return absl::InvalidArgumentError(msg);
     case EACCES:
     case EPERM:
     case EROFS:
@@ -233,6 +241,18 @@ absl::Status ErrnoStatus(int err, std::string_view what,
     default:
       return absl::InternalError(msg);
   }
+}
+
+// CheckPath refuses paths the C file API would misread.
+absl::Status CheckPath(const std::string& path) {
+  if (path.empty()) {
+    return absl::InvalidArgumentError("the pepper file path is empty");
+  }
+  if (path.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError(
+        "the pepper file path contains a NUL byte");
+  }
+  return absl::OkStatus();
 }
 
 // Fd closes a file descriptor when destroyed.
@@ -287,7 +307,9 @@ absl::Status SyncParentDir(const std::string& path) {
 // it is a regular file with no group/other access.
 absl::Status CheckPepperFd(int fd, const std::string& path, int lock_op) {
   while (flock(fd, lock_op) != 0) {
-    if (errno != EINTR) return ErrnoStatus(errno, "cannot lock pepper file", path);
+    if (errno != EINTR) {
+      return ErrnoStatus(errno, "cannot lock pepper file", path);
+    }
   }
   struct stat st;
   if (fstat(fd, &st) != 0) {
@@ -384,6 +406,7 @@ absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::Parse(
 
 absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::Load(
     const std::string& path) {
+  if (absl::Status s = CheckPath(path); !s.ok()) return s;
   Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return ErrnoStatus(errno, "cannot open pepper file", path);
   if (absl::Status s = CheckPepperFd(fd.get(), path, LOCK_SH); !s.ok()) {
@@ -399,6 +422,7 @@ absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::Load(
 }
 
 absl::Status Keyring::CreateFile(const std::string& path) {
+  if (absl::Status s = CheckPath(path); !s.ok()) return s;
   if (absl::Status s = crypto::InitSodium(); !s.ok()) return s;
   Fd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (fd.get() < 0) {
@@ -428,6 +452,7 @@ absl::Status Keyring::CreateFile(const std::string& path) {
 }
 
 absl::StatusOr<int> Keyring::RotateFile(const std::string& path) {
+  if (absl::Status s = CheckPath(path); !s.ok()) return s;
   if (absl::Status s = crypto::InitSodium(); !s.ok()) return s;
   Fd fd(open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC));
   if (fd.get() < 0) return ErrnoStatus(errno, "cannot open pepper file", path);
@@ -443,7 +468,9 @@ absl::StatusOr<int> Keyring::RotateFile(const std::string& path) {
     if (!size.ok()) return size.status();
     absl::StatusOr<std::shared_ptr<const Keyring>> keyring =
         ParseText(buf.view(*size));
-    if (!keyring.ok()) return WithSource(keyring.status(), "pepper file " + path);
+    if (!keyring.ok()) {
+      return WithSource(keyring.status(), "pepper file " + path);
+    }
     new_id = (*keyring)->active_id() + 1;
     ends_with_newline = *size == 0 || buf.data()[*size - 1] == '\n';
   }

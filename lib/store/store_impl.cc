@@ -663,8 +663,9 @@ absl::StatusOr<CreatedToken> StoreImpl::CreateToken(
   const int pepper_id = digester_->active_id();
   for (int attempt = 0;; ++attempt) {
     created.value = codec_.Generate(pepper_id);
-    if (!digester_->Compute(pepper_id, created.value.view(), &stored.digest)) {
-      return absl::InternalError("active pepper missing from the keyring");
+    if (created.value.empty() ||
+        !digester_->Compute(pepper_id, created.value.view(), &stored.digest)) {
+      return absl::InternalError("could not generate a token");
     }
     // 256 random bits never collide in practice; the digest is the primary
     // key all the same, so check rather than assume.

@@ -116,7 +116,8 @@ int TokenCodec::ParsePepperId(std::string_view token) const noexcept {
   }
   // 62^6 > 2^32: a decoded value above UINT32_MAX never equals the CRC, so
   // each checksum has exactly one accepted spelling.
-  bad |= static_cast<uint32_t>(checksum != Crc32c(token.data(), checksum_begin));
+  const uint32_t crc = Crc32c(token.data(), checksum_begin);
+  bad |= static_cast<uint32_t>(checksum != crc);
 
   return bad == 0 ? pepper : 0;
 }
