@@ -581,6 +581,30 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
     EXPECT_THAT(r.err, Not(HasSubstr("terminate called")));
   }
   EXPECT_EQ(AccountCount("acme"), 0u);
+
+  // A huge unexpected argument is not echoed in full.
+  const Result r = Run({"sa", "list", "--org", "acme", std::string(100000, 'x')});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_LT(r.err.size(), 4096u);
+}
+
+TEST_F(CliTest, UsageErrorsNeverEchoATokenValue) {
+  Init();
+  CreateAccount("acme", "ci-bot");
+  const std::string token = CreateToken("acme", "ci-bot", "tok");
+  ASSERT_FALSE(token.empty());
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{
+           {"tokn", "verify", token},                    // typo in command
+           {"token", "verify", token, "extra"},          // extra argument
+           {"--json", "token", "verfy", token},
+           {"token", "verify", "--scope", token, token},
+       }) {
+    const Result r = Run(args);
+    EXPECT_NE(r.exit_code, 0) << r;
+    EXPECT_THAT(r.err, Not(HasSubstr(token))) << r;
+    EXPECT_THAT(r.out, Not(HasSubstr(token))) << r;
+  }
 }
 
 TEST_F(CliTest, BadArgumentsAreRefusedAndWriteNothing) {

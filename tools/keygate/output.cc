@@ -46,6 +46,40 @@ size_t Utf8SequenceLength(std::string_view text, size_t i) {
   return length;
 }
 
+// Longest message printed; longer ones (e.g. echoing a huge argument) are
+// cut.
+constexpr size_t kMaxMessageBytes = 1024;
+
+bool IsAlnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9');
+}
+
+// LooksLikeToken reports whether `word` (a maximal run of [A-Za-z0-9_]) has
+// a token's shape: a 1-16 char [a-z0-9] prefix, '_', then 40+ base62 chars.
+bool LooksLikeToken(std::string_view word) {
+  const size_t underscore = word.find('_');
+  if (underscore == std::string_view::npos || underscore == 0 ||
+      underscore > 16) {
+    return false;
+  }
+  for (size_t i = 0; i < underscore; ++i) {
+    if (!IsAlnum(word[i]) || (word[i] >= 'A' && word[i] <= 'Z')) return false;
+  }
+  const std::string_view secret = word.substr(underscore + 1);
+  if (secret.size() < 40) return false;
+  for (const char c : secret) {
+    if (!IsAlnum(c)) return false;
+  }
+  return true;
+}
+
+// Shorten cuts `text` to kMaxMessageBytes.
+std::string_view Shorten(std::string_view text) {
+  return text.size() <= kMaxMessageBytes ? text
+                                         : text.substr(0, kMaxMessageBytes);
+}
+
 json TimeOrNull(const std::optional<absl::Time>& t) {
   if (!t.has_value()) return nullptr;
   return FormatRfc3339(*t);
@@ -82,6 +116,31 @@ std::string Printable(std::string_view text) {
       out.append(text.substr(i, length));
     }
     i += length;
+  }
+  return out;
+}
+
+std::string RedactTokens(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  while (i < text.size()) {
+    if (!IsAlnum(text[i]) && text[i] != '_') {
+      out.push_back(text[i++]);
+      continue;
+    }
+    size_t end = i;
+    while (end < text.size() && (IsAlnum(text[end]) || text[end] == '_')) {
+      ++end;
+    }
+    const std::string_view word = text.substr(i, end - i);
+    if (LooksLikeToken(word)) {
+      out.append(word.substr(0, word.find('_') + 1));
+      out.append("<redacted>");
+    } else {
+      out.append(word);
+    }
+    i = end;
   }
   return out;
 }
@@ -160,12 +219,14 @@ json ErrorJson(const absl::Status& status) {
   json fields = json::array();
   for (const FieldError& error : FieldErrorsOf(status)) {
     fields.push_back(json{{"field", error.field},
-                          {"message", error.message},
-                          {"value", error.value}});
+                          {"message", RedactTokens(error.message)},
+                          {"value", RedactTokens(error.value)}});
   }
   return json{{"error",
                {{"code", absl::StatusCodeToString(status.code())},
-                {"message", std::string(status.message())},
+                {"message", std::string(Shorten(RedactTokens(
+                                std::string_view(status.message().data(),
+                                                 status.message().size()))))},
                 {"fields", std::move(fields)}}}};
 }
 
@@ -179,22 +240,27 @@ int PrintError(const absl::Status& status, bool json_output) {
   std::string text;
   for (const FieldError& error : FieldErrorsOf(status)) {
     if (!text.empty()) text += '\n';
-    absl::StrAppend(&text, "keygate: ", Printable(error.field), ": ",
-                    Printable(error.message));
+    absl::StrAppend(&text, "keygate: ", Printable(Shorten(error.field)),
+                    ": ", Printable(Shorten(RedactTokens(error.message))));
     if (!error.value.empty()) {
-      absl::StrAppend(&text, " (got \"", Printable(error.value), "\")");
+      absl::StrAppend(&text, " (got \"",
+                      Printable(Shorten(RedactTokens(error.value))), "\")");
     }
   }
   if (text.empty()) {
     const absl::string_view message = status.message();
-    text = absl::StrCat("keygate: ", Printable(std::string_view(
-                                         message.data(), message.size())));
+    text = absl::StrCat("keygate: ",
+                        Printable(Shorten(RedactTokens(std::string_view(
+                            message.data(), message.size())))));
   }
   std::cerr << text << std::endl;
   return kExitFailure;
 }
 
-int PrintUsageError(std::string_view message, bool json_output) {
+int PrintUsageError(std::string_view raw_message, bool json_output) {
+  // CLI11 echoes unexpected arguments, which may include a token.
+  const std::string redacted = RedactTokens(raw_message);
+  const std::string_view message = Shorten(redacted);
   if (json_output) {
     std::cerr << DumpJson(json{{"error",
                                 {{"code", "USAGE"},

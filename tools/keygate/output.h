@@ -38,6 +38,11 @@ std::string FormatHumanTime(absl::Time t);
 // replaced by '?', so stored text cannot drive the terminal.
 std::string Printable(std::string_view text);
 
+// RedactTokens returns `text` with anything shaped like a token (a 1-16 char
+// [a-z0-9] prefix, '_', 40+ base62 chars) replaced by "<prefix>_<redacted>",
+// for messages that echo user input.
+std::string RedactTokens(std::string_view text);
+
 // DumpJson serializes `value` (2-space indent). Invalid UTF-8 is replaced,
 // never thrown about.
 std::string DumpJson(const nlohmann::json& value);

@@ -361,8 +361,10 @@ void AddTokenCommands(CLI::App& app, CommandContext& context) {
         ->add_option("--scope", args->scope,
                      "Also require this scope, e.g. read:tokens")
         ->type_name("SCOPE");
-    verify->callback(
-        [&context, args] { context.exit_code = RunVerify(context, *args); });
+    verify->callback([&context, args] {
+      context.exit_code = RunVerify(context, *args);
+      sodium_memzero(args->token.data(), args->token.size());
+    });
   }
 }
 
