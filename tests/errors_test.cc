@@ -65,10 +65,24 @@ TEST(ValidationErrorTest, MessageNamesFieldsButNotValues) {
 
 TEST(ValidationErrorTest, RoundTripsArbitraryBytes) {
   std::string weird("a\0b\xff\xfe", 5);
-  std::string big(100000, 'x');
+  std::string big(1024, 'x');
   absl::Status s = ValidationError({{weird, big, weird}, {"", "", ""}});
   EXPECT_THAT(FieldErrorsOf(s), ElementsAre(FieldsAre(weird, big, weird),
                                             FieldsAre("", "", "")));
+}
+
+TEST(ValidationErrorTest, OversizedInputIsBoundedNotLost) {
+  const std::string huge(1 << 20, 'v');
+  const std::string big(4096, 'b');
+  std::vector<FieldError> many(500, FieldError{big, big, big});
+  many[0] = {"name", "too long", huge};
+  absl::Status s = ValidationError(many);
+  std::vector<FieldError> got = FieldErrorsOf(s);
+  ASSERT_EQ(got.size(), 100u);
+  EXPECT_EQ(got[0].field, "name");
+  EXPECT_EQ(got[0].value, std::string(1024, 'v'));
+  EXPECT_EQ(got[1].message.size(), 1024u);
+  EXPECT_LT(s.message().size(), 8192u);
 }
 
 TEST(ValidationErrorTest, EmptyListStillInvalidArgument) {
@@ -110,6 +124,25 @@ TEST(FieldErrorsOfTest, CorruptPayloadsYieldEmptyNeverCrash) {
     absl::Status s = absl::InvalidArgumentError("x");
     s.SetPayload(internal::kFieldErrorsTypeUrl, absl::Cord(payload));
     EXPECT_THAT(FieldErrorsOf(s), IsEmpty()) << "payload size " << payload.size();
+  }
+}
+
+TEST(FieldErrorsOfTest, RandomPayloadsNeverCrash) {
+  uint32_t x = 99;
+  for (int round = 0; round < 2000; ++round) {
+    std::string payload(1, '\x01');
+    const int len = round % 64;
+    for (int i = 0; i < len; ++i) {
+      x = x * 1103515245 + 12345;
+      // Mostly small bytes, so lengths are often plausible.
+      payload.push_back(static_cast<char>((x >> 16) & ((x >> 30) ? 0xff : 7)));
+    }
+    absl::Status s = absl::InvalidArgumentError("x");
+    s.SetPayload(internal::kFieldErrorsTypeUrl, absl::Cord(payload));
+    for (const FieldError& e : FieldErrorsOf(s)) {
+      ASSERT_LE(e.field.size() + e.message.size() + e.value.size(),
+                payload.size());
+    }
   }
 }
 

@@ -11,8 +11,10 @@
 //   Unauthenticated     verify failed; VerifyFailureOf() tells why (for logs
 //                       and metrics only: clients must see one answer).
 //   PermissionDenied    verify succeeded but the token lacks the scope.
-//   FailedPrecondition  the store cannot be opened as asked (locked by another
-//                       process, wrong pepper, closed).
+//   FailedPrecondition  the resource's state refuses the call (CreateToken on
+//                       a disabled service account), or the store cannot be
+//                       used as asked (locked by another process, wrong
+//                       pepper, closed).
 //   Unavailable         storage is temporarily unable to serve; retry.
 //   Internal/DataLoss   a bug or corrupt storage; details are for the log.
 #ifndef KEYGATE_ERRORS_H_
@@ -37,19 +39,27 @@ struct FieldError {
   std::string value;
 };
 
-// ValidationError returns an InvalidArgument status that carries `errors`.
-// REQUIRES: !errors.empty().
+// ValidationError returns an InvalidArgument status that carries `errors`
+// (as a status payload, so it survives being passed on). The status message,
+// for logs, names each field and message but never a value. At most 100
+// errors are kept and each member is cut to 1024 bytes.
+// REQUIRES: !errors.empty() (an empty list still yields InvalidArgument,
+// carrying no field errors).
 absl::Status ValidationError(std::vector<FieldError> errors);
 
-// ConflictError returns an AlreadyExists status that carries one field error.
+// ConflictError returns an AlreadyExists status, message
+// "conflict: <field> already in use", that carries `error`.
 absl::Status ConflictError(FieldError error);
 
-// FieldErrorsOf returns the field errors carried by `status`, or an empty
-// vector if it carries none.
+// FieldErrorsOf returns the field errors carried by `status`, in order, or an
+// empty vector if it carries none or the payload is corrupt (never crashes).
 std::vector<FieldError> FieldErrorsOf(const absl::Status& status);
 
-// SafeValue returns `input` truncated to at most 64 bytes with control
-// characters and invalid UTF-8 replaced by '?', suitable for FieldError::value.
+// SafeValue returns `input` truncated to at most 64 bytes (never inside a
+// UTF-8 sequence) with control characters (C0, DEL, C1, U+2028/2029, bidi
+// overrides and isolates) and each invalid UTF-8 byte (overlongs, surrogates,
+// above U+10FFFF, stray or truncated sequences) replaced by '?', suitable for
+// FieldError::value. The result is valid UTF-8 and SafeValue is idempotent.
 std::string SafeValue(std::string_view input);
 
 // VerifyFailure is the internal reason a verification failed.
@@ -63,8 +73,9 @@ enum class VerifyFailure {
   kInsufficientScope,  // valid token without the required scope
 };
 
-// VerifyFailureOf returns the reason carried by a status from Store::Verify,
-// or kNone for any other status.
+// VerifyFailureOf returns the reason carried by a status from Store::Verify
+// (internal::VerifyError), or kNone for any other status, including one whose
+// code does not match the reason.
 VerifyFailure VerifyFailureOf(const absl::Status& status);
 
 // VerifyFailureName returns a stable lowercase name ("malformed", ...).
@@ -73,7 +84,10 @@ std::string_view VerifyFailureName(VerifyFailure failure);
 namespace internal {
 // VerifyError builds the status Store::Verify returns for `failure`: one
 // identical Unauthenticated "invalid token" for every reason but scope, which
-// is PermissionDenied naming `required_scope`.
+// is PermissionDenied "insufficient scope: requires <required_scope>" and
+// also carries the scope as a payload for the problem adapter's
+// WWW-Authenticate header. Both carry the reason for VerifyFailureOf.
+// kNone (a caller bug) fails closed: Unauthenticated with no reason.
 absl::Status VerifyError(VerifyFailure failure,
                          std::string_view required_scope = {});
 }  // namespace internal

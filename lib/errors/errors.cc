@@ -6,6 +6,7 @@
 // defensively because a status can be built by anyone.
 #include "keygate/errors.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -27,13 +28,19 @@ namespace {
 // Field-errors payload: version byte 1, then for each error three strings
 // (field, message, value), each a 4-byte little-endian length then bytes.
 constexpr char kFieldErrorsVersion = 1;
-// A decoded payload never yields more entries or bytes than this.
-constexpr size_t kMaxFieldErrors = 1024;
+// Bounds on what a status carries, so one careless producer cannot make a
+// status huge. Encoding enforces them; decoding refuses anything beyond
+// (kMaxFieldErrors * 3 * (4 + kMaxFieldErrorBytes) + 1 < the payload cap).
+constexpr size_t kMaxFieldErrors = 100;
+constexpr size_t kMaxFieldErrorBytes = 1024;
 constexpr size_t kMaxFieldErrorsPayload = 1 << 20;
 
 absl::string_view ToAbsl(std::string_view s) { return {s.data(), s.size()}; }
 
+// Appends `s` cut to kMaxFieldErrorBytes (a byte cut: a split UTF-8
+// sequence is replaced later by SafeValue or the JSON writer).
 void AppendString(std::string& out, std::string_view s) {
+  if (s.size() > kMaxFieldErrorBytes) s = s.substr(0, kMaxFieldErrorBytes);
   const uint32_t n = static_cast<uint32_t>(s.size());
   for (int shift = 0; shift < 32; shift += 8) {
     out.push_back(static_cast<char>((n >> shift) & 0xff));
@@ -59,7 +66,8 @@ bool ReadString(std::string_view in, size_t* pos, std::string* out) {
 absl::Cord EncodeFieldErrors(const std::vector<FieldError>& errors) {
   std::string out;
   out.push_back(kFieldErrorsVersion);
-  for (const FieldError& e : errors) {
+  for (size_t i = 0; i < errors.size() && i < kMaxFieldErrors; ++i) {
+    const FieldError& e = errors[i];
     AppendString(out, e.field);
     AppendString(out, e.message);
     AppendString(out, e.value);
@@ -78,7 +86,10 @@ std::vector<FieldError> DecodeFieldErrors(std::string_view in) {
     if (errors.size() == kMaxFieldErrors) return {};
     FieldError e;
     if (!ReadString(in, &pos, &e.field) || !ReadString(in, &pos, &e.message) ||
-        !ReadString(in, &pos, &e.value)) {
+        !ReadString(in, &pos, &e.value) ||
+        e.field.size() > kMaxFieldErrorBytes ||
+        e.message.size() > kMaxFieldErrorBytes ||
+        e.value.size() > kMaxFieldErrorBytes) {
       return {};  // corrupt: all or nothing
     }
     errors.push_back(std::move(e));
@@ -89,7 +100,8 @@ std::vector<FieldError> DecodeFieldErrors(std::string_view in) {
 void AppendFieldSummary(std::string& out, const FieldError& e) {
   // The status message is for logs: field names and messages only, never the
   // offending value (which may be long or sensitive).
-  absl::StrAppend(&out, SafeValue(e.field), ": ", e.message);
+  absl::StrAppend(&out, SafeValue(e.field), ": ",
+                  e.message.substr(0, std::min<size_t>(e.message.size(), 256)));
 }
 
 // Decodes one UTF-8 sequence at s[i]. Returns its length (1-4) and sets
@@ -191,10 +203,11 @@ absl::Status VerifyError(VerifyFailure failure,
 
 absl::Status ValidationError(std::vector<FieldError> errors) {
   std::string message = "validation failed";
-  for (size_t i = 0; i < errors.size(); ++i) {
+  for (size_t i = 0; i < errors.size() && i < 10; ++i) {
     message.append(i == 0 ? ": " : "; ");
     AppendFieldSummary(message, errors[i]);
   }
+  if (errors.size() > 10) message.append("; ...");
   absl::Status status = absl::InvalidArgumentError(message);
   if (!errors.empty()) {
     status.SetPayload(internal::kFieldErrorsTypeUrl,

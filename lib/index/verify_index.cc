@@ -16,8 +16,10 @@ bool VerifyIndex::Contains(const crypto::Digest& digest) const {
 }
 
 void VerifyIndex::Put(const crypto::Digest& digest, GrantPtr grant) {
+  GrantPtr old;  // a replaced grant is released outside the lock
   absl::MutexLock lock(&mu_);
-  map_.insert_or_assign(digest, std::move(grant));
+  auto it = map_.try_emplace(digest).first;
+  old = std::exchange(it->second, std::move(grant));
 }
 
 void VerifyIndex::Erase(const crypto::Digest& digest) {

@@ -30,6 +30,8 @@ constexpr std::string_view kTypeInsufficientScope =
     "https://keygate.dev/problems/insufficient-scope";
 constexpr std::string_view kTypeConflict =
     "https://keygate.dev/problems/conflict";
+constexpr std::string_view kTypeStateConflict =
+    "https://keygate.dev/problems/state-conflict";
 constexpr std::string_view kTypeQuotaExceeded =
     "https://keygate.dev/problems/quota-exceeded";
 
@@ -65,9 +67,11 @@ constexpr StatusMapping kStatusTable[] = {
     {absl::StatusCode::kAlreadyExists, 409, kTypeConflict, "conflict"},
     {absl::StatusCode::kResourceExhausted, 429, kTypeQuotaExceeded,
      "active token quota reached for this organization"},
-    // The store is closed, locked or keyed wrongly: a server-side condition
-    // the client cannot fix, and not a transient one, so no Retry-After.
-    {absl::StatusCode::kFailedPrecondition, 503, "", "service unavailable"},
+    // In a serving host this is the resource's state refusing the request
+    // (CreateToken on a disabled service account); the store's open-time
+    // causes (locked, wrong pepper) never reach a request.
+    {absl::StatusCode::kFailedPrecondition, 409, kTypeStateConflict,
+     "the resource's current state does not allow this request"},
     {absl::StatusCode::kUnavailable, 503, "", "service unavailable"},
 };
 
@@ -192,7 +196,8 @@ Problem ProblemFromStatus(const absl::Status& status,
           internal::RequiredScopeOf(status).value_or(std::string()));
       break;
     case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kAlreadyExists: {
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kFailedPrecondition: {
       problem = BaseProblem(row.http_status, row.type, row.detail);
       const std::vector<FieldError> fields = FieldErrorsOf(status);
       for (const FieldError& e : fields) {

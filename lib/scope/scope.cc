@@ -88,7 +88,10 @@ bool ScopeCatalog::Grants(const ScopeMask& mask,
   const uint64_t granted = required.action == Action::kRead    ? mask.read
                            : required.action == Action::kWrite ? mask.write
                                                                : mask.del;
-  if (required.module == kAnyModule) return (granted & all_) == all_;
+  // An empty catalog has nothing a wildcard could cover: never grant it.
+  if (required.module == kAnyModule) {
+    return all_ != 0 && (granted & all_) == all_;
+  }
   return (granted >> required.module) & 1;
 }
 

@@ -1,8 +1,9 @@
 #include "lib/storage/database.h"
 
+#include <filesystem>
+#include <system_error>
 #include <utility>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "lib/base/absl_view.h"
@@ -20,11 +21,22 @@ constexpr const char* kFamilyNames[kFamilyCount] = {
 
 rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
 
+// IsLockConflict recognizes RocksDB's refusal to lock the LOCK file:
+// "While lock file: <dir>/LOCK: ..." (another process) or "lock hold by
+// current process, ...: <dir>/LOCK: ..." (this one). Matching just "lock"
+// would also match paths such as /srv/blocks/db in unrelated I/O errors.
+bool IsLockConflict(const rocksdb::Status& s) {
+  if (!s.IsIOError()) return false;
+  const std::string text = s.ToString();
+  return absl::StrContains(text, "While lock file: ") ||
+         absl::StrContains(text, "lock hold by current process");
+}
+
 // The one place a rocksdb::Status becomes an absl::Status.
 absl::Status ToStatus(const rocksdb::Status& s, std::string_view context) {
   if (s.ok()) return absl::OkStatus();
   std::string message = absl::StrCat(AbslView(context), ": ", s.ToString());
-  if (s.IsIOError() && absl::StrContains(absl::AsciiStrToLower(s.ToString()), "lock")) {
+  if (IsLockConflict(s)) {
     return absl::FailedPreconditionError(absl::StrCat(
         AbslView(context),
         ": the store is in use by another process (or already open in this "
@@ -36,9 +48,6 @@ absl::Status ToStatus(const rocksdb::Status& s, std::string_view context) {
     return absl::UnavailableError(message);
   }
   if (s.IsCorruption()) return absl::DataLossError(message);
-  if (s.IsInvalidArgument() && !s.IsNotFound()) {
-    return absl::FailedPreconditionError(message);
-  }
   return absl::InternalError(message);
 }
 
@@ -52,6 +61,15 @@ Database::~Database() { (void)Close(); }
 
 absl::StatusOr<std::unique_ptr<Database>> Database::Open(
     const std::string& path, bool create_if_missing) {
+  if (create_if_missing) {
+    // RocksDB creates only the last directory of the path.
+    std::error_code ec;
+    std::filesystem::create_directories(path, ec);
+    if (ec) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot create the store directory ", path, ": ", ec.message()));
+    }
+  }
   rocksdb::DBOptions options;
   options.create_if_missing = create_if_missing;
   options.create_missing_column_families = true;

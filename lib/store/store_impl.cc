@@ -44,6 +44,12 @@ absl::Status Invalid(std::vector<FieldError> errors) {
   return ValidationError(std::move(errors));
 }
 
+// StoredTime truncates `t` to the microseconds storage keeps (toward the
+// past, as storage::EncodeTime does).
+absl::Time StoredTime(absl::Time t) {
+  return storage::DecodeTime(storage::EncodeTime(t));
+}
+
 std::string RandomSlugSuffix() {
   static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
   std::string suffix(kSlugSuffixSize, '0');
@@ -120,6 +126,8 @@ StoreImpl::StoreImpl(Options options, std::unique_ptr<storage::Database> db,
 
 StoreImpl::~StoreImpl() { (void)Close(); }
 
+absl::Time StoreImpl::Now() const { return StoredTime(clock_->Now()); }
+
 absl::StatusOr<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   if (absl::Status s = CheckOptions(options); !s.ok()) return s;
   if (absl::Status s = crypto::InitSodium(); !s.ok()) return s;
@@ -132,12 +140,16 @@ absl::StatusOr<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   auto catalog = std::make_shared<const scope::ScopeCatalog>(options.scope_modules);
   std::unique_ptr<StoreImpl> store(new StoreImpl(
       std::move(options), *std::move(db), *std::move(digester), std::move(catalog)));
+  absl::Status load_status;
   {
     absl::MutexLock lock(&store->write_mu_);
-    if (absl::Status s = store->Load(); !s.ok()) {
-      (void)store->Close();
-      return s;
-    }
+    load_status = store->Load();
+  }
+  // Close takes write_mu_ itself: calling it under the lock above would
+  // self-deadlock (absl aborts on it).
+  if (!load_status.ok()) {
+    (void)store->Close();
+    return load_status;
   }
   return std::unique_ptr<Store>(std::move(store));
 }
@@ -151,6 +163,22 @@ absl::Status StoreImpl::Load() {
       db_->Get(storage::Family::kMeta, kSchemaVersionKey);
   if (!version.ok()) return version.status();
   if (!version->has_value()) {
+    // A new store has no keys at all; anything else is not ours to convert.
+    bool empty = true;
+    for (storage::Family family :
+         {storage::Family::kMeta, storage::Family::kAccounts,
+          storage::Family::kTokens}) {
+      absl::Status s = db_->Scan(family, "", "",
+                                 [&](std::string_view, std::string_view) {
+                                   empty = false;
+                                   return false;
+                                 });
+      if (!s.ok()) return s;
+    }
+    if (!empty) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          options_.path, " holds a RocksDB database that is not a keygate store"));
+    }
     batch.Put(storage::Family::kMeta, kSchemaVersionKey, kSchemaVersion);
   } else if (**version != kSchemaVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -577,12 +605,14 @@ absl::StatusOr<CreatedToken> StoreImpl::CreateToken(
     }
   }
   const absl::Time now = Now();
-  if (spec.expires_at) {
-    if (*spec.expires_at <= now) {
+  std::optional<absl::Time> expires_at;
+  if (spec.expires_at) expires_at = StoredTime(*spec.expires_at);
+  if (expires_at) {
+    if (*expires_at <= now) {
       errors.push_back({"expiresAt", "must be in the future",
                         absl::FormatTime(absl::RFC3339_sec, *spec.expires_at,
                                          absl::UTCTimeZone())});
-    } else if (*spec.expires_at - now > kMaxTokenLifetime) {
+    } else if (*expires_at - now > kMaxTokenLifetime) {
       errors.push_back({"expiresAt", "must be within 100 years",
                         absl::FormatTime(absl::RFC3339_sec, *spec.expires_at,
                                          absl::UTCTimeZone())});
@@ -680,7 +710,7 @@ absl::StatusOr<CreatedToken> StoreImpl::CreateToken(
   m.scopes = std::move(scopes);
   m.created_at = now;
   m.created_by = std::string(actor);
-  m.expires_at = spec.expires_at;
+  m.expires_at = expires_at;
   m.pepper_id = pepper_id;
 
   const std::string token_key =
@@ -752,10 +782,10 @@ absl::StatusOr<Page<TokenMetadata>> StoreImpl::ListTokens(
           read_status = token.status();
           return false;
         }
-        if (!token->has_value()) {
-          read_status = absl::DataLossError("token time key without token");
-          return false;
-        }
+        // The scan reads a snapshot taken when it began, the Get the latest
+        // state, and this call does not hold write_mu_: a token purged or
+        // deleted with its account since the scan began is simply gone.
+        if (!token->has_value()) return true;
         result.items.push_back(std::move((*token)->metadata));
         last_position = std::string(position);
         return true;

@@ -68,7 +68,9 @@ class StoreImpl final : public Store {
   // Load checks the pepper fingerprints and fills the index from storage.
   absl::Status Load() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
-  absl::Time Now() const { return clock_->Now(); }
+  // Now is the clock's time at the precision storage keeps (microseconds),
+  // so what a call returns equals what a later read returns.
+  absl::Time Now() const;
   absl::Status Commit(storage::Batch& batch)
       ABSL_SHARED_LOCKS_REQUIRED(db_mu_) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 

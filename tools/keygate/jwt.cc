@@ -192,8 +192,8 @@ absl::StatusOr<JwtVerifier> JwtVerifier::FromSecretFile(
   }
   ::close(fd);
   if (status.ok()) {
-    // Trim trailing line endings ("\n" or "\r\n"), as $(cat file) would.
-    while (size > 0 && buf[size - 1] == '\n') {
+    // Trim one line ending ("\n" or "\r\n"), as `keygate jwt mint` does.
+    if (size > 0 && buf[size - 1] == '\n') {
       --size;
       if (size > 0 && buf[size - 1] == '\r') --size;
     }

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -38,12 +39,13 @@ struct JwtClaims {
 
 // JwtVerifier checks HS256 JWTs against one key. The key lives in
 // sodium_malloc'd memory that is wiped when the verifier is destroyed.
-// Move-only. Verify is const and safe for concurrent use without external
-// synchronization.
+// Move-only; a moved-from verifier must not be used. Verify is const and
+// safe for concurrent use without external synchronization.
 class JwtVerifier {
  public:
   // FromSecretFile reads the key from the file at `path`: its bytes, with
-  // one trailing "\n" or "\r\n" trimmed. Fails with NotFound /
+  // one trailing "\n" or "\r\n" trimmed (the same rule `keygate jwt mint`
+  // applies); any other byte, including a second newline, is key. Fails with NotFound /
   // PermissionDenied / Internal if the file cannot be read, and with
   // InvalidArgument if the key is empty, shorter than kMinJwtKeyBytes or
   // longer than kMaxJwtKeyBytes. `org_claim` names the claim that carries
