@@ -86,7 +86,7 @@ CLI::Validator DurationValidator() {
         const absl::string_view message = parsed.status().message();
         return std::string(message.data(), message.size());
       },
-      "DURATION");
+      /*validator_desc=*/"");
 }
 
 int WithStore(const CommandContext& context,
