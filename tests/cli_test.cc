@@ -363,6 +363,30 @@ TEST_F(CliTest, TokenValueIsPrintedOnlyByCreate) {
   EXPECT_FALSE(list["items"][1].contains("token"));
 }
 
+TEST_F(CliTest, TokenValueIsWrittenToNoFile) {
+  Init();
+  CreateAccount("acme", "ci-bot");
+  const std::string token = CreateToken("acme", "ci-bot", "secret");
+  ASSERT_FALSE(token.empty());
+  ASSERT_EQ(Run({"token", "verify", "-"}, token).exit_code, 0);
+  ASSERT_EQ(Run({"token", "revoke", "--org", "acme", "ci-bot", "secret"})
+                .exit_code,
+            0);
+  // Everything under the temp dir: the store, the pepper file, anything the
+  // CLI might have left behind.
+  const std::string secret = token.substr(token.find('_') + 1);
+  size_t files = 0;
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(dir_)) {
+    if (!entry.is_regular_file()) continue;
+    ++files;
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_EQ(bytes.find(secret), std::string::npos) << entry.path();
+  }
+  EXPECT_GT(files, 2u);
+}
+
 TEST_F(CliTest, VerifyExitCodesAndRevocation) {
   Init();
   CreateAccount("acme", "ci-bot");
@@ -377,7 +401,9 @@ TEST_F(CliTest, VerifyExitCodesAndRevocation) {
   EXPECT_THAT(r.out, HasSubstr("ci-bot"));
   EXPECT_THAT(r.out, HasSubstr("deploy"));
 
-  // From stdin, with the trailing newline `echo` adds.
+  // From stdin, with the trailing newline `echo` adds (or CRLF, spaces).
+  r = Run({"token", "verify", "-"}, "  " + token + " \r\n");
+  EXPECT_EQ(r.exit_code, 0) << r;
   r = Run({"--json", "token", "verify", "-"}, token + "\n");
   ASSERT_EQ(r.exit_code, 0) << r;
   json principal = Json(r.out);
