@@ -13,6 +13,7 @@ namespace keygate::tool {
 namespace {
 
 using nlohmann::json;
+using nlohmann::ordered_json;
 
 // Utf8SequenceLength returns the length of the valid UTF-8 sequence at
 // text[i], or 0 if the bytes there are not valid UTF-8 (overlong forms,
@@ -80,16 +81,20 @@ std::string_view Shorten(std::string_view text) {
                                          : text.substr(0, kMaxMessageBytes);
 }
 
-json TimeOrNull(const std::optional<absl::Time>& t) {
+// FormatRfc3339 formats `t`, truncated to microseconds (what storage keeps),
+// as RFC 3339 UTC with a "Z" suffix and only the fractional digits needed.
+std::string FormatRfc3339(absl::Time t) {
+  t = absl::UnixEpoch() +
+      absl::Floor(t - absl::UnixEpoch(), absl::Microseconds(1));
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
+}
+
+ordered_json TimeOrNull(const std::optional<absl::Time>& t) {
   if (!t.has_value()) return nullptr;
   return FormatRfc3339(*t);
 }
 
 }  // namespace
-
-std::string FormatRfc3339(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
-}
 
 std::string FormatHumanTime(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
@@ -150,40 +155,48 @@ std::string DumpJson(const json& value) {
                     json::error_handler_t::replace);
 }
 
-json ServiceAccountJson(const ServiceAccount& account) {
-  return json{
-      {"name", account.name},
-      {"slug", account.slug},
-      {"disabled", account.disabled},
-      {"createdAt", FormatRfc3339(account.created_at)},
-      {"createdBy", account.created_by},
-      {"updatedAt", FormatRfc3339(account.updated_at)},
-      {"updatedBy", account.updated_by},
-  };
+std::string DumpJson(const ordered_json& value) {
+  return value.dump(2, ' ', /*ensure_ascii=*/false,
+                    ordered_json::error_handler_t::replace);
 }
 
-json TokenMetadataJson(const TokenMetadata& token) {
-  return json{
-      {"name", token.name},
-      {"slug", token.slug},
-      {"scopes", token.scopes},
-      {"expiresAt", TimeOrNull(token.expires_at)},
-      {"createdAt", FormatRfc3339(token.created_at)},
-      {"createdBy", token.created_by},
-      {"revokedAt", TimeOrNull(token.revoked_at)},
-      {"revokedBy",
-       token.revoked() ? json(token.revoked_by) : json(nullptr)},
-  };
+ordered_json AccountOutput(const ServiceAccount& account) {
+  ordered_json out;
+  out["slug"] = account.slug;
+  out["name"] = account.name;
+  out["disabled"] = account.disabled;
+  out["createdAt"] = FormatRfc3339(account.created_at);
+  out["createdBy"] = account.created_by;
+  out["updatedAt"] = FormatRfc3339(account.updated_at);
+  out["updatedBy"] = account.updated_by;
+  return out;
 }
 
-json PrincipalJson(const Principal& principal) {
-  return json{
-      {"organization", std::string(principal.organization())},
-      {"serviceAccount", std::string(principal.service_account())},
-      {"token", std::string(principal.token_slug())},
-      {"scopes", principal.scopes()},
-      {"expiresAt", TimeOrNull(principal.expires_at())},
-  };
+ordered_json TokenOutput(const TokenMetadata& token) {
+  ordered_json out;
+  out["name"] = token.name;
+  out["slug"] = token.slug;
+  out["scopes"] = token.scopes;
+  out["expiresAt"] = TimeOrNull(token.expires_at);
+  out["createdAt"] = FormatRfc3339(token.created_at);
+  out["createdBy"] = token.created_by;
+  out["revokedAt"] = TimeOrNull(token.revoked_at);
+  if (token.revoked_by.empty()) {
+    out["revokedBy"] = nullptr;
+  } else {
+    out["revokedBy"] = token.revoked_by;
+  }
+  return out;
+}
+
+ordered_json PrincipalOutput(const Principal& principal) {
+  ordered_json out;
+  out["organization"] = std::string(principal.organization());
+  out["serviceAccount"] = std::string(principal.service_account());
+  out["token"] = std::string(principal.token_slug());
+  out["scopes"] = principal.scopes();
+  out["expiresAt"] = TimeOrNull(principal.expires_at());
+  return out;
 }
 
 Table::Table(std::vector<std::string> header) {

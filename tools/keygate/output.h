@@ -27,10 +27,6 @@ inline constexpr int kExitFailure = 1;
 // malformed argument).
 inline constexpr int kExitUsage = 2;
 
-// FormatRfc3339 formats `t` as RFC 3339 in UTC with a "Z" suffix and only as
-// many fractional digits as needed, e.g. "2026-11-27T23:30:01.5Z".
-std::string FormatRfc3339(absl::Time t);
-
 // FormatHumanTime formats `t` for tables: RFC 3339 UTC, whole seconds.
 std::string FormatHumanTime(absl::Time t);
 
@@ -46,19 +42,41 @@ std::string RedactTokens(std::string_view text);
 // DumpJson serializes `value` (2-space indent). Invalid UTF-8 is replaced,
 // never thrown about.
 std::string DumpJson(const nlohmann::json& value);
+std::string DumpJson(const nlohmann::ordered_json& value);
 
-// ServiceAccountJson is an account as the HTTP API spells it: name, slug,
-// disabled, createdAt, createdBy, updatedAt, updatedBy.
-nlohmann::json ServiceAccountJson(const ServiceAccount& account);
+// The JSON the command prints has exactly the shape of `keygate serve`'s
+// wire format (tools/keygate/http_json.h): the same camelCase members in the
+// same order, times as RFC 3339 UTC with a "Z" suffix at microsecond
+// precision, and absent optional members as null.
 
-// TokenMetadataJson is a token's metadata as the HTTP API spells it: name,
-// slug, scopes, expiresAt, createdAt, createdBy, revokedAt, revokedBy (absent
-// times and revokedBy are null). Never holds a token value.
-nlohmann::json TokenMetadataJson(const TokenMetadata& token);
+// AccountOutput is an account: slug, name, disabled, createdAt, createdBy,
+// updatedAt, updatedBy.
+nlohmann::ordered_json AccountOutput(const ServiceAccount& account);
 
-// PrincipalJson is a verified identity as GET /whoami spells it:
+// TokenOutput is a token's metadata: name, slug, scopes, expiresAt,
+// createdAt, createdBy, revokedAt, revokedBy. Never holds a token value.
+nlohmann::ordered_json TokenOutput(const TokenMetadata& token);
+
+// PrincipalOutput is a verified identity as GET /whoami spells it:
 // organization, serviceAccount, token (the token's slug), scopes, expiresAt.
-nlohmann::json PrincipalJson(const Principal& principal);
+nlohmann::ordered_json PrincipalOutput(const Principal& principal);
+
+// PageOutput is {items: [...], nextCursor} with nextCursor null on the last
+// page.
+template <typename T, typename Encoder>
+nlohmann::ordered_json PageOutput(const std::vector<T>& items,
+                                  const std::string& next_cursor,
+                                  Encoder encode) {
+  nlohmann::ordered_json out;
+  out["items"] = nlohmann::ordered_json::array();
+  for (const T& item : items) out["items"].push_back(encode(item));
+  if (next_cursor.empty()) {
+    out["nextCursor"] = nullptr;
+  } else {
+    out["nextCursor"] = next_cursor;
+  }
+  return out;
+}
 
 // Table prints rows of text as aligned columns under a header row.
 class Table {

@@ -30,7 +30,7 @@ struct SaArgs {
 
 void PrintAccount(const ServiceAccount& account, bool json_output) {
   if (json_output) {
-    std::cout << DumpJson(ServiceAccountJson(account)) << std::endl;
+    std::cout << DumpJson(AccountOutput(account)) << std::endl;
     return;
   }
   Table table({"Slug:", account.slug});
@@ -71,13 +71,9 @@ int RunList(const CommandContext& context, const SaArgs& args) {
         store.ListServiceAccounts(args.org, request);
     if (!page.ok()) return PrintError(page.status(), context.globals.json);
     if (context.globals.json) {
-      json items = json::array();
-      for (const ServiceAccount& account : page->items) {
-        items.push_back(ServiceAccountJson(account));
-      }
-      json out{{"items", std::move(items)}};
-      if (!page->next_cursor.empty()) out["nextCursor"] = page->next_cursor;
-      std::cout << DumpJson(out) << std::endl;
+      std::cout << DumpJson(PageOutput(page->items, page->next_cursor,
+                                       AccountOutput))
+                << std::endl;
       return kExitOk;
     }
     if (page->items.empty() && request.cursor.empty()) {

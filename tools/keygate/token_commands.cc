@@ -78,7 +78,7 @@ void PrintCreated(const CreatedToken& created, bool json_output) {
   if (json_output) {
     // The metadata object with a "token" member spliced in before its
     // closing brace.
-    std::string text = DumpJson(TokenMetadataJson(meta));
+    std::string text = DumpJson(TokenOutput(meta));
     while (!text.empty() && (text.back() == '}' || text.back() == '\n')) {
       text.pop_back();
     }
@@ -134,13 +134,9 @@ int RunList(const CommandContext& context, const TokenArgs& args) {
         store.ListTokens(args.org, args.account, request);
     if (!page.ok()) return PrintError(page.status(), context.globals.json);
     if (context.globals.json) {
-      json items = json::array();
-      for (const TokenMetadata& token : page->items) {
-        items.push_back(TokenMetadataJson(token));
-      }
-      json out{{"items", std::move(items)}};
-      if (!page->next_cursor.empty()) out["nextCursor"] = page->next_cursor;
-      std::cout << DumpJson(out) << std::endl;
+      std::cout << DumpJson(PageOutput(page->items, page->next_cursor,
+                                       TokenOutput))
+                << std::endl;
       return kExitOk;
     }
     if (page->items.empty() && request.cursor.empty()) {
@@ -259,7 +255,7 @@ int RunVerify(const CommandContext& context, const TokenArgs& args) {
       return VerifyFailed(principal.status(), args.scope, json_output);
     }
     if (json_output) {
-      std::cout << DumpJson(PrincipalJson(*principal)) << std::endl;
+      std::cout << DumpJson(PrincipalOutput(*principal)) << std::endl;
       return kExitOk;
     }
     std::cout << "Valid token.\n";
