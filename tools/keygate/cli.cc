@@ -1,0 +1,112 @@
+// tools/keygate/cli.cc: the `keygate` command line: global flags, help,
+// exit codes, and the top-level error handling.
+#include "tools/keygate/cli.h"
+
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+#include <string>
+#include <string_view>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "tools/keygate/commands.h"
+#include "tools/keygate/global_options.h"
+#include "tools/keygate/output.h"
+#include "tools/keygate/serve_command.h"
+
+namespace keygate::tool {
+namespace {
+
+constexpr char kDescription[] =
+    "keygate manages service-account API tokens in an embedded store and "
+    "verifies them.\n"
+    "The organization of every management command is given with --org; "
+    "another organization's accounts and tokens behave as absent.";
+
+constexpr char kFooter[] =
+    "Global flags may go before or after the subcommand, e.g. "
+    "`keygate --json sa list --org acme`.\n"
+    "Environment: KEYGATE_DATA_DIR (default ./keygate-data), "
+    "KEYGATE_PEPPER_FILE (default <data-dir>.pepper), USER (default "
+    "--actor).\n"
+    "Exit codes: 0 success; 1 the operation failed or was refused (invalid "
+    "token, not found, conflict, invalid value, store in use); 2 usage error "
+    "(unknown command or flag, missing or malformed argument).";
+
+// JsonRequested reports whether --json appears on the command line, for
+// errors raised before CLI11 has stored the flag.
+bool JsonRequested(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (arg == "--json") return true;
+  }
+  return false;
+}
+
+int Run(int argc, char** argv) {
+  CommandContext context;
+  CLI::App app(kDescription, "keygate");
+  app.footer(kFooter);
+  app.require_subcommand(1);
+  // Global flags are also accepted after the subcommand
+  // (`keygate sa list --org acme --json`).
+  app.fallthrough();
+
+  app.add_option("--data-dir", context.globals.data_dir,
+                 "Store directory (default: $KEYGATE_DATA_DIR or "
+                 "./keygate-data)")
+      ->type_name("DIR");
+  app.add_option("--pepper-file", context.globals.pepper_file,
+                 "Pepper keyring file, kept apart from the store (default: "
+                 "$KEYGATE_PEPPER_FILE or <data-dir>.pepper)")
+      ->type_name("FILE");
+  app.add_option("--scope-module", context.globals.scope_modules,
+                 "Extra scope module a token scope may name, besides "
+                 "service_accounts and tokens (repeatable)")
+      ->type_name("MODULE")
+      ->delimiter(',');
+  app.add_flag("--json", context.globals.json,
+               "Machine-readable JSON output on stdout, errors as a JSON "
+               "object on stderr");
+  // Runs after the global flags are stored and before any subcommand's
+  // callback, so every subcommand (serve included) sees resolved defaults.
+  app.parse_complete_callback([&context] { ResolveDefaults(context.globals); });
+
+  AddAdminCommands(app, context);
+  AddServiceAccountCommands(app, context);
+  AddTokenCommands(app, context);
+  AddJwtCommands(app, context);
+  AddServeCommand(app, context.globals, context.exit_code);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return PrintUsageError(e.what(), JsonRequested(argc, argv));
+  }
+  return context.exit_code;
+}
+
+}  // namespace
+
+int RunCli(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    return PrintError(
+        absl::InternalError(std::string("internal error: ") + e.what()),
+        JsonRequested(argc, argv));
+  } catch (...) {
+    return PrintError(absl::InternalError("internal error"),
+                      JsonRequested(argc, argv));
+  }
+}
+
+}  // namespace keygate::tool
