@@ -355,6 +355,38 @@ absl::StatusOr<uint64_t> StoreImpl::CountActiveTokens(
   return count;
 }
 
+absl::Status StoreImpl::DeleteTokens(
+    std::string_view prefix,
+    const std::function<bool(const TokenMetadata&)>& select,
+    storage::Batch& batch, std::vector<crypto::Digest>& digests) const {
+  absl::Status decode_status;
+  absl::Status status = db_->Scan(
+      storage::Family::kTokens, prefix, "",
+      [&](std::string_view key, std::string_view value) {
+        std::string_view org, account, slug;
+        storage::StoredToken token;
+        if (!storage::DecodeTokenKey(key, &org, &account, &slug)) {
+          decode_status = absl::DataLossError("corrupt token key");
+          return false;
+        }
+        decode_status = storage::DecodeToken(value, &token);
+        if (!decode_status.ok()) return false;
+        if (!select(token.metadata)) return true;
+        batch.Delete(storage::Family::kTokens, key);
+        batch.Delete(storage::Family::kTokenTimes,
+                     storage::TokenTimeKey(org, account,
+                                           token.metadata.created_at, slug));
+        batch.Delete(storage::Family::kDigests,
+                     std::string_view(
+                         reinterpret_cast<const char*>(token.digest.data()),
+                         token.digest.size()));
+        digests.push_back(token.digest);
+        return true;
+      });
+  if (!status.ok()) return status;
+  return decode_status;
+}
+
 // --------------------------------------------------------- service accounts
 
 absl::StatusOr<ServiceAccount> StoreImpl::CreateServiceAccount(
@@ -535,32 +567,12 @@ absl::Status StoreImpl::DeleteServiceAccount(std::string_view organization,
 
   storage::Batch batch;
   std::vector<crypto::Digest> digests;
-  absl::Status decode_status;
-  absl::Status status = db_->Scan(
-      storage::Family::kTokens, storage::TokenPrefix(organization, slug), "",
-      [&](std::string_view key, std::string_view value) {
-        std::string_view org, account_slug, token_slug;
-        storage::StoredToken token;
-        if (!storage::DecodeTokenKey(key, &org, &account_slug, &token_slug)) {
-          decode_status = absl::DataLossError("corrupt token key");
-          return false;
-        }
-        decode_status = storage::DecodeToken(value, &token);
-        if (!decode_status.ok()) return false;
-        batch.Delete(storage::Family::kTokens, key);
-        batch.Delete(storage::Family::kTokenTimes,
-                     storage::TokenTimeKey(org, account_slug,
-                                           token.metadata.created_at,
-                                           token_slug));
-        batch.Delete(storage::Family::kDigests,
-                     std::string_view(
-                         reinterpret_cast<const char*>(token.digest.data()),
-                         token.digest.size()));
-        digests.push_back(token.digest);
-        return true;
-      });
-  if (!status.ok()) return status;
-  if (!decode_status.ok()) return decode_status;
+  if (absl::Status s = DeleteTokens(storage::TokenPrefix(organization, slug),
+                                    [](const TokenMetadata&) { return true; },
+                                    batch, digests);
+      !s.ok()) {
+    return s;
+  }
   const std::string key = storage::AccountKey(organization, slug);
   batch.Delete(storage::Family::kAccounts, key);
   if (absl::Status s = Commit(batch); !s.ok()) return s;
@@ -875,35 +887,14 @@ absl::StatusOr<PurgeResult> StoreImpl::PurgeRetired() {
 
   storage::Batch batch;
   std::vector<crypto::Digest> digests;
-  absl::Status decode_status;
-  absl::Status status = db_->Scan(
-      storage::Family::kTokens, "", "",
-      [&](std::string_view key, std::string_view value) {
-        std::string_view org, account, slug;
-        storage::StoredToken token;
-        if (!storage::DecodeTokenKey(key, &org, &account, &slug)) {
-          decode_status = absl::DataLossError("corrupt token key");
-          return false;
-        }
-        decode_status = storage::DecodeToken(value, &token);
-        if (!decode_status.ok()) return false;
-        const TokenMetadata& m = token.metadata;
-        const bool retired =
-            (m.revoked_at && *m.revoked_at <= cutoff) ||
-            (!m.revoked_at && m.expires_at && *m.expires_at <= cutoff);
-        if (!retired) return true;
-        batch.Delete(storage::Family::kTokens, key);
-        batch.Delete(storage::Family::kTokenTimes,
-                     storage::TokenTimeKey(org, account, m.created_at, slug));
-        batch.Delete(storage::Family::kDigests,
-                     std::string_view(
-                         reinterpret_cast<const char*>(token.digest.data()),
-                         token.digest.size()));
-        digests.push_back(token.digest);
-        return true;
-      });
+  absl::Status status = DeleteTokens(
+      "",
+      [cutoff](const TokenMetadata& m) {
+        return (m.revoked_at && *m.revoked_at <= cutoff) ||
+               (!m.revoked_at && m.expires_at && *m.expires_at <= cutoff);
+      },
+      batch, digests);
   if (!status.ok()) return status;
-  if (!decode_status.ok()) return decode_status;
   PurgeResult result;
   if (digests.empty()) return result;
   if (absl::Status s = Commit(batch); !s.ok()) return s;

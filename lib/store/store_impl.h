@@ -4,6 +4,8 @@
 #define KEYGATE_LIB_STORE_STORE_IMPL_H_
 
 #include <atomic>
+#include <functional>
+#include <vector>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -91,6 +93,15 @@ class StoreImpl final : public Store {
   // CountActiveTokens counts the organization's active tokens.
   absl::StatusOr<uint64_t> CountActiveTokens(std::string_view organization,
                                              absl::Time now) const
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
+
+  // DeleteTokens adds to `batch` the deletion of every record of each token
+  // under `prefix` (tokens CF) that `select` picks, and collects their
+  // digests for the index.
+  absl::Status DeleteTokens(
+      std::string_view prefix,
+      const std::function<bool(const TokenMetadata&)>& select,
+      storage::Batch& batch, std::vector<crypto::Digest>& digests) const
       ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
 
   std::shared_ptr<index::AccountState> AccountStateFor(const std::string& key)
