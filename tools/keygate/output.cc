@@ -8,44 +8,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "keygate/errors.h"
+#include "lib/base/utf8.h"
 
 namespace keygate::tool {
 namespace {
 
 using nlohmann::json;
 using nlohmann::ordered_json;
-
-// Utf8SequenceLength returns the length of the valid UTF-8 sequence at
-// text[i], or 0 if the bytes there are not valid UTF-8 (overlong forms,
-// surrogates and code points past U+10FFFF included).
-size_t Utf8SequenceLength(std::string_view text, size_t i) {
-  const auto byte = [&](size_t k) {
-    return static_cast<unsigned char>(text[k]);
-  };
-  const unsigned char b0 = byte(i);
-  if (b0 < 0x80) return 1;
-  size_t length;
-  unsigned char low = 0x80, high = 0xBF;  // bounds of the second byte
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    length = 2;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    length = 3;
-    if (b0 == 0xE0) low = 0xA0;
-    if (b0 == 0xED) high = 0x9F;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    length = 4;
-    if (b0 == 0xF0) low = 0x90;
-    if (b0 == 0xF4) high = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + length > text.size()) return 0;
-  if (byte(i + 1) < low || byte(i + 1) > high) return 0;
-  for (size_t k = 2; k < length; ++k) {
-    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
-  }
-  return length;
-}
 
 // Longest message printed; longer ones (e.g. echoing a huge argument) are
 // cut.
@@ -81,19 +50,6 @@ std::string_view Shorten(std::string_view text) {
                                          : text.substr(0, kMaxMessageBytes);
 }
 
-// FormatRfc3339 formats `t`, truncated to microseconds (what storage keeps),
-// as RFC 3339 UTC with a "Z" suffix and only the fractional digits needed.
-std::string FormatRfc3339(absl::Time t) {
-  t = absl::UnixEpoch() +
-      absl::Floor(t - absl::UnixEpoch(), absl::Microseconds(1));
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
-}
-
-ordered_json TimeOrNull(const std::optional<absl::Time>& t) {
-  if (!t.has_value()) return nullptr;
-  return FormatRfc3339(*t);
-}
-
 }  // namespace
 
 std::string FormatHumanTime(absl::Time t) {
@@ -103,23 +59,15 @@ std::string FormatHumanTime(absl::Time t) {
 std::string Printable(std::string_view text) {
   std::string out;
   out.reserve(text.size());
-  size_t i = 0;
-  while (i < text.size()) {
-    const size_t length = Utf8SequenceLength(text, i);
-    if (length == 0) {
+  uint32_t cp;
+  for (size_t i = 0; i < text.size();) {
+    const size_t length = utf8::Decode(text, i, &cp);
+    if (length == 0 || utf8::IsUnsafeCodePoint(cp)) {
       out.push_back('?');
-      ++i;
+      i += length == 0 ? 1 : length;
       continue;
     }
-    const unsigned char b0 = static_cast<unsigned char>(text[i]);
-    const bool c1_control =
-        length == 2 && b0 == 0xC2 &&
-        static_cast<unsigned char>(text[i + 1]) < 0xA0;
-    if ((length == 1 && (b0 < 0x20 || b0 == 0x7F)) || c1_control) {
-      out.push_back('?');
-    } else {
-      out.append(text.substr(i, length));
-    }
+    out.append(text.substr(i, length));
     i += length;
   }
   return out;
@@ -158,45 +106,6 @@ std::string DumpJson(const json& value) {
 std::string DumpJson(const ordered_json& value) {
   return value.dump(2, ' ', /*ensure_ascii=*/false,
                     ordered_json::error_handler_t::replace);
-}
-
-ordered_json AccountOutput(const ServiceAccount& account) {
-  ordered_json out;
-  out["slug"] = account.slug;
-  out["name"] = account.name;
-  out["disabled"] = account.disabled;
-  out["createdAt"] = FormatRfc3339(account.created_at);
-  out["createdBy"] = account.created_by;
-  out["updatedAt"] = FormatRfc3339(account.updated_at);
-  out["updatedBy"] = account.updated_by;
-  return out;
-}
-
-ordered_json TokenOutput(const TokenMetadata& token) {
-  ordered_json out;
-  out["name"] = token.name;
-  out["slug"] = token.slug;
-  out["scopes"] = token.scopes;
-  out["expiresAt"] = TimeOrNull(token.expires_at);
-  out["createdAt"] = FormatRfc3339(token.created_at);
-  out["createdBy"] = token.created_by;
-  out["revokedAt"] = TimeOrNull(token.revoked_at);
-  if (token.revoked_by.empty()) {
-    out["revokedBy"] = nullptr;
-  } else {
-    out["revokedBy"] = token.revoked_by;
-  }
-  return out;
-}
-
-ordered_json PrincipalOutput(const Principal& principal) {
-  ordered_json out;
-  out["organization"] = std::string(principal.organization());
-  out["serviceAccount"] = std::string(principal.service_account());
-  out["token"] = std::string(principal.token_slug());
-  out["scopes"] = principal.scopes();
-  out["expiresAt"] = TimeOrNull(principal.expires_at());
-  return out;
 }
 
 Table::Table(std::vector<std::string> header) {

@@ -49,17 +49,6 @@ std::string DumpJson(const nlohmann::ordered_json& value);
 // same order, times as RFC 3339 UTC with a "Z" suffix at microsecond
 // precision, and absent optional members as null.
 
-// AccountOutput is an account: slug, name, disabled, createdAt, createdBy,
-// updatedAt, updatedBy.
-nlohmann::ordered_json AccountOutput(const ServiceAccount& account);
-
-// TokenOutput is a token's metadata: name, slug, scopes, expiresAt,
-// createdAt, createdBy, revokedAt, revokedBy. Never holds a token value.
-nlohmann::ordered_json TokenOutput(const TokenMetadata& token);
-
-// PrincipalOutput is a verified identity as GET /whoami spells it:
-// organization, serviceAccount, token (the token's slug), scopes, expiresAt.
-nlohmann::ordered_json PrincipalOutput(const Principal& principal);
 
 // PageOutput is {items: [...], nextCursor} with nextCursor null on the last
 // page.
