@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "keygate/keygate.h"
-#include "lib/crypto/token_digester.h"
 #include "lib/token/codec.h"
 
 namespace {
@@ -112,23 +111,6 @@ void BM_ParseToken(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_ParseToken);
-
-// Stage: the keyed BLAKE2b digest from the precomputed state.
-void BM_DigestToken(benchmark::State& state) {
-  auto keyring = keygate::Keyring::Parse(kPepper);
-  auto digester = keygate::crypto::TokenDigester::Create(*keyring);
-  if (!digester.ok()) {
-    state.SkipWithError(digester.status().ToString().c_str());
-    return;
-  }
-  keygate::token::TokenCodec codec("kg_");
-  keygate::SecretString token = codec.Generate(1);
-  keygate::crypto::Digest digest;
-  for (auto _ : state) {
-    benchmark::DoNotOptimize((*digester)->Compute(1, token.view(), &digest));
-  }
-}
-BENCHMARK(BM_DigestToken);
 
 }  // namespace
 

@@ -22,8 +22,9 @@ bool DigestEqual(const Digest& a, const Digest& b) noexcept;
 // TokenDigester computes BLAKE2b-256 keyed with a pepper (libsodium
 // crypto_generichash) over the whole token string. The keyed initial state of
 // every pepper is computed once and kept in sodium_malloc'd memory, so each
-// digest costs only the hashing of the token. Immutable after Create; safe for
-// concurrent use.
+// digest skips the key setup (libsodium still compresses the buffered key
+// block per digest: two compressions, see bench/token_digester_benchmark.cc).
+// Immutable after Create; safe for concurrent use.
 class TokenDigester {
  public:
   // Create precomputes the states of every pepper in `keyring`. Fails with
