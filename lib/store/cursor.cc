@@ -2,6 +2,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/string_view.h"
+#include "lib/base/absl_view.h"
 
 namespace keygate::store {
 
@@ -14,7 +15,7 @@ std::string EncodeCursor(CursorKind kind, std::string_view position) {
   raw.push_back(kCursorVersion);
   raw.push_back(static_cast<char>(kind));
   raw.append(position);
-  return absl::WebSafeBase64Escape(absl::string_view(raw.data(), raw.size()));
+  return absl::WebSafeBase64Escape(AbslView(raw));
 }
 
 std::optional<std::string> DecodeCursor(CursorKind kind,
@@ -22,12 +23,12 @@ std::optional<std::string> DecodeCursor(CursorKind kind,
   if (cursor.empty() || cursor.size() > kMaxCursorSize) return std::nullopt;
   std::string raw;
   if (!absl::WebSafeBase64Unescape(
-          absl::string_view(cursor.data(), cursor.size()), &raw)) {
+          AbslView(cursor), &raw)) {
     return std::nullopt;
   }
   // Only the canonical encoding is accepted.
   if (absl::WebSafeBase64Escape(raw) !=
-      absl::string_view(cursor.data(), cursor.size())) {
+      AbslView(cursor)) {
     return std::nullopt;
   }
   if (raw.size() < 3 || raw[0] != kCursorVersion ||

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "keygate/keyring.h"
 #include "keygate/options.h"
+#include "lib/base/absl_view.h"
 
 namespace keygate::tool {
 namespace {
@@ -43,9 +44,9 @@ absl::Status WithContext(const absl::Status& status, std::string_view before,
                          std::string_view after = {}) {
   absl::Status wrapped(
       status.code(),
-      absl::StrCat(absl::string_view(before.data(), before.size()),
+      absl::StrCat(AbslView(before),
                    status.message(),
-                   absl::string_view(after.data(), after.size())));
+                   AbslView(after)));
   status.ForEachPayload(
       [&wrapped](absl::string_view type_url, const absl::Cord& payload) {
         wrapped.SetPayload(type_url, payload);
