@@ -27,7 +27,7 @@
 #include "keygate/options.h"
 #include "keygate/store.h"
 #include "nlohmann/json.hpp"
-#include "tools/keygate/jwt.h"
+#include "keygate/http/jwt.h"
 
 namespace keygate {
 namespace {
@@ -883,10 +883,10 @@ TEST_F(CliTest, JwtMintProducesAJwtServeAccepts) {
   ASSERT_FALSE(jwt.empty());
   ASSERT_EQ(jwt.back(), '\n');
   jwt.pop_back();
-  absl::StatusOr<tool::JwtVerifier> verifier =
-      tool::JwtVerifier::FromSecretFile(secret_file);
+  absl::StatusOr<http::JwtVerifier> verifier =
+      http::JwtVerifier::FromSecretFile(secret_file);
   ASSERT_TRUE(verifier.ok()) << verifier.status();
-  absl::StatusOr<tool::JwtClaims> claims = verifier->Verify(jwt, absl::Now());
+  absl::StatusOr<http::JwtClaims> claims = verifier->Verify(jwt, absl::Now());
   ASSERT_TRUE(claims.ok()) << claims.status();
   EXPECT_EQ(claims->organization, "acme");
   EXPECT_EQ(claims->subject, "alice");

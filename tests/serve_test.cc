@@ -35,7 +35,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "tools/keygate/jwt.h"
+#include "keygate/http/jwt.h"
 
 namespace keygate::tool {
 namespace {
@@ -191,7 +191,7 @@ class ServerProcess {
   std::string Jwt(const std::string& org, const std::string& sub = "alice",
                   absl::Duration ttl = absl::Hours(1)) const {
     absl::StatusOr<std::string> jwt =
-        MintJwt(jwt_key_, "org", org, sub, absl::Now(), ttl);
+        http::MintJwt(jwt_key_, "org", org, sub, absl::Now(), ttl);
     EXPECT_TRUE(jwt.ok()) << jwt.status();
     return jwt.ok() ? *jwt : "";
   }

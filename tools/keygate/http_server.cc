@@ -22,10 +22,11 @@
 #include "keygate/errors.h"
 #include "keygate/problem.h"
 #include "nlohmann/json.hpp"
-#include "tools/keygate/http_json.h"
-#include "tools/keygate/openapi_document.h"
+#include "lib/http/json_codec.h"
+#include "lib/http/openapi_document.h"
 
 namespace keygate::tool {
+using namespace keygate::http;  // TEMP until the ManagementApi lands
 namespace {
 
 using nlohmann::json;

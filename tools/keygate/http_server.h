@@ -37,14 +37,15 @@
 #include "absl/status/statusor.h"
 #include "keygate/clock.h"
 #include "keygate/store.h"
-#include "tools/keygate/http_auth.h"
-#include "tools/keygate/jwt.h"
+#include "lib/http/authenticator.h"
+#include "keygate/http/jwt.h"
 
 namespace httplib {
 class Server;
 }  // namespace httplib
 
 namespace keygate::tool {
+using namespace keygate::http;  // TEMP until the ManagementApi lands
 
 // HttpServerOptions configures an HttpServer.
 struct HttpServerOptions {

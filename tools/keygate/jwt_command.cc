@@ -15,7 +15,7 @@
 #include "nlohmann/json.hpp"
 #include "sodium.h"
 #include "tools/keygate/commands.h"
-#include "tools/keygate/jwt.h"
+#include "keygate/http/jwt.h"
 #include "tools/keygate/output.h"
 
 namespace keygate::tool {
@@ -46,7 +46,7 @@ class SecretKey {
       return absl::NotFoundError(
           absl::StrCat("cannot read JWT secret file ", path));
     }
-    bytes_.resize(kMaxJwtKeyBytes + 3);
+    bytes_.resize(http::kMaxJwtKeyBytes + 3);
     size_t read = 0;
     while (read < bytes_.size()) {
       const size_t n =
@@ -61,10 +61,10 @@ class SecretKey {
     size_ = read;
     if (size_ > 0 && bytes_[size_ - 1] == '\n') --size_;
     if (size_ > 0 && bytes_[size_ - 1] == '\r' && size_ < read) --size_;
-    if (size_ < kMinJwtKeyBytes || size_ > kMaxJwtKeyBytes) {
+    if (size_ < http::kMinJwtKeyBytes || size_ > http::kMaxJwtKeyBytes) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "JWT secret file ", path, " must hold ", kMinJwtKeyBytes, "-",
-          kMaxJwtKeyBytes, " bytes (e.g. `head -c 48 /dev/urandom | base64 > ",
+          "JWT secret file ", path, " must hold ", http::kMinJwtKeyBytes, "-",
+          http::kMaxJwtKeyBytes, " bytes (e.g. `head -c 48 /dev/urandom | base64 > ",
           path, "`)"));
     }
     return absl::OkStatus();
@@ -86,7 +86,7 @@ int RunMint(const CommandContext& context, const JwtArgs& args) {
   absl::StatusOr<absl::Duration> ttl = ParseDurationArg(args.ttl);
   if (!ttl.ok()) return PrintError(ttl.status(), json_output);
   absl::StatusOr<std::string> jwt =
-      MintJwt(key.view(), args.org_claim, args.org, args.subject, absl::Now(),
+      http::MintJwt(key.view(), args.org_claim, args.org, args.subject, absl::Now(),
               *ttl);
   if (!jwt.ok()) return PrintError(jwt.status(), json_output);
   if (json_output) {

@@ -11,7 +11,7 @@
 #include "keygate/store.h"
 #include "nlohmann/json.hpp"
 #include "tools/keygate/commands.h"
-#include "tools/keygate/http_json.h"
+#include "lib/http/json_codec.h"
 #include "tools/keygate/output.h"
 
 namespace keygate::tool {
@@ -31,7 +31,7 @@ struct SaArgs {
 
 void PrintAccount(const ServiceAccount& account, bool json_output) {
   if (json_output) {
-    std::cout << DumpJson(ServiceAccountJson(account)) << std::endl;
+    std::cout << DumpJson(http::ServiceAccountJson(account)) << std::endl;
     return;
   }
   Table table({"Slug:", account.slug});
@@ -73,7 +73,7 @@ int RunList(const CommandContext& context, const SaArgs& args) {
     if (!page.ok()) return PrintError(page.status(), context.globals.json);
     if (context.globals.json) {
       std::cout << DumpJson(PageOutput(page->items, page->next_cursor,
-                                       ServiceAccountJson))
+                                       http::ServiceAccountJson))
                 << std::endl;
       return kExitOk;
     }

@@ -21,7 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "tools/keygate/http_server.h"
-#include "tools/keygate/jwt.h"
+#include "keygate/http/jwt.h"
 
 namespace keygate::tool {
 namespace {
@@ -96,8 +96,8 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
     ~MaskRestorer() { pthread_sigmask(SIG_SETMASK, &mask, nullptr); }
   } restore{previous};
 
-  absl::StatusOr<JwtVerifier> verifier =
-      JwtVerifier::FromSecretFile(flags.jwt_secret_file, flags.org_claim);
+  absl::StatusOr<http::JwtVerifier> verifier =
+      http::JwtVerifier::FromSecretFile(flags.jwt_secret_file, flags.org_claim);
   if (!verifier.ok()) {
     Log(absl::StrCat("cannot load the JWT secret: ",
                      verifier.status().message()));

@@ -20,7 +20,7 @@
 #include "nlohmann/json.hpp"
 #include "sodium.h"
 #include "tools/keygate/commands.h"
-#include "tools/keygate/http_json.h"
+#include "lib/http/json_codec.h"
 #include "tools/keygate/output.h"
 
 namespace keygate::tool {
@@ -79,7 +79,7 @@ void PrintCreated(const CreatedToken& created, bool json_output) {
   if (json_output) {
     // The metadata object with a "token" member spliced in before its
     // closing brace.
-    std::string text = DumpJson(TokenMetadataJson(meta));
+    std::string text = DumpJson(http::TokenMetadataJson(meta));
     while (!text.empty() && (text.back() == '}' || text.back() == '\n')) {
       text.pop_back();
     }
@@ -136,7 +136,7 @@ int RunList(const CommandContext& context, const TokenArgs& args) {
     if (!page.ok()) return PrintError(page.status(), context.globals.json);
     if (context.globals.json) {
       std::cout << DumpJson(PageOutput(page->items, page->next_cursor,
-                                       TokenMetadataJson))
+                                       http::TokenMetadataJson))
                 << std::endl;
       return kExitOk;
     }
@@ -256,7 +256,7 @@ int RunVerify(const CommandContext& context, const TokenArgs& args) {
       return VerifyFailed(principal.status(), args.scope, json_output);
     }
     if (json_output) {
-      std::cout << DumpJson(WhoamiJson(*principal)) << std::endl;
+      std::cout << DumpJson(http::WhoamiJson(*principal)) << std::endl;
       return kExitOk;
     }
     std::cout << "Valid token.\n";

@@ -1,6 +1,6 @@
-// tests/http_json_test.cc: unit tests of the JSON wire format of
-// `keygate serve` (tools/keygate/http_json.h).
-#include "tools/keygate/http_json.h"
+// tests/http_json_codec_test.cc: unit tests of the JSON wire format of the
+// host adapter (lib/http/json_codec.h).
+#include "lib/http/json_codec.h"
 
 #include <string>
 #include <vector>
@@ -10,7 +10,7 @@
 #include "gtest/gtest.h"
 #include "keygate/errors.h"
 
-namespace keygate::tool {
+namespace keygate::http {
 namespace {
 
 using nlohmann::json;
@@ -202,4 +202,4 @@ TEST(EncodeTest, PageHasNullCursorOnLastPage) {
 }
 
 }  // namespace
-}  // namespace keygate::tool
+}  // namespace keygate::http

@@ -1,5 +1,5 @@
-// tools/keygate/http_json.cc: the JSON wire format of `keygate serve`.
-#include "tools/keygate/http_json.h"
+// lib/http/json_codec.cc: the JSON wire format of `keygate serve`.
+#include "lib/http/json_codec.h"
 
 #include <cstddef>
 #include <exception>
@@ -13,7 +13,7 @@
 #include "absl/time/time.h"
 #include "keygate/errors.h"
 
-namespace keygate::tool {
+namespace keygate::http {
 namespace {
 
 using nlohmann::json;
@@ -279,4 +279,4 @@ absl::StatusOr<PageRequest> DecodePageRequest(
   return page;
 }
 
-}  // namespace keygate::tool
+}  // namespace keygate::http

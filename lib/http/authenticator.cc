@@ -1,5 +1,5 @@
-// tools/keygate/http_auth.cc: who is calling `keygate serve`.
-#include "tools/keygate/http_auth.h"
+// lib/http/authenticator.cc: who is calling `keygate serve`.
+#include "lib/http/authenticator.h"
 
 #include <cstdint>
 #include <string>
@@ -10,7 +10,7 @@
 #include "keygate/errors.h"
 #include "lib/base/utf8.h"
 
-namespace keygate::tool {
+namespace keygate::http {
 namespace {
 
 void Note(std::string* why, std::string_view reason) {
@@ -155,4 +155,4 @@ std::variant<Principal, Problem> Authenticator::VerifyKeygateToken(
   return VerifyToken(credential, required_scope, context, why);
 }
 
-}  // namespace keygate::tool
+}  // namespace keygate::http

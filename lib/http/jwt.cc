@@ -1,5 +1,5 @@
-// tools/keygate/jwt.cc: strict HS256 JWT verification and minting.
-#include "tools/keygate/jwt.h"
+// lib/http/jwt.cc: strict HS256 JWT verification and minting.
+#include "keygate/http/jwt.h"
 
 #include <fcntl.h>
 #include <sodium.h>
@@ -22,7 +22,7 @@
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 
-namespace keygate::tool {
+namespace keygate::http {
 namespace {
 
 using Json = nlohmann::json;
@@ -334,4 +334,4 @@ absl::StatusOr<std::string> MintJwt(std::string_view key,
   return signing_input;
 }
 
-}  // namespace keygate::tool
+}  // namespace keygate::http

@@ -1,5 +1,5 @@
-// tests/jwt_test.cc: strict HS256 JWT verification (tools/keygate/jwt.h).
-#include "tools/keygate/jwt.h"
+// tests/http_jwt_test.cc: strict HS256 JWT verification (keygate/http/jwt.h).
+#include "keygate/http/jwt.h"
 
 #include <sodium.h>
 #include <unistd.h>
@@ -13,7 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace keygate::tool {
+namespace keygate::http {
 namespace {
 
 using ::testing::HasSubstr;
@@ -423,4 +423,4 @@ TEST_F(JwtKeyFileTest, ErrorsNeverContainTheKey) {
 }
 
 }  // namespace
-}  // namespace keygate::tool
+}  // namespace keygate::http

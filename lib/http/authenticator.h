@@ -1,6 +1,6 @@
-// tools/keygate/http_auth.h: who is calling `keygate serve`.
-#ifndef KEYGATE_TOOLS_KEYGATE_HTTP_AUTH_H_
-#define KEYGATE_TOOLS_KEYGATE_HTTP_AUTH_H_
+// lib/http/authenticator.h: who is calling `keygate serve`.
+#ifndef KEYGATE_LIB_HTTP_AUTHENTICATOR_H_
+#define KEYGATE_LIB_HTTP_AUTHENTICATOR_H_
 
 #include <string>
 #include <string_view>
@@ -9,9 +9,9 @@
 #include "keygate/principal.h"
 #include "keygate/problem.h"
 #include "keygate/store.h"
-#include "tools/keygate/jwt.h"
+#include "keygate/http/jwt.h"
 
-namespace keygate::tool {
+namespace keygate::http {
 
 // Caller is an authenticated caller of a management route.
 struct Caller {
@@ -78,6 +78,6 @@ class Authenticator {
 // bytes of valid UTF-8 without control characters.
 bool IsValidIdentity(std::string_view s);
 
-}  // namespace keygate::tool
+}  // namespace keygate::http
 
-#endif  // KEYGATE_TOOLS_KEYGATE_HTTP_AUTH_H_
+#endif  // KEYGATE_LIB_HTTP_AUTHENTICATOR_H_

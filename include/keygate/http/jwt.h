@@ -1,12 +1,12 @@
-// tools/keygate/jwt.h: strict HS256 JSON Web Tokens for `keygate serve`.
+// keygate/http/jwt.h: strict HS256 JSON Web Tokens for `keygate serve`.
 //
 // The reference host authenticates management calls with a JWT whose
 // organization claim names the caller's tenant and whose `sub` names the
 // actor. Only HS256 is accepted: the algorithm is fixed by the verifier and
 // never taken from the token. HMAC-SHA-256 is libsodium's; JSON parsing is
 // nlohmann-json's (no exception escapes this API).
-#ifndef KEYGATE_TOOLS_KEYGATE_JWT_H_
-#define KEYGATE_TOOLS_KEYGATE_JWT_H_
+#ifndef KEYGATE_HTTP_JWT_H_
+#define KEYGATE_HTTP_JWT_H_
 
 #include <cstddef>
 #include <memory>
@@ -19,7 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
-namespace keygate::tool {
+namespace keygate::http {
 
 // Smallest HS256 key accepted (RFC 7518 section 3.2: at least the hash size).
 inline constexpr size_t kMinJwtKeyBytes = 32;
@@ -109,6 +109,6 @@ absl::StatusOr<std::string> MintJwt(std::string_view key,
                                     std::string_view subject, absl::Time now,
                                     absl::Duration ttl);
 
-}  // namespace keygate::tool
+}  // namespace keygate::http
 
-#endif  // KEYGATE_TOOLS_KEYGATE_JWT_H_
+#endif  // KEYGATE_HTTP_JWT_H_

@@ -1,4 +1,4 @@
-// tools/keygate/http_json.h: the JSON wire format of `keygate serve`.
+// lib/http/json_codec.h: the JSON wire format of `keygate serve`.
 //
 // Encoders turn keygate value types into the camelCase JSON of the reference
 // API; decoders turn request bodies into keygate specs. Decoders are strict
@@ -11,8 +11,8 @@
 // Optional members are always present in responses and are `null` when
 // absent (expiresAt, revokedAt, revokedBy, nextCursor); docs/openapi.json
 // documents them as required and nullable.
-#ifndef KEYGATE_TOOLS_KEYGATE_HTTP_JSON_H_
-#define KEYGATE_TOOLS_KEYGATE_HTTP_JSON_H_
+#ifndef KEYGATE_LIB_HTTP_JSON_CODEC_H_
+#define KEYGATE_LIB_HTTP_JSON_CODEC_H_
 
 #include <optional>
 #include <string>
@@ -26,7 +26,7 @@
 #include "keygate/token.h"
 #include "nlohmann/json.hpp"
 
-namespace keygate::tool {
+namespace keygate::http {
 
 // FormatRfc3339 formats `t`, truncated to microseconds, as RFC 3339 in UTC
 // with a `Z` suffix and only as many fractional digits as needed
@@ -98,6 +98,6 @@ absl::StatusOr<PageRequest> DecodePageRequest(
     const std::optional<std::string>& limit,
     const std::optional<std::string>& cursor);
 
-}  // namespace keygate::tool
+}  // namespace keygate::http
 
-#endif  // KEYGATE_TOOLS_KEYGATE_HTTP_JSON_H_
+#endif  // KEYGATE_LIB_HTTP_JSON_CODEC_H_
