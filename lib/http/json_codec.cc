@@ -22,10 +22,14 @@ using nlohmann::ordered_json;
 constexpr char kMustBeString[] = "must be a string";
 
 // ValueOf renders a JSON value for FieldError::value (truncated, escaped).
+// Only scalars are echoed: an array or object is never serialized into an
+// error (its size and depth are the client's, and dump() recurses).
 std::string ValueOf(const json& value) {
   try {
-    if (value.is_string())
+    if (value.is_string()) {
       return SafeValue(value.get_ref<const std::string&>());
+    }
+    if (value.is_structured()) return {};
     return SafeValue(value.dump());
   } catch (const std::exception&) {
     return {};
@@ -124,10 +128,19 @@ ordered_json WhoamiJson(const Principal& principal) {
 std::optional<json> ParseJsonObject(std::string_view body, std::string& why) {
   // Strict like Huma: a repeated member name is refused rather than letting
   // the last one silently win (parsers disagree on which one counts).
+  //
+  // Nesting is bounded too: values deeper than kMaxJsonDepth are discarded
+  // as they are parsed (the parser itself keeps its state on the heap), so
+  // nothing later recurses in proportion to the client's input.
   std::vector<std::set<std::string>> keys;
   bool duplicate = false;
+  bool too_deep = false;
   json::parser_callback_t track = [&](int depth, json::parse_event_t event,
                                       json& parsed) {
+    if (depth >= kMaxJsonDepth || too_deep) {
+      too_deep = true;
+      return false;
+    }
     switch (event) {
       case json::parse_event_t::object_start:
         keys.emplace_back();
@@ -148,6 +161,11 @@ std::optional<json> ParseJsonObject(std::string_view body, std::string& why) {
   };
   json parsed = json::parse(body.begin(), body.end(), track,
                             /*allow_exceptions=*/false);
+  if (too_deep) {
+    why = "The request body nests deeper than " +
+          std::to_string(kMaxJsonDepth) + " levels.";
+    return std::nullopt;
+  }
   if (parsed.is_discarded()) {
     why = "The request body is not valid JSON.";
     return std::nullopt;

@@ -67,9 +67,14 @@ nlohmann::ordered_json PageJson(const Page<T>& page, Encoder encode) {
   return out;
 }
 
+// Deepest nesting ParseJsonObject accepts (the object itself is depth 1).
+inline constexpr int kMaxJsonDepth = 16;
+
 // ParseJsonObject parses `body` as a JSON object. Returns std::nullopt (the
-// host answers 400 MalformedBodyProblem) if it is not valid JSON or not an
-// object; `why` then holds a short client-safe reason.
+// host answers 400 MalformedBodyProblem) if it is not valid JSON, not an
+// object, repeats a member name, or nests deeper than kMaxJsonDepth; `why`
+// then holds a short client-safe reason. Its cost is linear in the body and
+// its stack use constant.
 std::optional<nlohmann::json> ParseJsonObject(std::string_view body,
                                               std::string& why);
 

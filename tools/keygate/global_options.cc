@@ -71,7 +71,8 @@ void ResolveDefaults(GlobalOptions& options) {
 }
 
 absl::StatusOr<std::unique_ptr<Store>> OpenStore(
-    const GlobalOptions& options) {
+    const GlobalOptions& options,
+    const std::function<void(Options&)>& adjust) {
   absl::StatusOr<std::shared_ptr<const Keyring>> keyring =
       Keyring::Load(options.pepper_file);
   if (!keyring.ok()) {
@@ -95,6 +96,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(
       modules.push_back(module);
     }
   }
+  if (adjust) adjust(store_options);
   absl::StatusOr<std::unique_ptr<Store>> store =
       Store::Open(std::move(store_options));
   if (!store.ok()) {

@@ -2,6 +2,7 @@
 #ifndef KEYGATE_TOOLS_KEYGATE_GLOBAL_OPTIONS_H_
 #define KEYGATE_TOOLS_KEYGATE_GLOBAL_OPTIONS_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,8 +32,11 @@ struct GlobalOptions {
 void ResolveDefaults(GlobalOptions& options);
 
 // OpenStore loads the pepper file and opens the store with `options`
-// (ResolveDefaults already applied).
-absl::StatusOr<std::unique_ptr<Store>> OpenStore(const GlobalOptions& options);
+// (ResolveDefaults already applied). `adjust`, if set, may change the store
+// Options (e.g. a quota) just before the store opens.
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(
+    const GlobalOptions& options,
+    const std::function<void(Options&)>& adjust = nullptr);
 
 }  // namespace keygate::tool
 

@@ -1,4 +1,8 @@
 // tools/keygate/serve_command.cc: the `keygate serve` subcommand.
+//
+// A thin binding: flags -> keygate::http::ManagementApi (everything between
+// the socket and the store) served by HttpListener (Boost.Beast), plus
+// signals, the retention purge and the log.
 #include "tools/keygate/serve_command.h"
 
 #include <pthread.h>
@@ -7,12 +11,13 @@
 
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <iostream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -20,8 +25,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "tools/keygate/http_server.h"
+#include "keygate/http/caller.h"
 #include "keygate/http/jwt.h"
+#include "keygate/http/management_api.h"
+#include "tools/keygate/commands.h"
+#include "tools/keygate/http_listener.h"
 
 namespace keygate::tool {
 namespace {
@@ -30,9 +38,22 @@ struct ServeFlags {
   std::string listen = "127.0.0.1:8080";
   std::string jwt_secret_file;
   std::string org_claim = "org";
+  std::string jwt_issuer;
+  std::string jwt_audience;
+  std::string jwt_max_lifetime = "24h";
   size_t max_body_bytes = 64 * 1024;
+  size_t max_header_bytes = 16 * 1024;
+  size_t max_header_count = 100;
+  std::string head_timeout = "10s";
+  std::string body_timeout = "30s";
+  std::string idle_timeout = "30s";
+  size_t max_connections = 1024;
   int threads = 0;
   std::string port_file;
+  std::string auth_check_scope;
+  bool auth_check_scope_from_header = false;
+  uint32_t max_active_tokens_per_org = 0;
+  std::string purge_interval = "1h";
 };
 
 // ParseListen splits HOST:PORT ("[::1]:8080" for IPv6).
@@ -70,6 +91,70 @@ void Log(std::string_view line) {
   std::fwrite(out.data(), 1, out.size(), stderr);
 }
 
+// Purger runs Store::PurgeRetired every `interval` on its own thread until
+// destroyed, so retired tokens leave the store while serve holds it.
+class Purger {
+ public:
+  Purger(Store* store, absl::Duration interval)
+      : store_(store), interval_(interval) {
+    if (interval_ > absl::ZeroDuration()) {
+      thread_ = std::thread([this] { Loop(); });
+    }
+  }
+  ~Purger() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_) {
+      if (cv_.wait_for(lock, absl::ToChronoMilliseconds(interval_),
+                       [this] { return stop_; })) {
+        return;
+      }
+      lock.unlock();
+      absl::StatusOr<PurgeResult> purged = store_->PurgeRetired();
+      if (!purged.ok()) {
+        Log(absl::StrCat("purge failed: ", purged.status().ToString()));
+      } else if (purged->tokens_purged > 0) {
+        Log(absl::StrCat("purged ", purged->tokens_purged,
+                         " retired tokens"));
+      }
+      lock.lock();
+    }
+  }
+
+  Store* store_;
+  absl::Duration interval_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+// ParseFlagDuration parses a duration flag; "0" or "off" means none when
+// `allow_off`.
+bool ParseFlagDuration(const std::string& flag, const std::string& text,
+                       bool allow_off, absl::Duration& out) {
+  if (allow_off && (text == "0" || text == "off")) {
+    out = absl::ZeroDuration();
+    return true;
+  }
+  absl::StatusOr<absl::Duration> parsed = ParseDurationArg(text);
+  if (!parsed.ok()) {
+    Log(absl::StrCat(flag, ": ", parsed.status().message()));
+    return false;
+  }
+  out = *parsed;
+  return true;
+}
+
 int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
   std::string host;
   int port = 0;
@@ -77,13 +162,47 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
     Log(absl::StrCat("--listen must be HOST:PORT, got \"", flags.listen, "\""));
     return 2;
   }
-  if (flags.max_body_bytes == 0) {
-    Log("--max-body-bytes must be positive");
+  HttpListenerOptions listener_options;
+  listener_options.max_body_bytes = flags.max_body_bytes;
+  listener_options.max_header_bytes = flags.max_header_bytes;
+  listener_options.max_header_count = flags.max_header_count;
+  listener_options.max_connections = flags.max_connections;
+  listener_options.threads = flags.threads;
+  listener_options.log = [](std::string_view line) { Log(line); };
+  absl::Duration purge_interval;
+  http::JwtVerifierOptions jwt_options;
+  jwt_options.org_claim = flags.org_claim;
+  jwt_options.issuer = flags.jwt_issuer;
+  jwt_options.audience = flags.jwt_audience;
+  if (!ParseFlagDuration("--head-timeout", flags.head_timeout, false,
+                         listener_options.head_timeout) ||
+      !ParseFlagDuration("--body-timeout", flags.body_timeout, false,
+                         listener_options.body_timeout) ||
+      !ParseFlagDuration("--idle-timeout", flags.idle_timeout, false,
+                         listener_options.idle_timeout) ||
+      !ParseFlagDuration("--purge-interval", flags.purge_interval, true,
+                         purge_interval) ||
+      !ParseFlagDuration("--jwt-max-lifetime", flags.jwt_max_lifetime, false,
+                         jwt_options.max_lifetime)) {
     return 2;
   }
+  http::ManagementApiOptions api_options;
+  api_options.max_body_bytes = flags.max_body_bytes;
+  if (!flags.auth_check_scope.empty() && flags.auth_check_scope_from_header) {
+    Log("--auth-check-scope and --auth-check-scope-from-header exclude each "
+        "other");
+    return 2;
+  }
+  if (!flags.auth_check_scope.empty()) {
+    api_options.auth_check_scope.source = http::AuthCheckScope::Source::kFixed;
+    api_options.auth_check_scope.fixed = flags.auth_check_scope;
+  } else if (flags.auth_check_scope_from_header) {
+    api_options.auth_check_scope.source =
+        http::AuthCheckScope::Source::kHeader;
+  }
 
-  // Block the shutdown signals before any thread exists (RocksDB and httplib
-  // start their own), so only the watcher below ever receives them.
+  // Block the shutdown signals before any thread exists (RocksDB and the
+  // listener start their own), so only the watcher below receives them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -97,7 +216,7 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
   } restore{previous};
 
   absl::StatusOr<http::JwtVerifier> verifier =
-      http::JwtVerifier::FromSecretFile(flags.jwt_secret_file, flags.org_claim);
+      http::JwtVerifier::FromSecretFile(flags.jwt_secret_file, jwt_options);
   if (!verifier.ok()) {
     Log(absl::StrCat("cannot load the JWT secret: ",
                      verifier.status().message()));
@@ -106,21 +225,41 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
 
   GlobalOptions globals = global_flags;
   ResolveDefaults(globals);
-  absl::StatusOr<std::unique_ptr<Store>> store = OpenStore(globals);
+  absl::StatusOr<std::unique_ptr<Store>> store =
+      OpenStore(globals, [&](Options& options) {
+        options.max_active_tokens_per_organization =
+            flags.max_active_tokens_per_org;
+      });
   if (!store.ok()) {
     Log(absl::StrCat("cannot open the store: ", store.status().ToString()));
     return 1;
   }
+  if (!flags.auth_check_scope.empty()) {
+    // A scope the store cannot parse would refuse every check: say so now.
+    absl::StatusOr<Principal> probe =
+        (*store)->Verify("", flags.auth_check_scope);
+    if (absl::IsInvalidArgument(probe.status())) {
+      Log(absl::StrCat("--auth-check-scope: not a valid scope: ",
+                       flags.auth_check_scope));
+      (void)(*store)->Close();
+      return 2;
+    }
+  }
 
   int exit_code = 0;
   {
-    HttpServerOptions options;
-    options.max_body_bytes = flags.max_body_bytes;
-    options.threads = flags.threads;
-    options.log = [](std::string_view line) { Log(line); };
-    HttpServer server(store->get(), &*verifier, std::move(options));
+    http::TokenCallerResolver token_callers(store->get());
+    http::JwtCallerResolver jwt_callers(&*verifier);
+    http::BearerCallerResolver callers((*store)->token_prefix(),
+                                       &token_callers, &jwt_callers);
+    http::ManagementApi api(store->get(), &callers, std::move(api_options));
+    HttpListener listener(
+        [&api](const http::Request& request, std::string* log_fields) {
+          return api.Handle(request, log_fields);
+        },
+        std::move(listener_options));
 
-    absl::StatusOr<int> bound = server.Bind(host, port);
+    absl::StatusOr<int> bound = listener.Bind(host, port);
     if (!bound.ok()) {
       Log(std::string(bound.status().message()));
       (void)(*store)->Close();
@@ -146,12 +285,16 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
         }
         Log(absl::StrCat(sig == SIGTERM ? "SIGTERM" : "SIGINT",
                          " received: finishing in-flight requests"));
-        server.Stop();
+        listener.Stop();
         return;
       }
     });
 
-    absl::Status run = server.Run();
+    absl::Status run;
+    {
+      Purger purger(store->get(), purge_interval);
+      run = listener.Run();
+    }
     done.store(true);
     pthread_kill(watcher.native_handle(), SIGUSR1);
     watcher.join();
@@ -184,24 +327,79 @@ void AddServeCommand(CLI::App& app, const GlobalOptions& globals,
   serve
       ->add_option("--jwt-secret-file", flags->jwt_secret_file,
                    "HS256 key of the management JWTs (file bytes, trailing "
-                   "newline trimmed)")
+                   "newline trimmed; mode 0600 or stricter)")
       ->required();
   serve
       ->add_option("--org-claim", flags->org_claim,
                    "JWT claim holding the caller's organization")
       ->capture_default_str();
+  serve->add_option("--jwt-issuer", flags->jwt_issuer,
+                    "require this `iss` in every JWT");
+  serve->add_option("--jwt-audience", flags->jwt_audience,
+                    "require this `aud` in every JWT");
+  serve
+      ->add_option("--jwt-max-lifetime", flags->jwt_max_lifetime,
+                   "refuse JWTs valid for longer (exp - now, exp - iat)")
+      ->capture_default_str();
   serve
       ->add_option("--max-body-bytes", flags->max_body_bytes,
-                   "largest accepted request body")
+                   "largest accepted request body (413 beyond)")
       ->capture_default_str()
       ->check(
           CLI::Range(static_cast<size_t>(1), static_cast<size_t>(64) << 20));
   serve
+      ->add_option("--max-header-bytes", flags->max_header_bytes,
+                   "largest request head: request line and fields (431 "
+                   "beyond)")
+      ->capture_default_str()
+      ->check(CLI::Range(static_cast<size_t>(1024),
+                         static_cast<size_t>(1) << 20));
+  serve
+      ->add_option("--max-header-count", flags->max_header_count,
+                   "most header fields in a request (431 beyond)")
+      ->capture_default_str()
+      ->check(CLI::Range(static_cast<size_t>(8), static_cast<size_t>(10000)));
+  serve
+      ->add_option("--head-timeout", flags->head_timeout,
+                   "time a client has to send a whole request head")
+      ->capture_default_str();
+  serve
+      ->add_option("--body-timeout", flags->body_timeout,
+                   "time a client has to send a request body")
+      ->capture_default_str();
+  serve
+      ->add_option("--idle-timeout", flags->idle_timeout,
+                   "how long an idle keep-alive connection is kept")
+      ->capture_default_str();
+  serve
+      ->add_option("--max-connections", flags->max_connections,
+                   "most concurrent connections; more are closed at once")
+      ->capture_default_str()
+      ->check(CLI::Range(static_cast<size_t>(1), static_cast<size_t>(100000)));
+  serve
       ->add_option("--threads", flags->threads,
-                   "worker threads (default: hardware concurrency)")
+                   "worker threads running requests (default: hardware "
+                   "concurrency)")
       ->check(CLI::Range(0, 1024));
   serve->add_option("--port-file", flags->port_file,
                     "write the bound port to FILE once listening");
+  serve->add_option("--auth-check-scope", flags->auth_check_scope,
+                    "scope every GET /auth/check requires");
+  serve->add_flag("--auth-check-scope-from-header",
+                  flags->auth_check_scope_from_header,
+                  "GET /auth/check requires the scope in the "
+                  "X-Keygate-Required-Scope header, which your proxy sets");
+  serve
+      ->add_option("--max-active-tokens-per-org",
+                   flags->max_active_tokens_per_org,
+                   "active-token quota per organization (0: none; 429 "
+                   "beyond)")
+      ->capture_default_str();
+  serve
+      ->add_option("--purge-interval", flags->purge_interval,
+                   "how often to delete tokens retired longer than the "
+                   "retention (30 days); 0 or off: never")
+      ->capture_default_str();
   serve->callback(
       [&globals, &exit_code, flags] { exit_code = RunServe(globals, *flags); });
 }
