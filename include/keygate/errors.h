@@ -10,7 +10,9 @@
 //   ResourceExhausted   the organization's active-token quota is reached.
 //   Unauthenticated     verify failed; VerifyFailureOf() tells why (for logs
 //                       and metrics only: clients must see one answer).
-//   PermissionDenied    verify succeeded but the token lacks the scope.
+//   PermissionDenied    verify succeeded but the token lacks the scope, or
+//                       a delegation rule refuses a token caller
+//                       (DelegationRuleOf in keygate/delegation.h).
 //   FailedPrecondition  the resource's state refuses the call (CreateToken on
 //                       a disabled service account), or the store cannot be
 //                       used as asked (locked by another process, wrong

@@ -3,6 +3,7 @@
 #define KEYGATE_KEYGATE_H_
 
 #include "keygate/clock.h"
+#include "keygate/delegation.h"
 #include "keygate/errors.h"
 #include "keygate/keyring.h"
 #include "keygate/options.h"

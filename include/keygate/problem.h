@@ -5,7 +5,8 @@
 // ProblemToJson(problem) as the body. The mapping lives in one table in
 // lib/problem/problem.cc; docs/problem-details.md lists it. In short:
 //   InvalidArgument 422 (errors[]), Unauthenticated 401 (one body for every
-//   reason), PermissionDenied 403, NotFound 404 (fixed body), AlreadyExists
+//   reason), PermissionDenied 403 (insufficient scope, or a delegation
+//   refusal: keygate/delegation.h), NotFound 404 (fixed body), AlreadyExists
 //   409 (errors[]), ResourceExhausted 429 (quota), FailedPrecondition 409
 //   (resource state, e.g. disabled account), Unavailable 503 +
 //   Retry-After: 1, anything else 500 "internal error".
@@ -48,7 +49,8 @@ struct Problem {
   // Extension members, string-valued, e.g. {"quota", "100"}.
   std::vector<std::pair<std::string, std::string>> extensions;
   // Response headers: always Content-Type: application/problem+json (first);
-  // WWW-Authenticate for 401/403; Retry-After for retryable 503s. For 405 the
+  // WWW-Authenticate for 401 and insufficient-scope 403 (not for delegation
+  // refusals); Retry-After for retryable 503s. For 405 the
   // host appends Allow itself (HttpProblem cannot know the route's methods).
   std::vector<std::pair<std::string, std::string>> headers;
 };
@@ -70,7 +72,9 @@ struct ProblemContext {
 
 // ProblemFromStatus maps a keygate status to its problem. REQUIRES:
 // !status.ok() (an OK status yields the generic 500). Details are fixed per
-// code, except 403 (names the required scope) and 409 (names the
+// code, except 403 (names the required scope; a delegation refusal instead
+// gets type delegation-denied, a fixed detail per DelegationRule naming the
+// scope where safe, and no WWW-Authenticate) and 409 (names the
 // conflicting field); the status message never reaches the client, so the
 // host should log `status` itself. Field-error values are passed through
 // SafeValue again, and a field named "token" never has its value echoed.

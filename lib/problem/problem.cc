@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "keygate/delegation.h"
 #include "keygate/errors.h"
 #include "lib/errors/payloads.h"
 #include "nlohmann/json.hpp"
@@ -34,6 +35,8 @@ constexpr std::string_view kTypeStateConflict =
     "https://keygate.dev/problems/state-conflict";
 constexpr std::string_view kTypeQuotaExceeded =
     "https://keygate.dev/problems/quota-exceeded";
+constexpr std::string_view kTypeDelegationDenied =
+    "https://keygate.dev/problems/delegation-denied";
 
 constexpr std::string_view kChallengeRealm = "Bearer realm=\"keygate\"";
 constexpr std::string_view kChallengeInvalidToken =
@@ -116,6 +119,35 @@ bool IsHeaderSafeScope(std::string_view scope) {
   return true;
 }
 
+// DelegationDetail is the fixed, client-safe detail of a delegation refusal
+// (keygate/delegation.h): one sentence per rule, plus the scope where the
+// status carries a well-formed one (DelegationScopeOf validates it).
+std::string DelegationDetail(DelegationRule rule, const std::string& scope) {
+  switch (rule) {
+    case DelegationRule::kScopeNotHeld:
+      if (scope.empty()) {
+        return "delegation: a token cannot grant a scope it does not hold";
+      }
+      return "delegation: a token cannot grant scope \"" + scope +
+             "\", which it does not hold";
+    case DelegationRule::kExpiryBeyondCaller:
+      return "delegation: a token cannot create a token that expires later "
+             "than itself, or never";
+    case DelegationRule::kOtherServiceAccount:
+      if (scope.empty()) {
+        return "delegation: a token acts on its own service account only";
+      }
+      return "delegation: a token acts on its own service account only; "
+             "another account requires scope \"" +
+             scope + "\"";
+    case DelegationRule::kReenableAccount:
+      return "delegation: a token cannot re-enable a service account";
+    case DelegationRule::kNone:
+      break;
+  }
+  return "delegation: not allowed";
+}
+
 // Builds the skeleton every problem shares: status, title, type, detail and
 // the Content-Type header.
 Problem BaseProblem(int http_status, std::string_view type,
@@ -191,10 +223,20 @@ Problem ProblemFromStatus(const absl::Status& status,
     case absl::StatusCode::kUnauthenticated:
       problem = InvalidTokenProblem();
       break;
-    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kPermissionDenied: {
+      // A delegation refusal is not a missing route scope: its own type and
+      // detail, and no insufficient_scope challenge (the token may well hold
+      // the route's scope; what it asked for exceeds what it holds).
+      const DelegationRule rule = DelegationRuleOf(status);
+      if (rule != DelegationRule::kNone) {
+        problem = BaseProblem(403, kTypeDelegationDenied,
+                              DelegationDetail(rule, DelegationScopeOf(status)));
+        break;
+      }
       problem = InsufficientScopeProblem(
           internal::RequiredScopeOf(status).value_or(std::string()));
       break;
+    }
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kAlreadyExists:
     case absl::StatusCode::kFailedPrecondition: {
