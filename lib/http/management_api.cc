@@ -144,6 +144,9 @@ Response EmptyResponse(int status) {
 
 // Context is one request in flight through the handlers.
 struct ManagementApi::Context {
+  Context(const Request& request, std::string* log_fields)
+      : request(request), log_fields(log_fields) {}
+
   const Request& request;
   std::string* log_fields;
   const Route* route = nullptr;
@@ -183,11 +186,12 @@ ManagementApi::ManagementApi(Store* store, const CallerResolver* callers,
 
 Response ManagementApi::Handle(const Request& request,
                                std::string* log_fields) const {
-  Context context{request, log_fields};
+  Context context(request, log_fields);
   Response response = Dispatch(context);
   if (log_fields != nullptr) {
-    absl::StrAppend(log_fields, " route=",
-                    context.route != nullptr ? context.route->pattern : "-");
+    std::string_view route =
+        context.route != nullptr ? context.route->pattern : "-";
+    absl::StrAppend(log_fields, " route=", std::string(route));
     if (!context.auth_failure.empty() && response.status >= 400) {
       absl::StrAppend(log_fields, " auth_failure=\"",
                       SafeValue(context.auth_failure), "\"");

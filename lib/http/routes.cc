@@ -107,9 +107,9 @@ const Route* MatchRoute(std::string_view path,
 }
 
 std::string AllowHeader(const Route& route) {
-  std::vector<std::string_view> methods;
+  std::vector<std::string> methods;
   for (const MethodOperation& m : route.methods) {
-    methods.push_back(m.method);
+    methods.emplace_back(m.method);
     if (m.method == "GET") methods.push_back("HEAD");
   }
   return absl::StrJoin(methods, ", ");
