@@ -2,6 +2,7 @@
 #include "keygate/http/jwt.h"
 
 #include <sodium.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -358,6 +359,35 @@ TEST_F(JwtTest, DeeplyNestedJsonDoesNotCrash) {
   ExpectRejected(Sign(nested_object, Claims()), "unsupported alg");
 }
 
+// ----- attacker review findings (7): lifetime, dates, duplicate members ----
+
+TEST_F(JwtTest, ExpACenturyAheadIsRefused) {
+  const int64_t century = int64_t{100} * 365 * 24 * 3600;
+  ExpectRejected(Sign(kHs256, Claims(century)), "lifetime too long");
+}
+
+TEST_F(JwtTest, AbsurdExpIsRefused) {
+  const std::string base = R"({"org":"acme","sub":"a","exp":)";
+  for (const char* exp : {"1e300", "18446744073709551615", "-1", "-1e300",
+                          "1e999"}) {
+    EXPECT_EQ(VerifyStatus(Sign(kHs256, absl::StrCat(base, exp, "}"))).code(),
+              absl::StatusCode::kUnauthenticated)
+        << exp;
+  }
+}
+
+TEST_F(JwtTest, DuplicateOrgIsRefused) {
+  // Parser differential: a lax verifier keeps the last "org"; another
+  // component may read the first.
+  ExpectRejected(
+      Sign(kHs256, Claims(3600, R"(,"org":"globex")")), "duplicate member");
+}
+
+TEST_F(JwtTest, DuplicateAlgInHeaderIsRefused) {
+  ExpectRejected(Sign(R"({"alg":"none","alg":"HS256"})", Claims()),
+                 "duplicate member");
+}
+
 // ----- key files -----
 
 class JwtKeyFileTest : public ::testing::Test {
@@ -420,6 +450,13 @@ TEST_F(JwtKeyFileTest, ErrorsNeverContainTheKey) {
   auto v = JwtVerifier::FromSecretFile(WriteFile(secret));
   ASSERT_FALSE(v.ok());
   EXPECT_THAT(std::string(v.status().message()), Not(HasSubstr(secret)));
+}
+
+TEST_F(JwtKeyFileTest, GroupReadableSecretFileIsRefused) {
+  const std::string path = WriteFile(kKey);
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  EXPECT_EQ(JwtVerifier::FromSecretFile(path).status().code(),
+            absl::StatusCode::kPermissionDenied);
 }
 
 }  // namespace
