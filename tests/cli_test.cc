@@ -876,8 +876,15 @@ TEST_F(CliTest, JwtMintProducesAJwtServeAccepts) {
     std::ofstream out(secret_file);
     out << std::string(40, 's') << "\n";
   }
-  Result r = Run({"jwt", "mint", "--org", "acme", "--sub", "alice",
-                  "--jwt-secret-file", secret_file, "--ttl", "10m"});
+  // A secret others can read is refused, as `keygate serve` refuses it.
+  ASSERT_EQ(chmod(secret_file.c_str(), 0644), 0);
+  Result r = Run({"jwt", "mint", "--org", "acme", "--jwt-secret-file",
+                  secret_file});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_THAT(r.err, HasSubstr("chmod 600"));
+  ASSERT_EQ(chmod(secret_file.c_str(), 0600), 0);
+  r = Run({"jwt", "mint", "--org", "acme", "--sub", "alice",
+           "--jwt-secret-file", secret_file, "--ttl", "10m"});
   ASSERT_EQ(r.exit_code, 0) << r;
   std::string jwt = r.out;
   ASSERT_FALSE(jwt.empty());

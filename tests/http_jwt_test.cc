@@ -2,6 +2,7 @@
 #include "keygate/http/jwt.h"
 
 #include <sodium.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -9,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -94,10 +96,8 @@ TEST_F(JwtTest, ValidToken) {
   EXPECT_FALSE(claims->not_before.has_value());
 }
 
-TEST_F(JwtTest, TypIsOptionalAndIatIgnored) {
-  EXPECT_TRUE(VerifyStatus(Sign(R"({"alg":"HS256"})",
-                                Claims(3600, R"(,"iat":"garbage")")))
-                  .ok());
+TEST_F(JwtTest, TypIsOptional) {
+  EXPECT_TRUE(VerifyStatus(Sign(R"({"alg":"HS256"})", Claims())).ok());
 }
 
 TEST_F(JwtTest, MintedTokenVerifies) {
@@ -143,11 +143,10 @@ TEST_F(JwtTest, ExpMustBeANumber) {
   ExpectRejected(Sign(kHs256, base + R"(,"exp":null})"), "bad exp");
   EXPECT_TRUE(
       VerifyStatus(Sign(kHs256, base + R"(,"exp":1800000000.5})")).ok());
-  ExpectRejected(Sign(kHs256, base + R"(,"exp":-1e300})"), "expired");
-  EXPECT_TRUE(VerifyStatus(Sign(kHs256, base + R"(,"exp":1e300})")).ok());
-  EXPECT_TRUE(
-      VerifyStatus(Sign(kHs256, base + R"(,"exp":18446744073709551615})"))
-          .ok());
+  ExpectRejected(Sign(kHs256, base + R"(,"exp":-1e300})"), "bad exp");
+  ExpectRejected(Sign(kHs256, base + R"(,"exp":1e300})"), "bad exp");
+  ExpectRejected(Sign(kHs256, base + R"(,"exp":18446744073709551615})"),
+                 "bad exp");
 }
 
 TEST_F(JwtTest, NotBefore) {
@@ -350,22 +349,329 @@ TEST_F(JwtTest, EverySingleCharacterChangeIsRejected) {
 TEST_F(JwtTest, DeeplyNestedJsonDoesNotCrash) {
   std::string nested_array(3000, '[');
   nested_array += std::string(3000, ']');
-  ExpectRejected(Sign(kHs256, nested_array), "bad payload");
+  ExpectRejected(Sign(kHs256, nested_array), "json too deep");
   std::string nested_object;
   for (int i = 0; i < 1000; ++i) nested_object += R"({"a":)";
   nested_object += "1" + std::string(1000, '}');
-  ExpectRejected(Sign(kHs256, nested_object), "missing exp");
-  ExpectRejected(Sign(nested_object, Claims()), "unsupported alg");
+  ExpectRejected(Sign(kHs256, nested_object), "json too deep");
+  ExpectRejected(Sign(nested_object, Claims()), "json too deep");
+}
+
+// ----- attacker review findings (7): lifetime, dates, duplicate members ----
+
+TEST_F(JwtTest, ExpACenturyAheadIsRefused) {
+  const int64_t century = int64_t{100} * 365 * 24 * 3600;
+  ExpectRejected(Sign(kHs256, Claims(century)), "lifetime too long");
+}
+
+TEST_F(JwtTest, AbsurdExpIsRefused) {
+  const std::string base = R"({"org":"acme","sub":"a","exp":)";
+  for (const char* exp : {"1e300", "18446744073709551615", "-1", "-1e300",
+                          "1e999"}) {
+    EXPECT_EQ(VerifyStatus(Sign(kHs256, absl::StrCat(base, exp, "}"))).code(),
+              absl::StatusCode::kUnauthenticated)
+        << exp;
+  }
+}
+
+TEST_F(JwtTest, DuplicateOrgIsRefused) {
+  // Parser differential: a lax verifier keeps the last "org"; another
+  // component may read the first.
+  ExpectRejected(
+      Sign(kHs256, Claims(3600, R"(,"org":"globex")")), "duplicate member");
+}
+
+TEST_F(JwtTest, DuplicateAlgInHeaderIsRefused) {
+  ExpectRejected(Sign(R"({"alg":"none","alg":"HS256"})", Claims()),
+                 "duplicate member");
+}
+
+TEST_F(JwtTest, DuplicateMembersAreRefusedEverywhere) {
+  const int64_t exp = absl::ToUnixSeconds(kNow) + 60;
+  const std::string tail = absl::StrCat(R"("exp":)", exp, "}");
+  // Payload: the organization, the actor, the expiry.
+  ExpectRejected(Sign(kHs256, absl::StrCat(R"({"org":"globex","org":"acme",)",
+                                           R"("sub":"a",)", tail)),
+                 "duplicate member");
+  ExpectRejected(Sign(kHs256, absl::StrCat(R"({"org":"acme","sub":"root",)",
+                                           R"("sub":"a",)", tail)),
+                 "duplicate member");
+  ExpectRejected(
+      Sign(kHs256, absl::StrCat(R"({"org":"acme","sub":"a","exp":1,)", tail)),
+      "duplicate member");
+  // The same name spelled with an escape is the same member.
+  ExpectRejected(Sign(kHs256, absl::StrCat(R"({"org":"globex","o\u0072g":)",
+                                           R"("acme","sub":"a",)", tail)),
+                 "duplicate member");
+  // Header: alg and typ.
+  ExpectRejected(Sign(R"({"alg":"HS256","alg":"HS256"})", Claims()),
+                 "duplicate member");
+  ExpectRejected(Sign(R"({"alg":"HS256","typ":"JWT","typ":"JWT"})", Claims()),
+                 "duplicate member");
+  // Nested objects too.
+  ExpectRejected(Sign(kHs256, Claims(3600, R"(,"x":{"a":1,"a":1})")),
+                 "duplicate member");
+  ExpectRejected(Sign(kHs256, Claims(3600, R"(,"x":[{"a":1,"a":1}])")),
+                 "duplicate member");
+  // One name in different objects is no duplicate.
+  EXPECT_TRUE(VerifyStatus(Sign(kHs256, Claims(3600,
+                                               R"(,"x":{"org":1,"a":{"org":2}},)"
+                                               R"("y":[{"a":1},{"a":1}])")))
+                  .ok());
+}
+
+TEST_F(JwtTest, JsonDepthIsBounded) {
+  // The payload object is depth 1: 7 nested arrays inside make depth 8.
+  const std::string deepest_ok =
+      absl::StrCat(",\"x\":", std::string(kMaxJwtJsonDepth - 1, '['),
+                   std::string(kMaxJwtJsonDepth - 1, ']'));
+  EXPECT_TRUE(VerifyStatus(Sign(kHs256, Claims(3600, deepest_ok))).ok());
+  const std::string too_deep =
+      absl::StrCat(",\"x\":", std::string(kMaxJwtJsonDepth, '['),
+                   std::string(kMaxJwtJsonDepth, ']'));
+  ExpectRejected(Sign(kHs256, Claims(3600, too_deep)), "json too deep");
+  ExpectRejected(Sign(R"({"alg":"HS256","x":[[[[[[[[]]]]]]]]})", Claims()),
+                 "json too deep");
+  // Unbalanced deep input is refused at the limit, not after reading it all.
+  ExpectRejected(Sign(kHs256, std::string(6000, '[')), "json too deep");
+}
+
+TEST_F(JwtTest, NumericDatesMustBeSaneNumbers) {
+  const std::string base = R"({"org":"acme","sub":"a","exp":)";
+  for (const char* exp : {"1e300", "1e308", "18446744073709551615",
+                          "253402300800", "-1", "-0.5", "-1e300",
+                          "-9223372036854775808"}) {
+    ExpectRejected(Sign(kHs256, absl::StrCat(base, exp, "}")), "bad exp");
+  }
+  for (const char* exp : {R"("1800000060")", "true", "null", "[1800000060]",
+                          R"({"t":1800000060})"}) {
+    ExpectRejected(Sign(kHs256, absl::StrCat(base, exp, "}")), "bad exp");
+  }
+  // Not JSON numbers at all: NaN, Infinity, and an overflowing literal.
+  for (const char* exp : {"NaN", "nan", "Infinity", "-Infinity", "1e999"}) {
+    ExpectRejected(Sign(kHs256, absl::StrCat(base, exp, "}")), "bad payload");
+  }
+  // Integers and decimals in range are NumericDates.
+  EXPECT_TRUE(VerifyStatus(Sign(kHs256, base + "1800000060.25}")).ok());
+  EXPECT_TRUE(VerifyStatus(Sign(kHs256, base + "1.80000006e9}")).ok());
+  // nbf and iat follow the same rule.
+  ExpectRejected(Sign(kHs256, Claims(3600, R"(,"nbf":-1)")), "bad nbf");
+  ExpectRejected(Sign(kHs256, Claims(3600, R"(,"nbf":1e300)")), "bad nbf");
+  ExpectRejected(Sign(kHs256, Claims(3600, R"(,"iat":1e300)")), "bad iat");
+  ExpectRejected(Sign(kHs256, Claims(3600, R"(,"iat":-1)")), "bad iat");
+  ExpectRejected(Sign(kHs256, Claims(3600, R"(,"iat":"garbage")")), "bad iat");
+}
+
+TEST_F(JwtTest, LifetimeIsBoundedByMaxLifetime) {
+  const int64_t day = 24 * 3600;
+  EXPECT_TRUE(VerifyStatus(Sign(kHs256, Claims(day))).ok());  // exactly 24 h
+  ExpectRejected(Sign(kHs256, Claims(day + 1)), "lifetime too long");
+  ExpectRejected(Sign(kHs256, Claims(int64_t{100} * 365 * day)),
+                 "lifetime too long");
+
+  JwtVerifierOptions options;
+  options.max_lifetime = absl::Hours(1);
+  auto v = JwtVerifier::FromKey(kKey, options);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_TRUE(v->Verify(Sign(kHs256, Claims(3600)), kNow).ok());
+  EXPECT_EQ(v->Verify(Sign(kHs256, Claims(3601)), kNow).status().message(),
+            "jwt: lifetime too long");
+}
+
+TEST_F(JwtTest, LifetimeFromIatIsBounded) {
+  const int64_t now = absl::ToUnixSeconds(kNow);
+  // Issued 2 h ago for 25 h: only 23 h left, but the token's lifetime is 25 h.
+  ExpectRejected(
+      Sign(kHs256, Claims(23 * 3600, absl::StrCat(R"(,"iat":)", now - 7200))),
+      "lifetime too long");
+  // Issued 1 h ago for exactly 24 h.
+  auto claims = verifier_->Verify(
+      Sign(kHs256, Claims(23 * 3600, absl::StrCat(R"(,"iat":)", now - 3600))),
+      kNow);
+  ASSERT_TRUE(claims.ok()) << claims.status();
+  EXPECT_EQ(claims->issued_at, kNow - absl::Hours(1));
+}
+
+TEST_F(JwtTest, IatInTheFutureIsRefused) {
+  const int64_t now = absl::ToUnixSeconds(kNow);
+  ExpectRejected(Sign(kHs256, Claims(3600, absl::StrCat(R"(,"iat":)", now + 1))),
+                 "issued in the future");
+  EXPECT_TRUE(
+      VerifyStatus(Sign(kHs256, Claims(3600, absl::StrCat(R"(,"iat":)", now))))
+          .ok());
+}
+
+TEST_F(JwtTest, LeewayAppliesToExpNbfAndIat) {
+  const int64_t now = absl::ToUnixSeconds(kNow);
+  JwtVerifierOptions options;
+  options.leeway = absl::Seconds(60);
+  auto v = JwtVerifier::FromKey(kKey, options);
+  ASSERT_TRUE(v.ok()) << v.status();
+  auto verify = [&](const std::string& payload) {
+    return v->Verify(Sign(kHs256, payload), kNow).status();
+  };
+  // exp: valid while now < exp + leeway.
+  EXPECT_TRUE(verify(Claims(-59)).ok());
+  EXPECT_EQ(verify(Claims(-60)).message(), "jwt: expired");
+  // nbf: valid once now + leeway >= nbf.
+  EXPECT_TRUE(verify(Claims(3600, absl::StrCat(R"(,"nbf":)", now + 60))).ok());
+  EXPECT_EQ(verify(Claims(3600, absl::StrCat(R"(,"nbf":)", now + 61)))
+                .message(),
+            "jwt: not yet valid");
+  // iat: at most leeway in the future.
+  EXPECT_TRUE(verify(Claims(3600, absl::StrCat(R"(,"iat":)", now + 60))).ok());
+  EXPECT_EQ(verify(Claims(3600, absl::StrCat(R"(,"iat":)", now + 61)))
+                .message(),
+            "jwt: issued in the future");
+  // A minter 60 s ahead may issue a full-lifetime token.
+  EXPECT_TRUE(verify(Claims(24 * 3600 + 60,
+                            absl::StrCat(R"(,"iat":)", now + 60)))
+                  .ok());
+  EXPECT_EQ(verify(Claims(24 * 3600 + 61)).message(),
+            "jwt: lifetime too long");
+  // Without leeway the same tokens are refused.
+  ExpectRejected(Sign(kHs256, Claims(-1)), "expired");
+  ExpectRejected(
+      Sign(kHs256, Claims(3600, absl::StrCat(R"(,"nbf":)", now + 1))),
+      "not yet valid");
+}
+
+TEST_F(JwtTest, Issuer) {
+  JwtVerifierOptions options;
+  options.issuer = "https://id.example.com";
+  auto v = JwtVerifier::FromKey(kKey, options);
+  ASSERT_TRUE(v.ok()) << v.status();
+  auto verify = [&](std::string_view extra) {
+    return v->Verify(Sign(kHs256, Claims(3600, std::string(extra))), kNow)
+        .status();
+  };
+  EXPECT_TRUE(verify(R"(,"iss":"https://id.example.com")").ok());
+  EXPECT_EQ(verify("").message(), "jwt: missing iss");
+  EXPECT_EQ(verify(R"(,"iss":"https://evil.example.com")").message(),
+            "jwt: issuer mismatch");
+  EXPECT_EQ(verify(R"(,"iss":"https://id.example.com/")").message(),
+            "jwt: issuer mismatch");
+  EXPECT_EQ(verify(R"(,"iss":["https://id.example.com"])").message(),
+            "jwt: issuer mismatch");
+  EXPECT_EQ(verify(R"(,"iss":null)").message(), "jwt: issuer mismatch");
+  EXPECT_EQ(verify(R"(,"iss":"a","iss":"https://id.example.com")").message(),
+            "jwt: duplicate member");
+  // Without an issuer option, iss is not looked at.
+  EXPECT_TRUE(VerifyStatus(Sign(kHs256, Claims(3600, R"(,"iss":42)"))).ok());
+}
+
+TEST_F(JwtTest, Audience) {
+  JwtVerifierOptions options;
+  options.audience = "keygate";
+  auto v = JwtVerifier::FromKey(kKey, options);
+  ASSERT_TRUE(v.ok()) << v.status();
+  auto verify = [&](std::string_view extra) {
+    return v->Verify(Sign(kHs256, Claims(3600, std::string(extra))), kNow)
+        .status();
+  };
+  EXPECT_TRUE(verify(R"(,"aud":"keygate")").ok());
+  EXPECT_TRUE(verify(R"(,"aud":["billing","keygate"])").ok());
+  EXPECT_TRUE(verify(R"(,"aud":["keygate"])").ok());
+  EXPECT_EQ(verify("").message(), "jwt: missing aud");
+  EXPECT_EQ(verify(R"(,"aud":"billing")").message(), "jwt: audience mismatch");
+  EXPECT_EQ(verify(R"(,"aud":"Keygate")").message(), "jwt: audience mismatch");
+  EXPECT_EQ(verify(R"(,"aud":["billing"])").message(),
+            "jwt: audience mismatch");
+  EXPECT_EQ(verify(R"(,"aud":[])").message(), "jwt: audience mismatch");
+  EXPECT_EQ(verify(R"(,"aud":["keygate",1])").message(), "jwt: bad aud");
+  EXPECT_EQ(verify(R"(,"aud":[["keygate"]])").message(), "jwt: bad aud");
+  EXPECT_EQ(verify(R"(,"aud":{"keygate":true})").message(), "jwt: bad aud");
+  EXPECT_EQ(verify(R"(,"aud":null)").message(), "jwt: bad aud");
+  // A verifier without an audience refuses a JWT issued for one.
+  ExpectRejected(Sign(kHs256, Claims(3600, R"(,"aud":"keygate")")),
+                 "unexpected aud");
+  ExpectRejected(Sign(kHs256, Claims(3600, R"(,"aud":[])")), "unexpected aud");
+}
+
+TEST_F(JwtTest, OptionsAreChecked) {
+  auto code = [](const JwtVerifierOptions& options) {
+    return JwtVerifier::FromKey(kKey, options).status().code();
+  };
+  const auto kBad = absl::StatusCode::kInvalidArgument;
+  JwtVerifierOptions o;
+  EXPECT_TRUE(JwtVerifier::FromKey(kKey, o).ok());
+  o.leeway = -absl::Seconds(1);
+  EXPECT_EQ(code(o), kBad);
+  o.leeway = kMaxJwtLeeway + absl::Seconds(1);
+  EXPECT_EQ(code(o), kBad);
+  o.leeway = kMaxJwtLeeway;
+  EXPECT_TRUE(JwtVerifier::FromKey(kKey, o).ok());
+  o = {};
+  for (absl::Duration d : {absl::ZeroDuration(), -absl::Hours(1),
+                           absl::InfiniteDuration(),
+                           kMaxJwtMaxLifetime + absl::Seconds(1)}) {
+    o.max_lifetime = d;
+    EXPECT_EQ(code(o), kBad) << d;
+  }
+  o = {};
+  o.issuer = "";
+  EXPECT_EQ(code(o), kBad);
+  o = {};
+  o.audience = "ke\xffgate";
+  EXPECT_EQ(code(o), kBad);
+  for (const char* name : {"", "iss", "aud", "iat", "nbf", "exp", "sub"}) {
+    o = {};
+    o.org_claim = name;
+    EXPECT_EQ(code(o), kBad) << name;
+  }
+}
+
+TEST_F(JwtTest, MintWithIssuerAndAudience) {
+  MintJwtOptions mint;
+  mint.org_claim = "tenant";
+  mint.issuer = "https://id.example.com";
+  mint.audience = "keygate";
+  auto jwt = MintJwt(kKey, "acme", "bob", kNow, absl::Minutes(5), mint);
+  ASSERT_TRUE(jwt.ok()) << jwt.status();
+
+  JwtVerifierOptions options;
+  options.org_claim = "tenant";
+  options.issuer = "https://id.example.com";
+  options.audience = "keygate";
+  auto v = JwtVerifier::FromKey(kKey, options);
+  ASSERT_TRUE(v.ok()) << v.status();
+  auto claims = v->Verify(*jwt, kNow);
+  ASSERT_TRUE(claims.ok()) << claims.status();
+  EXPECT_EQ(claims->organization, "acme");
+  EXPECT_EQ(claims->issued_at, kNow);
+  // The default verifier refuses it: it names an audience.
+  EXPECT_EQ(verifier_->Verify(*jwt, kNow).status().message(),
+            "jwt: unexpected aud");
+
+  MintJwtOptions bad;
+  bad.issuer = "";
+  EXPECT_EQ(MintJwt(kKey, "acme", "bob", kNow, absl::Minutes(5), bad)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  bad = {};
+  bad.audience = "\xff";
+  EXPECT_EQ(MintJwt(kKey, "acme", "bob", kNow, absl::Minutes(5), bad)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 // ----- key files -----
 
 class JwtKeyFileTest : public ::testing::Test {
  protected:
-  std::string WriteFile(const std::string& contents) {
-    const std::string path = absl::StrCat(::testing::TempDir(), "/jwt_key_",
-                                          getpid(), "_", counter_++);
+  // WriteFile writes `contents` to a fresh file of mode `mode` (set with
+  // chmod, whatever the umask).
+  std::string WriteFile(const std::string& contents, mode_t mode = 0600) {
+    const std::string path = NewPath();
     std::ofstream(path, std::ios::binary) << contents;
+    EXPECT_EQ(::chmod(path.c_str(), mode), 0);
+    return path;
+  }
+  std::string NewPath() {
+    std::string path = absl::StrCat(::testing::TempDir(), "/jwt_key_",
+                                    getpid(), "_", counter_++);
     paths_.push_back(path);
     return path;
   }
@@ -420,6 +726,105 @@ TEST_F(JwtKeyFileTest, ErrorsNeverContainTheKey) {
   auto v = JwtVerifier::FromSecretFile(WriteFile(secret));
   ASSERT_FALSE(v.ok());
   EXPECT_THAT(std::string(v.status().message()), Not(HasSubstr(secret)));
+}
+
+TEST_F(JwtKeyFileTest, GroupOrOtherAccessibleSecretFileIsRefused) {
+  for (mode_t mode : {0640, 0604, 0644, 0660, 0606, 0602, 0620, 0610, 0601,
+                      0700 | 0004, 0777}) {
+    const std::string path = WriteFile(kKey, mode);
+    absl::StatusOr<JwtVerifier> v = JwtVerifier::FromSecretFile(path);
+    EXPECT_EQ(v.status().code(), absl::StatusCode::kPermissionDenied)
+        << std::oct << mode;
+    const std::string message(v.status().message());
+    EXPECT_THAT(message, HasSubstr(absl::StrFormat("mode %04o", mode)));
+    EXPECT_THAT(message, HasSubstr("chmod 600"));
+    EXPECT_THAT(message, HasSubstr(path));
+    EXPECT_THAT(message, Not(HasSubstr(kKey)));
+    // The one reader the CLI uses applies the same rule.
+    EXPECT_EQ(ReadJwtSecretFile(path).status().code(),
+              absl::StatusCode::kPermissionDenied);
+  }
+}
+
+TEST_F(JwtKeyFileTest, OwnerOnlySecretFileIsAccepted) {
+  const std::string jwt = Sign(kHs256, Claims());
+  for (mode_t mode : {0600, 0400}) {
+    auto v = JwtVerifier::FromSecretFile(WriteFile(kKey + "\n", mode));
+    ASSERT_TRUE(v.ok()) << std::oct << mode << " " << v.status();
+    EXPECT_TRUE(v->Verify(jwt, kNow).ok());
+  }
+}
+
+TEST_F(JwtKeyFileTest, ModeIsCheckedOnTheFileNotTheLink) {
+  // A 0777 symlink to a 0600 file is fine; a link to a 0644 file is not.
+  const std::string good = WriteFile(kKey, 0600);
+  const std::string bad = WriteFile(kKey, 0644);
+  const std::string link_good = NewPath(), link_bad = NewPath();
+  ASSERT_EQ(::symlink(good.c_str(), link_good.c_str()), 0);
+  ASSERT_EQ(::symlink(bad.c_str(), link_bad.c_str()), 0);
+  EXPECT_TRUE(JwtVerifier::FromSecretFile(link_good).ok());
+  EXPECT_EQ(JwtVerifier::FromSecretFile(link_bad).status().code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(JwtKeyFileTest, NonRegularFileIsRefused) {
+  EXPECT_EQ(JwtVerifier::FromSecretFile(::testing::TempDir()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(JwtVerifier::FromSecretFile("/dev/null").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(JwtVerifier::FromSecretFile("/dev/zero").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // A FIFO with no writer: refused at once instead of blocking in open().
+  const std::string fifo = NewPath();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<SecretString> key = ReadJwtSecretFile(fifo);
+  EXPECT_EQ(key.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(key.status().message()),
+              HasSubstr("not a regular file"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+}
+
+TEST_F(JwtKeyFileTest, BadPathsRefused) {
+  EXPECT_EQ(ReadJwtSecretFile("").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReadJwtSecretFile(std::string("/tmp/a\0b", 8)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReadJwtSecretFile(WriteFile(kKey) + "/child").status().code(),
+            absl::StatusCode::kNotFound);  // ENOTDIR
+}
+
+TEST_F(JwtKeyFileTest, ReadJwtSecretFileReturnsTheTrimmedKey) {
+  for (const std::string& suffix : {"", "\n", "\r\n"}) {
+    absl::StatusOr<SecretString> key = ReadJwtSecretFile(WriteFile(kKey + suffix));
+    ASSERT_TRUE(key.ok()) << key.status();
+    EXPECT_EQ(key->view(), kKey);
+  }
+  const std::string longest(kMaxJwtKeyBytes, 'k');
+  absl::StatusOr<SecretString> key = ReadJwtSecretFile(WriteFile(longest + "\r\n"));
+  ASSERT_TRUE(key.ok()) << key.status();
+  EXPECT_EQ(key->view(), longest);
+  EXPECT_EQ(ReadJwtSecretFile(WriteFile(longest + "k")).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReadJwtSecretFile(WriteFile(longest + "k\n")).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(JwtKeyFileTest, LegacyOrgClaimOverload) {
+  auto v = JwtVerifier::FromSecretFile(WriteFile(kKey), "tenant_id");
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->org_claim(), "tenant_id");
+  EXPECT_EQ(v->options().max_lifetime, absl::Hours(24));
+}
+
+TEST_F(JwtKeyFileTest, BadOptionsRefusedBeforeTheFileIsRead) {
+  JwtVerifierOptions options;
+  options.leeway = absl::Hours(1);
+  EXPECT_EQ(JwtVerifier::FromSecretFile("/nonexistent/keygate/jwt-secret",
+                                        options)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -1,11 +1,10 @@
 // tools/keygate/jwt_command.cc: `keygate jwt mint`, a development JWT for
 // the management routes of `keygate serve`.
-#include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -14,8 +13,9 @@
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 #include "sodium.h"
-#include "tools/keygate/commands.h"
 #include "keygate/http/jwt.h"
+#include "keygate/secret_string.h"
+#include "tools/keygate/commands.h"
 #include "tools/keygate/output.h"
 
 namespace keygate::tool {
@@ -27,67 +27,23 @@ struct JwtArgs {
   std::string secret_file;
   std::string ttl = "1h";
   std::string org_claim = "org";
-};
-
-// SecretKey holds the HS256 key read from a file; wiped on destruction.
-class SecretKey {
- public:
-  SecretKey() = default;
-  SecretKey(const SecretKey&) = delete;
-  SecretKey& operator=(const SecretKey&) = delete;
-  ~SecretKey() { sodium_memzero(bytes_.data(), bytes_.size()); }
-
-  // Read loads `path` the way `keygate serve` does: its bytes with one
-  // trailing "\n" or "\r\n" trimmed.
-  absl::Status Read(const std::string& path) {
-    std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"),
-                                               &std::fclose);
-    if (file == nullptr) {
-      return absl::NotFoundError(
-          absl::StrCat("cannot read JWT secret file ", path));
-    }
-    bytes_.resize(http::kMaxJwtKeyBytes + 3);
-    size_t read = 0;
-    while (read < bytes_.size()) {
-      const size_t n =
-          std::fread(bytes_.data() + read, 1, bytes_.size() - read, file.get());
-      if (n == 0) break;
-      read += n;
-    }
-    if (std::ferror(file.get())) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot read JWT secret file ", path));
-    }
-    size_ = read;
-    if (size_ > 0 && bytes_[size_ - 1] == '\n') --size_;
-    if (size_ > 0 && bytes_[size_ - 1] == '\r' && size_ < read) --size_;
-    if (size_ < http::kMinJwtKeyBytes || size_ > http::kMaxJwtKeyBytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "JWT secret file ", path, " must hold ", http::kMinJwtKeyBytes, "-",
-          http::kMaxJwtKeyBytes, " bytes (e.g. `head -c 48 /dev/urandom | base64 > ",
-          path, "`)"));
-    }
-    return absl::OkStatus();
-  }
-
-  std::string_view view() const { return {bytes_.data(), size_}; }
-
- private:
-  std::vector<char> bytes_;
-  size_t size_ = 0;
+  std::optional<std::string> issuer;    // unset: no `iss`
+  std::optional<std::string> audience;  // unset: no `aud`
 };
 
 int RunMint(const CommandContext& context, const JwtArgs& args) {
   const bool json_output = context.globals.json;
-  SecretKey key;
-  if (absl::Status read = key.Read(args.secret_file); !read.ok()) {
-    return PrintError(read, json_output);
-  }
+  // The reader `keygate serve` uses: same trimming, same mode rule.
+  absl::StatusOr<SecretString> key = http::ReadJwtSecretFile(args.secret_file);
+  if (!key.ok()) return PrintError(key.status(), json_output);
   absl::StatusOr<absl::Duration> ttl = ParseDurationArg(args.ttl);
   if (!ttl.ok()) return PrintError(ttl.status(), json_output);
-  absl::StatusOr<std::string> jwt =
-      http::MintJwt(key.view(), args.org_claim, args.org, args.subject, absl::Now(),
-              *ttl);
+  http::MintJwtOptions options;
+  options.org_claim = args.org_claim;
+  options.issuer = args.issuer;
+  options.audience = args.audience;
+  absl::StatusOr<std::string> jwt = http::MintJwt(
+      key->view(), args.org, args.subject, absl::Now(), *ttl, options);
   if (!jwt.ok()) return PrintError(jwt.status(), json_output);
   if (json_output) {
     std::cout << DumpJson(nlohmann::json{{"jwt", *jwt}}) << std::endl;
@@ -117,17 +73,25 @@ void AddJwtCommands(CLI::App& app, CommandContext& context) {
       ->type_name("SUBJECT");
   mint->add_option("--jwt-secret-file", args->secret_file,
                    "File holding the HS256 key (its bytes, one trailing "
-                   "newline trimmed; 32-4096 bytes), as given to `keygate "
-                   "serve --jwt-secret-file`")
+                   "newline trimmed; 32-4096 bytes; mode 0600 or stricter), "
+                   "as given to `keygate serve --jwt-secret-file`")
       ->type_name("FILE")
       ->required();
   mint->add_option("--ttl", args->ttl,
-                   "Lifetime, e.g. 1h, 30m, 7d (default: 1h)")
+                   "Lifetime, e.g. 1h, 30m (default: 1h); verifiers refuse "
+                   "more than their maximum (24h unless configured)")
       ->type_name("DURATION")
       ->check(DurationValidator());
   mint->add_option("--org-claim", args->org_claim,
                    "Name of the organization claim (default: org)")
       ->type_name("CLAIM");
+  mint->add_option("--iss", args->issuer,
+                   "The issuer, the JWT's `iss` (default: none)")
+      ->type_name("ISSUER");
+  mint->add_option("--aud", args->audience,
+                   "The audience, the JWT's `aud` (default: none; a verifier "
+                   "configured without an audience refuses a JWT that has one)")
+      ->type_name("AUDIENCE");
   mint->callback(
       [&context, args] { context.exit_code = RunMint(context, *args); });
 }
