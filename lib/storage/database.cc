@@ -100,7 +100,8 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(
   } else {
     options.create_missing_column_families = true;
     // A new store: its directory only (other files there are not ours).
-    // Without create_if_missing nothing is touched: Open fails below.
+    // Without create_if_missing there is no store to protect and RocksDB
+    // refuses the directory below, so it is left as it is.
     if (create_if_missing) {
       if (absl::Status s = MakeDirectoryPrivate(path); !s.ok()) return s;
     }
