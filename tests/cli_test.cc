@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -909,6 +911,146 @@ TEST_F(CliTest, JwtMintProducesAJwtServeAccepts) {
            dir_ + "/missing"});
   EXPECT_EQ(r.exit_code, 1) << r;
   EXPECT_THAT(r.err, HasSubstr("missing"));
+}
+
+
+// CoreLimitOf returns the soft and hard "Max core file size" of process
+// `pid` as /proc/<pid>/limits shows them ("0", "unlimited", a byte count),
+// or {"", ""} if the line is missing.
+std::pair<std::string, std::string> CoreLimitOf(pid_t pid) {
+  std::ifstream limits("/proc/" + std::to_string(pid) + "/limits");
+  constexpr char kLabel[] = "Max core file size";
+  for (std::string line; std::getline(limits, line);) {
+    if (!absl::StartsWith(line, kLabel)) continue;
+    std::vector<std::string> fields = absl::StrSplit(
+        line.substr(sizeof(kLabel) - 1), ' ', absl::SkipWhitespace());
+    if (fields.size() >= 2) return {fields[0], fields[1]};
+  }
+  return {"", ""};
+}
+
+// CoreDumpTest runs `keygate serve` with RLIMIT_CORE preset to a non-zero
+// soft = hard limit, and reads the limits the running server has.
+class CoreDumpTest : public CliTest {
+ protected:
+  static constexpr rlim_t kPresetLimit = 1 << 20;
+
+  void SetUp() override {
+    CliTest::SetUp();
+    struct rlimit limit;
+    ASSERT_EQ(getrlimit(RLIMIT_CORE, &limit), 0);
+    if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < kPresetLimit) {
+      GTEST_SKIP() << "RLIMIT_CORE hard limit too low here to tell apart";
+    }
+    Init();
+    secret_file_ = dir_ + "/jwt-secret";
+    std::ofstream(secret_file_) << std::string(40, 's') << "\n";
+    ASSERT_EQ(chmod(secret_file_.c_str(), 0600), 0);
+  }
+
+  void TearDown() override {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    CliTest::TearDown();
+  }
+
+  // StartServe runs `keygate <before...> serve ... <after...>` and waits
+  // (at most 30 s) for its port file. Returns the pid, or -1 on failure.
+  pid_t StartServe(const std::vector<std::string>& before,
+                   const std::vector<std::string>& after = {}) {
+    const std::string port_file = dir_ + "/port";
+    unlink(port_file.c_str());
+    std::vector<std::string> args = {KEYGATE_BINARY};
+    args.insert(args.end(), before.begin(), before.end());
+    for (const std::string& a :
+         {std::string("serve"), std::string("--listen"),
+          std::string("127.0.0.1:0"), std::string("--port-file"), port_file,
+          std::string("--jwt-secret-file"), secret_file_}) {
+      args.push_back(a);
+    }
+    args.insert(args.end(), after.begin(), after.end());
+    std::vector<std::string> env = {"KEYGATE_DATA_DIR=" + data_dir_,
+                                    "KEYGATE_PEPPER_FILE=" + pepper_file_,
+                                    "USER=tester", "PATH=/usr/bin:/bin"};
+    const std::string log = dir_ + "/serve.log";
+    pid_ = fork();
+    if (pid_ == 0) {
+      const struct rlimit preset = {kPresetLimit, kPresetLimit};
+      if (setrlimit(RLIMIT_CORE, &preset) != 0) _exit(125);
+      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      std::vector<char*> argv, envp;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      for (std::string& e : env) envp.push_back(e.data());
+      envp.push_back(nullptr);
+      execve(argv[0], argv.data(), envp.data());
+      _exit(127);
+    }
+    for (int i = 0; i < 600; ++i) {
+      std::ifstream in(port_file);
+      std::string text((std::istreambuf_iterator<char>(in)), {});
+      if (!text.empty() && text.back() == '\n') return pid_;
+      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        ADD_FAILURE() << "serve exited early: " << ReadLog();
+        return -1;
+      }
+      usleep(50 * 1000);
+    }
+    ADD_FAILURE() << "no port file after 30 s: " << ReadLog();
+    return -1;
+  }
+
+  // StopServe terminates the server and expects a clean exit.
+  void StopServe() {
+    ASSERT_GT(pid_, 0);
+    kill(pid_, SIGTERM);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid_, &status, 0), pid_);
+    pid_ = -1;
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << status << " " << ReadLog();
+  }
+
+  std::string ReadLog() const {
+    std::ifstream in(dir_ + "/serve.log");
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  }
+
+  std::string secret_file_;
+  pid_t pid_ = -1;
+};
+
+TEST_F(CoreDumpTest, ServeRunsWithCoreDumpsDisabled) {
+  const pid_t pid = StartServe({});
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(CoreLimitOf(pid), std::make_pair(std::string("0"),
+                                             std::string("0")));
+  StopServe();
+}
+
+TEST_F(CoreDumpTest, AllowCoreDumpsLeavesTheLimitAsItWas) {
+  const std::string preset = std::to_string(kPresetLimit);
+  // As a global flag before the subcommand ...
+  pid_t pid = StartServe({"--allow-core-dumps"});
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(CoreLimitOf(pid), std::make_pair(preset, preset));
+  StopServe();
+  // ... and after it, as every global flag may be.
+  pid = StartServe({}, {"--allow-core-dumps"});
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(CoreLimitOf(pid), std::make_pair(preset, preset));
+  StopServe();
+}
+
+TEST_F(CliTest, HelpListsAllowCoreDumps) {
+  const Result r = Run({"--help"});
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_THAT(r.out, HasSubstr("--allow-core-dumps"));
 }
 
 }  // namespace

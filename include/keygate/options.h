@@ -16,7 +16,10 @@ namespace keygate {
 // Options controls Store::Open.
 struct Options {
   // Directory of the RocksDB store; created if missing (see
-  // create_if_missing). Default: none, required.
+  // create_if_missing). Owner-only: Open makes it 0700 and every file in it
+  // 0600, whatever the umask (a store left 0755 / 0644 by an older keygate
+  // is tightened; symbolic links in it are not followed). Default: none,
+  // required.
   std::string path;
 
   // Peppers of the token digest, loaded from a file that lives apart from the

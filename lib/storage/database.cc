@@ -8,7 +8,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "lib/base/absl_view.h"
+#include "lib/storage/private_file_system.h"
 #include "rocksdb/db.h"
+#include "rocksdb/env.h"
+#include "rocksdb/file_system.h"
 #include "rocksdb/options.h"
 #include "rocksdb/write_batch.h"
 
@@ -54,16 +57,20 @@ absl::Status ToStatus(const rocksdb::Status& s, std::string_view context) {
 
 }  // namespace
 
-Database::Database(const std::string& path, rocksdb::DB* db,
+Database::Database(const std::string& path, std::unique_ptr<rocksdb::Env> env,
+                   rocksdb::DB* db,
                    std::vector<rocksdb::ColumnFamilyHandle*> handles)
-    : path_(path), db_(db), handles_(std::move(handles)) {}
+    : path_(path), env_(std::move(env)), db_(db), handles_(std::move(handles)) {}
 
 Database::~Database() { (void)Close(); }
 
 absl::StatusOr<std::unique_ptr<Database>> Database::Open(
     const std::string& path, bool create_if_missing) {
   if (create_if_missing) {
-    // RocksDB creates only the last directory of the path.
+    // RocksDB creates only the last directory of the path. The new
+    // directory's 0777 & ~umask is tightened below, before anything is
+    // created in it; permission checks use the current mode, so an early
+    // look inside (even through an open descriptor) finds nothing to read.
     std::error_code ec;
     std::filesystem::create_directories(path, ec);
     if (ec) {
@@ -71,7 +78,11 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(
           "cannot create the store directory ", path, ": ", ec.message()));
     }
   }
+  // Every file RocksDB creates goes through PrivateFileSystem (0600 / 0700).
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(
+      std::make_shared<PrivateFileSystem>(rocksdb::FileSystem::Default()));
   rocksdb::DBOptions options;
+  options.env = env.get();
   options.create_if_missing = create_if_missing;
   // An existing database must already have every family of the schema: a
   // keygate store creates them all in its first open, so a database without
@@ -84,8 +95,16 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(
             path, " holds a RocksDB database that is not a keygate store"));
       }
     }
+    // A keygate store, maybe from a version that left it 0755 / 0644.
+    if (absl::Status s = MakeTreePrivate(path); !s.ok()) return s;
   } else {
     options.create_missing_column_families = true;
+    // A new store: its directory only (other files there are not ours).
+    // Without create_if_missing there is no store to protect and RocksDB
+    // refuses the directory below, so it is left as it is.
+    if (create_if_missing) {
+      if (absl::Status s = MakeDirectoryPrivate(path); !s.ok()) return s;
+    }
   }
   options.paranoid_checks = true;
   options.keep_log_file_num = 5;
@@ -104,7 +123,8 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(
     }
     return ToStatus(s, absl::StrCat("opening store at ", path));
   }
-  return std::unique_ptr<Database>(new Database(path, db, std::move(handles)));
+  return std::unique_ptr<Database>(
+      new Database(path, std::move(env), db, std::move(handles)));
 }
 
 absl::Status Database::Close() {

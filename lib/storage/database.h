@@ -19,6 +19,7 @@
 namespace rocksdb {
 class ColumnFamilyHandle;
 class DB;
+class Env;
 }  // namespace rocksdb
 
 namespace keygate::storage {
@@ -61,6 +62,16 @@ class Database {
  public:
   // Open opens or creates the database at `path`. FailedPrecondition if it
   // is locked by another process or another open instance.
+  //
+  // The store is owner-only (lib/storage/private_file_system.h): the store
+  // directory is 0700 and every file RocksDB creates in it 0600, whatever
+  // the umask. A store of an older keygate (0755 directory, 0644 files) is
+  // tightened to those modes before it is opened, silently: its modes came
+  // from an old default, not from a choice, and refusing would make every
+  // upgrade a manual step. Symbolic links in it are not followed. An
+  // existing directory that holds no store gets only its own mode tightened,
+  // and only when a store is being created in it; FailedPrecondition if a
+  // mode cannot be set (another user's directory, for example).
   static absl::StatusOr<std::unique_ptr<Database>> Open(
       const std::string& path, bool create_if_missing);
   ~Database();
@@ -87,10 +98,12 @@ class Database {
       const;
 
  private:
-  Database(const std::string& path, rocksdb::DB* db,
-           std::vector<rocksdb::ColumnFamilyHandle*> handles);
+  Database(const std::string& path, std::unique_ptr<rocksdb::Env> env,
+           rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*> handles);
 
   std::string path_;
+  // The Env with the owner-only FileSystem; outlives db_ (Close deletes db_).
+  std::unique_ptr<rocksdb::Env> env_;
   rocksdb::DB* db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 };

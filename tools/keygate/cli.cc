@@ -10,9 +10,11 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "tools/keygate/commands.h"
 #include "tools/keygate/global_options.h"
 #include "tools/keygate/output.h"
+#include "tools/keygate/process_hardening.h"
 #include "tools/keygate/serve_command.h"
 
 namespace keygate::tool {
@@ -33,6 +35,12 @@ constexpr char kFooter[] =
     "Exit codes: 0 success; 1 the operation failed or was refused (invalid "
     "token, not found, conflict, invalid value, store in use); 2 usage error "
     "(unknown command or flag, missing or malformed argument).";
+
+// HardeningRefused carries a failed DisableCoreDumps out of CLI11's
+// callback, so no subcommand runs; caught in Run.
+struct HardeningRefused {
+  absl::Status status;
+};
 
 // JsonRequested reports whether --json appears on the command line, for
 // errors raised before CLI11 has stored the flag.
@@ -70,9 +78,29 @@ int Run(int argc, char** argv) {
   app.add_flag("--json", context.globals.json,
                "Machine-readable JSON output on stdout, errors as a JSON "
                "object on stderr");
+  app.add_flag("--allow-core-dumps", context.globals.allow_core_dumps,
+               "Keep core dumps enabled, for debugging a crash (a core file "
+               "holds the secrets in memory; by default they are disabled)");
   // Runs after the global flags are stored and before any subcommand's
   // callback, so every subcommand (serve included) sees resolved defaults.
-  app.parse_complete_callback([&context] { ResolveDefaults(context.globals); });
+  //
+  // Core dumps are disabled here, in this order on purpose: only after the
+  // whole command line is parsed is --allow-core-dumps known (and the hard
+  // RLIMIT_CORE cannot be raised back, so "disable first, re-enable on the
+  // flag" is not possible); and before any subcommand callback, which is
+  // where every secret is first read (pepper file, JWT secret, a token on
+  // stdin, the store). Parsing reads nothing but argv, which is in memory
+  // from exec on anyway. If disabling fails the command refuses to run.
+  app.parse_complete_callback([&context] {
+    ResolveDefaults(context.globals);
+    if (!context.globals.allow_core_dumps) {
+      if (absl::Status s = DisableCoreDumps(); !s.ok()) {
+        throw HardeningRefused{absl::FailedPreconditionError(absl::StrCat(
+            s.message(),
+            " (pass --allow-core-dumps to run without this protection)"))};
+      }
+    }
+  });
 
   AddAdminCommands(app, context);
   AddServiceAccountCommands(app, context);
@@ -90,6 +118,8 @@ int Run(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     return PrintUsageError(e.what(), JsonRequested(argc, argv));
+  } catch (const HardeningRefused& e) {
+    return PrintError(e.status, JsonRequested(argc, argv));
   }
   return context.exit_code;
 }

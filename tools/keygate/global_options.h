@@ -25,6 +25,11 @@ struct GlobalOptions {
   std::vector<std::string> scope_modules;
   // --json: machine-readable output.
   bool json = false;
+  // --allow-core-dumps: leave core dumps as the environment set them, for
+  // debugging a crash. Without it the command disables them
+  // (DisableCoreDumps in process_hardening.h) before reading any secret, as
+  // a core file would hold the secrets in memory. Default: false.
+  bool allow_core_dumps = false;
 };
 
 // ResolveDefaults fills empty data_dir / pepper_file from the environment and
