@@ -172,8 +172,8 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
   absl::Duration purge_interval;
   http::JwtVerifierOptions jwt_options;
   jwt_options.org_claim = flags.org_claim;
-  jwt_options.issuer = flags.jwt_issuer;
-  jwt_options.audience = flags.jwt_audience;
+  if (!flags.jwt_issuer.empty()) jwt_options.issuer = flags.jwt_issuer;
+  if (!flags.jwt_audience.empty()) jwt_options.audience = flags.jwt_audience;
   if (!ParseFlagDuration("--head-timeout", flags.head_timeout, false,
                          listener_options.head_timeout) ||
       !ParseFlagDuration("--body-timeout", flags.body_timeout, false,
@@ -336,7 +336,8 @@ void AddServeCommand(CLI::App& app, const GlobalOptions& globals,
   serve->add_option("--jwt-issuer", flags->jwt_issuer,
                     "require this `iss` in every JWT");
   serve->add_option("--jwt-audience", flags->jwt_audience,
-                    "require this `aud` in every JWT");
+                    "require this `aud` in every JWT (without it, a JWT "
+                    "that names an audience is refused)");
   serve
       ->add_option("--jwt-max-lifetime", flags->jwt_max_lifetime,
                    "refuse JWTs valid for longer (exp - now, exp - iat)")
