@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config
   librocksdb-dev libabsl-dev libsodium-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  nlohmann-json3-dev libcpp-httplib-dev libcli11-dev
+  nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libboost1.81-dev
   curl python3
 )
 
