@@ -8,6 +8,7 @@ packages=(
   librocksdb-dev libabsl-dev libsodium-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libboost1.81-dev
+  nginx-light
   curl python3
 )
 

@@ -263,6 +263,10 @@ TEST_F(ServeHardeningTest, AuthCheckScopeComesFromTheOperator) {
   ExpectProblem(cli_->Get("/auth/check", headers), 400);
   ExpectProblem(cli_->Get("/auth/check", Bearer(reader)), 400);
   headers = Bearer(reader);
+  headers.emplace("X-Keygate-Required-Scope", "bogus");
+  ExpectErrorAt(cli_->Get("/auth/check", headers),
+                "header.X-Keygate-Required-Scope");
+  headers = Bearer(reader);
   headers.emplace("X-Keygate-Required-Scope", "read:tokens");
   auto ok = cli_->Get("/auth/check", headers);
   ASSERT_TRUE(ok);

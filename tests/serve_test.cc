@@ -212,7 +212,7 @@ TEST_F(ServeTest, TokenLifecycle) {
                                 {"scopes", {"read:tokens"}},
                                 {"expiresAt", nullptr}}));
 
-  auto check = Get("/auth/check?scope=read:tokens", value);
+  auto check = Get("/auth/check", value);
   ASSERT_TRUE(check);
   EXPECT_EQ(check->status, 200) << check->body;
   EXPECT_EQ(check->get_header_value("X-Keygate-Organization"), "acme");
@@ -462,28 +462,15 @@ TEST_F(ServeTest, ScopesOfKeygateTokens) {
   auto listed = Get("/service-accounts", sa_reader);
   EXPECT_EQ(Json(listed)["items"].size(), 2u);
 
-  // /auth/check with a required scope: query, then header.
-  auto check_ok = Get("/auth/check?scope=read:tokens", reader);
-  EXPECT_EQ(check_ok->status, 200);
-  auto check_no = Get("/auth/check?scope=write:tokens", reader);
-  ExpectProblem(check_no, 403);
-  EXPECT_EQ(check_no->get_header_value("WWW-Authenticate"),
-            "Bearer realm=\"keygate\", error=\"insufficient_scope\", "
-            "scope=\"write:tokens\"");
-  httplib::Headers headers = Bearer(reader);
-  headers.emplace("X-Keygate-Required-Scope", "write:service_accounts");
-  ExpectProblem(cli_->Get("/auth/check", headers), 403);
-  headers = Bearer(reader);
-  headers.emplace("X-Keygate-Required-Scope", "read:tokens");
-  auto header_ok = cli_->Get("/auth/check", headers);
-  EXPECT_EQ(header_ok->status, 200);
-  EXPECT_EQ(header_ok->get_header_value("X-Keygate-Service-Account"), "robot");
-  // A malformed required scope is a 422 at its location, not a 5xx.
+  // /auth/check never takes its scope from the client (the operator's
+  // sources are tested in serve_hardening_test): a query scope is refused,
+  // and so is the header on a server not configured to read it.
+  EXPECT_EQ(Get("/auth/check", reader)->status, 200);
+  ExpectErrorAt(Get("/auth/check?scope=read:tokens", reader), "query.scope");
   ExpectErrorAt(Get("/auth/check?scope=bogus", reader), "query.scope");
-  headers = Bearer(reader);
-  headers.emplace("X-Keygate-Required-Scope", "bogus");
-  ExpectErrorAt(cli_->Get("/auth/check", headers),
-                "header.X-Keygate-Required-Scope");
+  httplib::Headers headers = Bearer(reader);
+  headers.emplace("X-Keygate-Required-Scope", "read:tokens");
+  ExpectProblem(cli_->Get("/auth/check", headers), 400);
 }
 
 TEST_F(ServeTest, TenantIsolation) {
@@ -835,7 +822,7 @@ TEST_F(ServeTest, LogNeverContainsSecrets) {
   std::string token =
       CreateToken("logged", "tok", {"read:tokens", "write:tokens"}, jwt_);
   ASSERT_EQ(Get("/whoami", token)->status, 200);
-  ASSERT_EQ(Get("/auth/check?scope=read:tokens", token)->status, 200);
+  ASSERT_EQ(Get("/auth/check", token)->status, 200);
   ExpectProblem(Get("/service-accounts", "kg_" + token.substr(3, 10)), 401);
   auto cursor = Get("/service-accounts/logged/tokens?cursor=" + token, jwt_);
   ASSERT_TRUE(cursor);
