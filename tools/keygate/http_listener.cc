@@ -406,7 +406,9 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(ListenerCore* core, tcp::socket socket)
       : core_(core),
         stream_(std::move(socket)),
-        buffer_(core->options().max_header_bytes + kReadBufferSlack) {}
+        buffer_(std::min<size_t>(core->options().max_header_bytes,
+                                 size_t{1} << 30) +
+                kReadBufferSlack) {}
 
   ~Session() {
     WipeReadBuffer();
@@ -544,10 +546,13 @@ class Session : public std::enable_shared_from_this<Session> {
     // Keeps Run's io_context alive while the handler runs.
     auto work = asio::prefer(core_->io_context().get_executor(),
                              asio::execution::outstanding_work.tracked);
-    asio::post(core_->pool(), [self = shared_from_this(), job,
+    asio::post(core_->pool(), [self = shared_from_this(), job = std::move(job),
                                ex = executor(), work]() mutable {
       self->core_->RunHandler(*job);
-      asio::post(ex, [self, job] { self->OnHandled(*job); });
+      // Hand every reference back, so the session never dies on a worker.
+      asio::post(ex, [self = std::move(self), job = std::move(job)] {
+        self->OnHandled(*job);
+      });
     });
   }
 
