@@ -99,7 +99,7 @@ class ManagementApiTest : public test::StoreTest {
     request.target = std::move(target);
     if (!credential.empty()) {
       request.headers.push_back(
-          {"Authorization", absl::StrCat("Bearer ", credential)});
+          {"Authorization", "Bearer " + std::string(credential)});
     }
     if (!body.empty()) {
       request.headers.push_back({"Content-Type", "application/json"});

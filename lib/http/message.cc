@@ -34,24 +34,23 @@ std::optional<std::string_view> Request::FindHeader(
   return std::nullopt;
 }
 
-Response::Response(Response&& other) noexcept
-    : status(other.status),
-      headers(std::move(other.headers)),
-      body(std::move(other.body)),
-      sensitive(other.sensitive) {
-  // A moved-from string may keep its (short) buffer: wipe what is left.
-  other.WipeBody();
-  other.sensitive = false;
-}
+Response::Response(Response&& other) noexcept { *this = std::move(other); }
 
 Response& Response::operator=(Response&& other) noexcept {
   if (this != &other) {
     if (sensitive) WipeBody();
     status = other.status;
     headers = std::move(other.headers);
-    body = std::move(other.body);
     sensitive = other.sensitive;
-    other.WipeBody();
+    if (other.sensitive) {
+      // Moving a short string copies its inline bytes and leaves them behind
+      // in `other`: copy, then wipe the source while its size still covers
+      // every byte.
+      body = other.body;
+      other.WipeBody();
+    } else {
+      body = std::move(other.body);
+    }
     other.sensitive = false;
   }
   return *this;
