@@ -1,6 +1,7 @@
 // tests/store_validation_test.cc: UTF-8, slug and text rules of the store's
 // inputs, and slug derivation from display names.
 #include "lib/store/validation.h"
+#include "lib/store/slugs.h"
 
 #include <random>
 #include <string>
