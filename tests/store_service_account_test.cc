@@ -26,16 +26,17 @@ class ServiceAccountTest : public test::StoreTest {
  protected:
   // RecordsWrittenBy returns how many RocksDB sequence numbers `operation`
   // consumes, i.e. how many records it puts or deletes: the store is closed
-  // around it and the database read directly. One record written twice
-  // counts two.
+  // around it and the database read directly, then reopened. One record
+  // written twice counts two.
   template <typename Operation>
   uint64_t RecordsWrittenBy(Operation operation) {
     EXPECT_TRUE(Reopen().ok());
     const uint64_t before = LatestSequence();
     EXPECT_TRUE(Reopen().ok());
     operation();
+    const uint64_t after = LatestSequence();
     EXPECT_TRUE(Reopen().ok());
-    return LatestSequence() - before;
+    return after - before;
   }
 
   // LatestSequence closes the store and reads the database's last sequence
@@ -535,6 +536,15 @@ TEST_F(ServiceAccountTest, UpdateWithBothFieldsWritesOneRecord) {
                           store_->GetServiceAccount(kOrg, "svc"));
   EXPECT_EQ(got.name, "New");
   EXPECT_TRUE(got.disabled);
+
+  // The two-call way (rename, then disable) writes twice: the measure tells.
+  EXPECT_EQ(RecordsWrittenBy([&] {
+              KG_EXPECT_OK(
+                  store_->RenameServiceAccount(kOrg, "svc", "Again", kActor));
+              KG_EXPECT_OK(store_->SetServiceAccountDisabled(kOrg, "svc",
+                                                             false, kActor));
+            }),
+            2u);
 }
 
 TEST_F(ServiceAccountTest, UpdateWithEmptyPatchChangesNothing) {

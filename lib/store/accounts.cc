@@ -23,11 +23,12 @@ absl::StatusOr<ServiceAccount> StoreImpl::CreateServiceAccount(
 
   WriteGuard guard(this);
   if (!guard.status().ok()) return guard.status();
+  const storage::Tables& tables = *tables_;
   absl::StatusOr<std::string> slug = ChooseAccountSlug(
       spec.name, spec.slug,
       [&](std::string_view candidate) -> absl::StatusOr<bool> {
         absl::StatusOr<std::optional<ServiceAccount>> existing =
-            tables_->ReadAccount(organization, candidate);
+            tables.ReadAccount(organization, candidate);
         if (!existing.ok()) return existing.status();
         return existing->has_value();
       });

@@ -108,11 +108,12 @@ absl::StatusOr<CreatedToken> StoreImpl::CreateToken(
                           "an active token with this name already exists",
                           SafeValue(spec.name)});
   }
+  const storage::Tables& tables = *tables_;
   absl::StatusOr<std::string> slug = ChooseTokenSlug(
       spec.name, spec.slug,
       [&](std::string_view candidate) -> absl::StatusOr<bool> {
         absl::StatusOr<std::optional<storage::StoredToken>> existing =
-            tables_->ReadToken(organization, service_account, candidate);
+            tables.ReadToken(organization, service_account, candidate);
         if (!existing.ok()) return existing.status();
         return existing->has_value();
       });
@@ -271,9 +272,10 @@ absl::Status StoreImpl::DeleteTokens(
     const storage::TokenRange& range,
     absl::FunctionRef<bool(const TokenMetadata&)> select,
     storage::Batch& batch, std::vector<Digest>& digests) const {
-  return tables_->ScanTokens(range, [&](const storage::StoredToken& token) {
+  const storage::Tables& tables = *tables_;
+  return tables.ScanTokens(range, [&](const storage::StoredToken& token) {
     if (select(token.metadata)) {
-      tables_->DeleteToken(batch, token);
+      tables.DeleteToken(batch, token);
       digests.push_back(token.digest);
     }
     return storage::ScanControl::kContinue;
