@@ -74,8 +74,8 @@ enum class VerifyFailure {
 };
 
 // VerifyFailureOf returns the reason carried by a status from Store::Verify,
-// or kNone for any other status, including one whose
-// code does not match the reason.
+// or kNone for any other status, including one whose code does not match the
+// reason.
 VerifyFailure VerifyFailureOf(const absl::Status& status);
 
 // VerifyFailureName returns a stable lowercase name ("malformed", ...).

@@ -60,8 +60,7 @@ class Batch {
 class Database {
  public:
   // Open opens or creates the database at `path`. FailedPrecondition if it
-  // is locked by another process or another open instance (a status
-  // keygate::IsStoreInUse recognizes).
+  // is locked by another process or another open instance.
   static absl::StatusOr<std::unique_ptr<Database>> Open(
       const std::string& path, bool create_if_missing);
   ~Database();

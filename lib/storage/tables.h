@@ -70,7 +70,8 @@ class TokenRange {
 // record or key it cannot decode, and the Database's status for I/O errors.
 class Tables {
  public:
-  // Open opens or creates the database at `path` (Database::Open's errors).
+  // Open opens or creates the database at `path` (Database::Open's errors;
+  // a lock conflict carries the payload keygate::IsStoreInUse reads).
   static absl::StatusOr<std::unique_ptr<Tables>> Open(const std::string& path,
                                                       bool create_if_missing);
   Tables(const Tables&) = delete;
