@@ -24,6 +24,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "keygate/problem.h"
+#include "lib/errors/payloads.h"
 #include "tests/store_test_util.h"
 
 namespace keygate {

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/crypto/keyring_keys.h"
 
 namespace keygate {
 namespace {
@@ -32,6 +33,12 @@ constexpr char kHex3[] =
     "5f3e2d1c0b0a99887766554433221100ffeeddccbbaa99887766554433221100";
 
 std::string Msg(const absl::Status& s) { return std::string(s.message()); }
+
+// KeyOf reads key bytes the way keygate's digest code does (Keyring::key is
+// not public).
+const uint8_t* KeyOf(const Keyring& keyring, int id) {
+  return crypto::KeyringKeys::Key(keyring, id);
+}
 
 // ExpectNoKeyMaterial asserts the message quotes no key and no long hex run.
 void ExpectNoKeyMaterial(const absl::Status& status,
@@ -103,16 +110,16 @@ TEST(KeyringParseTest, ParsesAGoodFile) {
   ASSERT_TRUE(keyring.ok()) << keyring.status();
   EXPECT_THAT((*keyring)->ids(), ElementsAre(1, 2, 3));
   EXPECT_EQ((*keyring)->active_id(), 3);
-  ASSERT_NE((*keyring)->key(1), nullptr);
-  EXPECT_EQ(HexOf((*keyring)->key(1)), kHex1);
-  EXPECT_EQ(HexOf((*keyring)->key(2)), "aabbccddeeff00112233445566778899"
+  ASSERT_NE(KeyOf(**keyring, 1), nullptr);
+  EXPECT_EQ(HexOf(KeyOf(**keyring, 1)), kHex1);
+  EXPECT_EQ(HexOf(KeyOf(**keyring, 2)), "aabbccddeeff00112233445566778899"
                                        "aabbccddeeff00112233445566778899");
-  EXPECT_EQ(HexOf((*keyring)->key(3)), kHex3);
-  EXPECT_EQ((*keyring)->key(0), nullptr);
-  EXPECT_EQ((*keyring)->key(4), nullptr);
-  EXPECT_EQ((*keyring)->key(61), nullptr);
-  EXPECT_EQ((*keyring)->key(62), nullptr);
-  EXPECT_EQ((*keyring)->key(-1), nullptr);
+  EXPECT_EQ(HexOf(KeyOf(**keyring, 3)), kHex3);
+  EXPECT_EQ(KeyOf(**keyring, 0), nullptr);
+  EXPECT_EQ(KeyOf(**keyring, 4), nullptr);
+  EXPECT_EQ(KeyOf(**keyring, 61), nullptr);
+  EXPECT_EQ(KeyOf(**keyring, 62), nullptr);
+  EXPECT_EQ(KeyOf(**keyring, -1), nullptr);
 }
 
 TEST(KeyringParseTest, NoTrailingNewlineAndHighIds) {
@@ -222,7 +229,7 @@ TEST(KeyringLoadTest, LoadsAPrivateFile) {
   ASSERT_TRUE(keyring.ok()) << keyring.status();
   EXPECT_THAT((*keyring)->ids(), ElementsAre(1, 2));
   EXPECT_EQ((*keyring)->active_id(), 2);
-  EXPECT_EQ(HexOf((*keyring)->key(1)), kHex1);
+  EXPECT_EQ(HexOf(KeyOf(**keyring, 1)), kHex1);
 }
 
 TEST(KeyringLoadTest, ReadOnlyOwnerModeIsAccepted) {
@@ -329,7 +336,7 @@ TEST(KeyringFileTest, CreateFileThenLoad) {
   ASSERT_TRUE(keyring.ok()) << keyring.status();
   EXPECT_THAT((*keyring)->ids(), ElementsAre(1));
   EXPECT_EQ((*keyring)->active_id(), 1);
-  const std::string hex = HexOf((*keyring)->key(1));
+  const std::string hex = HexOf(KeyOf(**keyring, 1));
   EXPECT_THAT(text, HasSubstr("\n1 " + hex + "\n"));
   EXPECT_NE(hex, std::string(64, '0'));
 }
@@ -341,7 +348,7 @@ TEST(KeyringFileTest, CreateFileMakesDistinctKeys) {
   auto a = Keyring::Load(dir.File("a"));
   auto b = Keyring::Load(dir.File("b"));
   ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_NE(HexOf((*a)->key(1)), HexOf((*b)->key(1)));
+  EXPECT_NE(HexOf(KeyOf(**a, 1)), HexOf(KeyOf(**b, 1)));
 }
 
 TEST(KeyringFileTest, CreateFileRefusesExistingFile) {
@@ -366,7 +373,7 @@ TEST(KeyringFileTest, RotateKeepsOldIdsAndActivatesTheNewOne) {
   ASSERT_TRUE(Keyring::CreateFile(path).ok());
   auto before = Keyring::Load(path);
   ASSERT_TRUE(before.ok());
-  const std::string key1 = HexOf((*before)->key(1));
+  const std::string key1 = HexOf(KeyOf(**before, 1));
 
   auto id = Keyring::RotateFile(path);
   ASSERT_TRUE(id.ok()) << id.status();
@@ -375,8 +382,8 @@ TEST(KeyringFileTest, RotateKeepsOldIdsAndActivatesTheNewOne) {
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_THAT((*after)->ids(), ElementsAre(1, 2));
   EXPECT_EQ((*after)->active_id(), 2);
-  EXPECT_EQ(HexOf((*after)->key(1)), key1);
-  EXPECT_NE(HexOf((*after)->key(2)), key1);
+  EXPECT_EQ(HexOf(KeyOf(**after, 1)), key1);
+  EXPECT_NE(HexOf(KeyOf(**after, 2)), key1);
 
   auto id3 = Keyring::RotateFile(path);
   ASSERT_TRUE(id3.ok());
@@ -396,7 +403,7 @@ TEST(KeyringFileTest, RotateUsesMaxPlusOneAndHandlesMissingNewline) {
   auto keyring = Keyring::Load(path);
   ASSERT_TRUE(keyring.ok()) << keyring.status();
   EXPECT_THAT((*keyring)->ids(), ElementsAre(3, 7, 8));
-  EXPECT_EQ(HexOf((*keyring)->key(3)),
+  EXPECT_EQ(HexOf(KeyOf(**keyring, 3)),
             "aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899");
 }
 
@@ -434,7 +441,7 @@ TEST(KeyringTest, KeyPointersLiveAsLongAsAnyOwner) {
   ASSERT_TRUE(keyring.ok());
   std::shared_ptr<const Keyring> copy = *keyring;
   keyring = absl::InternalError("dropped");
-  EXPECT_EQ(HexOf(copy->key(5)), kHex1);
+  EXPECT_EQ(HexOf(KeyOf(*copy, 5)), kHex1);
 }
 
 }  // namespace

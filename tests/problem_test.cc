@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "keygate/errors.h"
+#include "lib/errors/payloads.h"
 #include "nlohmann/json.hpp"
 
 namespace keygate {

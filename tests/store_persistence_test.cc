@@ -21,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -305,6 +306,55 @@ TEST_F(PersistenceTest, SecondOpenInProcessIsFailedPrecondition) {
   KG_ASSERT_OK(store_->Close());
   KG_ASSERT_OK_AND_ASSIGN(store_, Store::Open(DefaultOptions()));
   KG_EXPECT_OK(store_->GetServiceAccount(kOrg, "still-writable"));
+}
+
+// A lock conflict is told apart by a status payload, not by its text; no
+// other refusal of Open carries it.
+TEST_F(PersistenceTest, StoreInUseIsAStructuredStatus) {
+  KG_ASSERT_OK(CreateAccount("held"));
+  auto second = Store::Open(DefaultOptions());
+  ASSERT_FALSE(second.ok());
+  EXPECT_TRUE(IsStoreInUse(second.status())) << second.status();
+  // Passing the status on (as the CLI does, with context) keeps the payload.
+  absl::Status wrapped(second.status().code(), "context: ");
+  second.status().ForEachPayload(
+      [&](absl::string_view type_url, const absl::Cord& payload) {
+        wrapped.SetPayload(type_url, payload);
+      });
+  EXPECT_TRUE(IsStoreInUse(wrapped));
+  // The text alone is not enough.
+  EXPECT_FALSE(IsStoreInUse(absl::FailedPreconditionError(
+      std::string(second.status().message()))));
+
+  // Other refusals are not "in use".
+  KG_ASSERT_OK(store_->Close());
+  store_.reset();
+  Options wrong = DefaultOptions();
+  wrong.keyring = test::ParseKeyringOrDie({{1, test::kOtherPepperHex1}});
+  auto refused = Store::Open(wrong);
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(IsStoreInUse(refused.status())) << refused.status();
+  Options missing = DefaultOptions();
+  missing.path = dir_.Sub("absent");
+  missing.create_if_missing = false;
+  EXPECT_FALSE(IsStoreInUse(Store::Open(missing).status()));
+  EXPECT_FALSE(IsStoreInUse(absl::OkStatus()));
+}
+
+// Across processes too: a forked child sees the payload on its refusal.
+TEST_F(PersistenceTest, ForkedChildSeesStoreInUse) {
+  KG_ASSERT_OK(CreateAccount("held"));
+  Options options = DefaultOptions();
+  fflush(nullptr);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0) << "fork failed";
+  if (pid == 0) {
+    absl::StatusOr<std::unique_ptr<Store>> child = Store::Open(options);
+    std::_Exit(child.ok()                        ? kChildOpened
+               : IsStoreInUse(child.status())   ? kChildFailedPrecondition
+                                                : kChildOtherError);
+  }
+  EXPECT_EQ(WaitChild(pid), kChildFailedPrecondition);
 }
 
 TEST_F(PersistenceTest, ForkedChildGetsFailedPrecondition) {

@@ -1,6 +1,7 @@
 // Tests of the service-account half of keygate::Store: create (given and
 // derived slugs), slug and name rules, get, list with pagination, rename,
-// disable/enable and delete, including their effect on Verify.
+// disable/enable, UpdateServiceAccount (both in one write) and delete,
+// including their effect on Verify.
 #include <algorithm>
 #include <limits>
 #include <set>
@@ -11,6 +12,8 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "keygate/keygate.h"
+#include "rocksdb/db.h"
+#include "rocksdb/options.h"
 #include "tests/store_test_util.h"
 
 namespace keygate {
@@ -19,7 +22,52 @@ namespace {
 using test::HasFieldError;
 using test::IsValidSlug;
 
-class ServiceAccountTest : public test::StoreTest {};
+class ServiceAccountTest : public test::StoreTest {
+ protected:
+  // RecordsWrittenBy returns how many RocksDB sequence numbers `operation`
+  // consumes, i.e. how many records it puts or deletes: the store is closed
+  // around it and the database read directly, then reopened. One record
+  // written twice counts two.
+  template <typename Operation>
+  uint64_t RecordsWrittenBy(Operation operation) {
+    EXPECT_TRUE(Reopen().ok());
+    const uint64_t before = LatestSequence();
+    EXPECT_TRUE(Reopen().ok());
+    operation();
+    const uint64_t after = LatestSequence();
+    EXPECT_TRUE(Reopen().ok());
+    return after - before;
+  }
+
+  // LatestSequence closes the store and reads the database's last sequence
+  // number (the store stays closed).
+  uint64_t LatestSequence() {
+    if (store_ != nullptr) {
+      EXPECT_TRUE(store_->Close().ok());
+      store_.reset();
+    }
+    std::vector<std::string> names;
+    rocksdb::DBOptions options;
+    EXPECT_TRUE(
+        rocksdb::DB::ListColumnFamilies(options, StorePath(), &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const std::string& name : names) {
+      families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    rocksdb::Status s = rocksdb::DB::OpenForReadOnly(options, StorePath(),
+                                                     families, &handles, &db);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    if (!s.ok()) return 0;
+    const uint64_t sequence = db->GetLatestSequenceNumber();
+    for (rocksdb::ColumnFamilyHandle* handle : handles) {
+      (void)db->DestroyColumnFamilyHandle(handle);
+    }
+    delete db;
+    return sequence;
+  }
+};
 
 TEST_F(ServiceAccountTest, CreateWithGivenSlugReturnsStoredAccount) {
   ServiceAccountSpec spec;
@@ -418,6 +466,168 @@ TEST_F(ServiceAccountTest, DeleteStopsTokensAndRemovesAccount) {
   KG_ASSERT_OK_AND_ASSIGN(CreatedToken again, CreateToken("doomed", "t1"));
   KG_EXPECT_OK(store_->Verify(again.value.view()));
   EXPECT_FALSE(store_->Verify(t1.value.view()).ok());
+}
+
+TEST_F(ServiceAccountTest, UpdateRenamesAndDisablesTogether) {
+  KG_ASSERT_OK(CreateAccount("svc"));
+  KG_ASSERT_OK(CreateAccount("other"));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken token, CreateToken("svc", "t"));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken other, CreateToken("other", "t"));
+  clock_.Advance(absl::Minutes(3));
+
+  ServiceAccountPatch patch;
+  patch.name = "Renamed and off";
+  patch.disabled = true;
+  KG_ASSERT_OK_AND_ASSIGN(
+      ServiceAccount a,
+      store_->UpdateServiceAccount(kOrg, "svc", patch, "user:bob"));
+  EXPECT_EQ(a.organization, kOrg);
+  EXPECT_EQ(a.slug, "svc");
+  EXPECT_EQ(a.name, "Renamed and off");
+  EXPECT_TRUE(a.disabled);
+  EXPECT_EQ(a.updated_at, clock_.Now());
+  EXPECT_EQ(a.updated_by, "user:bob");
+  EXPECT_EQ(a.created_by, kActor);
+
+  // The index is updated before the call returns.
+  auto v = store_->Verify(token.value.view());
+  EXPECT_EQ(VerifyFailureOf(v.status()), VerifyFailure::kAccountDisabled)
+      << v.status();
+  KG_EXPECT_OK(store_->Verify(other.value.view()));
+
+  KG_ASSERT_OK_AND_ASSIGN(ServiceAccount got,
+                          store_->GetServiceAccount(kOrg, "svc"));
+  EXPECT_EQ(got.name, "Renamed and off");
+  EXPECT_TRUE(got.disabled);
+  EXPECT_EQ(got.updated_at, a.updated_at);
+
+  // Enabling alone keeps the name and makes the tokens verify again.
+  ServiceAccountPatch enable;
+  enable.disabled = false;
+  KG_ASSERT_OK_AND_ASSIGN(
+      a, store_->UpdateServiceAccount(kOrg, "svc", enable, kActor));
+  EXPECT_FALSE(a.disabled);
+  EXPECT_EQ(a.name, "Renamed and off");
+  KG_EXPECT_OK(store_->Verify(token.value.view()));
+
+  // Both changes survive a reopen.
+  KG_ASSERT_OK(store_->UpdateServiceAccount(kOrg, "svc", patch, kActor));
+  KG_ASSERT_OK(Reopen());
+  KG_ASSERT_OK_AND_ASSIGN(got, store_->GetServiceAccount(kOrg, "svc"));
+  EXPECT_EQ(got.name, "Renamed and off");
+  EXPECT_TRUE(got.disabled);
+  EXPECT_EQ(VerifyFailureOf(store_->Verify(token.value.view()).status()),
+            VerifyFailure::kAccountDisabled);
+}
+
+// Rename and disable are one record written once: PATCH with both fields is
+// one atomic write, not two.
+TEST_F(ServiceAccountTest, UpdateWithBothFieldsWritesOneRecord) {
+  KG_ASSERT_OK(CreateAccount("svc"));
+  ServiceAccountPatch patch;
+  patch.name = "New";
+  patch.disabled = true;
+  EXPECT_EQ(RecordsWrittenBy([&] {
+              KG_EXPECT_OK(
+                  store_->UpdateServiceAccount(kOrg, "svc", patch, kActor));
+            }),
+            1u);
+  KG_ASSERT_OK_AND_ASSIGN(ServiceAccount got,
+                          store_->GetServiceAccount(kOrg, "svc"));
+  EXPECT_EQ(got.name, "New");
+  EXPECT_TRUE(got.disabled);
+
+  // The two-call way (rename, then disable) writes twice: the measure tells.
+  EXPECT_EQ(RecordsWrittenBy([&] {
+              KG_EXPECT_OK(
+                  store_->RenameServiceAccount(kOrg, "svc", "Again", kActor));
+              KG_EXPECT_OK(store_->SetServiceAccountDisabled(kOrg, "svc",
+                                                             false, kActor));
+            }),
+            2u);
+}
+
+TEST_F(ServiceAccountTest, UpdateWithEmptyPatchChangesNothing) {
+  KG_ASSERT_OK_AND_ASSIGN(ServiceAccount created, CreateAccount("svc"));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken token, CreateToken("svc", "t"));
+  clock_.Advance(absl::Hours(1));
+  ServiceAccount returned;
+  EXPECT_EQ(RecordsWrittenBy([&] {
+              absl::StatusOr<ServiceAccount> a = store_->UpdateServiceAccount(
+                  kOrg, "svc", ServiceAccountPatch{}, "user:bob");
+              KG_EXPECT_OK(a);
+              if (a.ok()) returned = *a;
+            }),
+            0u);
+  EXPECT_EQ(returned.organization, kOrg);
+  EXPECT_EQ(returned.slug, "svc");
+  EXPECT_EQ(returned.name, created.name);
+  EXPECT_FALSE(returned.disabled);
+  EXPECT_EQ(returned.updated_at, created.updated_at);
+  EXPECT_EQ(returned.updated_by, created.updated_by);
+  KG_EXPECT_OK(store_->Verify(token.value.view()));
+
+  // An empty patch still names an account: absent is NotFound.
+  EXPECT_EQ(store_->UpdateServiceAccount(kOrg, "missing", {}, kActor)
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(ServiceAccountTest, UpdateWithBadNameChangesNothing) {
+  KG_ASSERT_OK_AND_ASSIGN(ServiceAccount created, CreateAccount("svc"));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken token, CreateToken("svc", "t"));
+  clock_.Advance(absl::Hours(1));
+  for (const std::string& bad :
+       {std::string(), std::string("   "), std::string(201, 'n'),
+        std::string("bad\xff"), std::string("line\nbreak"),
+        std::string("nul\0inside", 10)}) {
+    ServiceAccountPatch patch;
+    patch.name = bad;
+    patch.disabled = true;  // must not be applied either
+    auto result = store_->UpdateServiceAccount(kOrg, "svc", patch, kActor);
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument)
+        << result.status();
+    EXPECT_TRUE(HasFieldError(result.status(), "name"))
+        << test::DescribeFieldErrors(result.status());
+  }
+  KG_ASSERT_OK_AND_ASSIGN(ServiceAccount got,
+                          store_->GetServiceAccount(kOrg, "svc"));
+  EXPECT_EQ(got.name, created.name);
+  EXPECT_FALSE(got.disabled);
+  EXPECT_EQ(got.updated_at, created.updated_at);
+  KG_EXPECT_OK(store_->Verify(token.value.view()));
+}
+
+TEST_F(ServiceAccountTest, UpdateRejectsBadIdentifiersNamingEach) {
+  KG_ASSERT_OK(CreateAccount("svc"));
+  ServiceAccountPatch patch;
+  patch.disabled = true;
+  auto result = store_->UpdateServiceAccount("", "Not A Slug", patch, "");
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(test::FieldNames(result.status()),
+            (std::vector<std::string>{"organization", "serviceAccountSlug",
+                                      "actor"}));
+  KG_ASSERT_OK_AND_ASSIGN(ServiceAccount got,
+                          store_->GetServiceAccount(kOrg, "svc"));
+  EXPECT_FALSE(got.disabled);
+}
+
+// Another organization's account reads exactly like an absent one, and is
+// left alone.
+TEST_F(ServiceAccountTest, UpdateOfAnotherOrganizationsAccountIsNotFound) {
+  KG_ASSERT_OK(CreateAccount("svc", "org-other"));
+  ServiceAccountPatch patch;
+  patch.name = "Hijacked";
+  patch.disabled = true;
+  auto theirs = store_->UpdateServiceAccount(kOrg, "svc", patch, kActor);
+  auto absent = store_->UpdateServiceAccount(kOrg, "nobody", patch, kActor);
+  EXPECT_EQ(theirs.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(theirs.status(), absent.status());
+  KG_ASSERT_OK_AND_ASSIGN(ServiceAccount got,
+                          store_->GetServiceAccount("org-other", "svc"));
+  EXPECT_EQ(got.name, "Account svc");
+  EXPECT_FALSE(got.disabled);
 }
 
 TEST_F(ServiceAccountTest, DeleteUnknownIsNotFound) {

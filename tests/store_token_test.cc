@@ -647,6 +647,24 @@ TEST_F(TokenTest, TokenWithAnotherPrefixIsMalformed) {
                       "foreign prefix");
 }
 
+// token_prefix tells a host the prefix of the store's tokens, before and
+// after Close.
+TEST_F(TokenTest, TokenPrefixIsTheOptionsPrefix) {
+  EXPECT_EQ(store_->token_prefix(), "kg_");
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken t, CreateToken("svc", "p"));
+  EXPECT_TRUE(t.value.view().starts_with(store_->token_prefix()));
+
+  test::ScopedTempDir other_dir;
+  Options other = DefaultOptions();
+  other.path = other_dir.Sub("store");
+  other.token_prefix = "zz9_";
+  KG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> other_store,
+                          Store::Open(other));
+  EXPECT_EQ(other_store->token_prefix(), "zz9_");
+  KG_EXPECT_OK(other_store->Close());
+  EXPECT_EQ(other_store->token_prefix(), "zz9_");
+}
+
 // Every verification failure but scope looks the same to a client.
 TEST_F(TokenTest, AllVerifyFailuresShareOneAnswer) {
   KG_ASSERT_OK(CreateAccount("dis"));

@@ -1,6 +1,7 @@
 // tests/store_validation_test.cc: UTF-8, slug and text rules of the store's
 // inputs, and slug derivation from display names.
 #include "lib/store/validation.h"
+#include "lib/store/slugs.h"
 
 #include <random>
 #include <string>
@@ -9,6 +10,7 @@
 
 #include "gtest/gtest.h"
 #include "keygate/errors.h"
+#include "keygate/validation.h"
 
 namespace keygate::store {
 namespace {
@@ -202,6 +204,37 @@ TEST(TextRulesTest, CheckName) {
     CheckName("name", bad, errors);
     EXPECT_EQ(errors.size(), 1u) << testing::PrintToString(bad);
   }
+}
+
+// The public predicates (keygate/validation.h) and the store's checks are
+// one rule: a value passes the predicate exactly when the check adds no
+// error.
+TEST(PublicRulesTest, PredicatesAgreeWithTheStoreChecks) {
+  const std::vector<std::string> inputs = {
+      std::string(), "a", "ab", "org-1", "CI deploy", " padded ", "   ",
+      std::string(1, ' '), "\xc3\xa9quipe", "\xf0\x9f\x94\x91",
+      std::string(200, 'n'), std::string(201, 'n'), std::string(256, 'o'),
+      std::string(257, 'o'), std::string("a\0b", 3), "\xff", "a\nb", "tab\t",
+      "\xed\xa0\x80", "\xe2\x80\xae" "rtl", "Bad_Slug", "-lead", "trail-",
+      "good-slug", std::string(100, 'a'), std::string(101, 'a')};
+  for (const std::string& input : inputs) {
+    const std::string label = testing::PrintToString(input.substr(0, 12));
+    std::vector<FieldError> errors;
+    CheckIdentity("organization", input, errors);
+    EXPECT_EQ(IsValidIdentity(input), errors.empty()) << label;
+    errors.clear();
+    CheckName("name", input, errors);
+    EXPECT_EQ(IsValidName(input), errors.empty()) << label;
+    errors.clear();
+    CheckSlug("slug", input, errors);
+    EXPECT_EQ(IsValidSlug(input), errors.empty()) << label;
+  }
+  EXPECT_TRUE(IsValidIdentity(std::string(kMaxIdentitySize, 'o')));
+  EXPECT_FALSE(IsValidIdentity(std::string(kMaxIdentitySize + 1, 'o')));
+  EXPECT_TRUE(IsValidName(std::string(kMaxNameSize, 'n')));
+  EXPECT_FALSE(IsValidName(std::string(kMaxNameSize + 1, 'n')));
+  EXPECT_FALSE(IsValidName("  "));
+  EXPECT_TRUE(IsValidIdentity("  "));  // identities may be spaces
 }
 
 TEST(SlugifyTest, DerivesSlugsFromNames) {

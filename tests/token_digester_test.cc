@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "lib/crypto/keyring_keys.h"
 #include "lib/crypto/sodium.h"
 
 namespace keygate::crypto {
@@ -76,7 +77,7 @@ TEST_F(TokenDigesterTest, MatchesDirectKeyedBlake2b) {
     for (std::string_view msg :
          {kToken, std::string_view(""), std::string_view("x"),
           std::string_view(long_message)}) {
-      EXPECT_EQ(Compute(id, msg), Direct(keyring.key(id), msg))
+      EXPECT_EQ(Compute(id, msg), Direct(KeyringKeys::Key(keyring, id), msg))
           << "id " << id << " length " << msg.size();
     }
   }
@@ -125,7 +126,7 @@ TEST_F(TokenDigesterTest, HandlesHugeAndBinaryInput) {
   const std::string big(1 << 20, '\0');
   Digest out{};
   ASSERT_TRUE(digester_->Compute(1, big, &out));
-  EXPECT_EQ(out, Direct(digester_->keyring().key(1), big));
+  EXPECT_EQ(out, Direct(KeyringKeys::Key(digester_->keyring(), 1), big));
   ASSERT_TRUE(digester_->Compute(2, "\xff\xfe\x80", &out));
 }
 
@@ -138,7 +139,7 @@ TEST_F(TokenDigesterTest, FingerprintDiffersPerPepperAndIsStable) {
   const Digest f2 = digester_->Fingerprint(2);
   EXPECT_NE(f1, f2);
   EXPECT_EQ(f1, digester_->Fingerprint(1));
-  EXPECT_EQ(f1, Direct(digester_->keyring().key(1),
+  EXPECT_EQ(f1, Direct(KeyringKeys::Key(digester_->keyring(), 1),
                        "keygate pepper fingerprint v1"));
   // Same id, different pepper: a different fingerprint.
   auto other = MakeDigester(std::string("1 ") + kHex2 + "\n");

@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
   keygate::http::TokenCallerResolver token_callers(store->get());
   keygate::http::JwtCallerResolver jwt_callers(&*verifier);
   keygate::http::BearerCallerResolver callers(
-      options.token_prefix, &token_callers, &jwt_callers);
+      std::string((*store)->token_prefix()), &token_callers, &jwt_callers);
   keygate::http::ManagementApiOptions api_options;
   api_options.path_prefix = "/api";
   keygate::http::ManagementApi api(store->get(), &callers, api_options);

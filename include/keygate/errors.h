@@ -15,8 +15,8 @@
 //                       (DelegationRuleOf in keygate/delegation.h).
 //   FailedPrecondition  the resource's state refuses the call (CreateToken on
 //                       a disabled service account), or the store cannot be
-//                       used as asked (locked by another process, wrong
-//                       pepper, closed).
+//                       used as asked (locked by another process, which
+//                       IsStoreInUse() tells; wrong pepper; closed).
 //   Unavailable         storage is temporarily unable to serve; retry.
 //   Internal/DataLoss   a bug or corrupt storage; details are for the log.
 #ifndef KEYGATE_ERRORS_H_
@@ -75,24 +75,20 @@ enum class VerifyFailure {
   kInsufficientScope,  // valid token without the required scope
 };
 
-// VerifyFailureOf returns the reason carried by a status from Store::Verify
-// (internal::VerifyError), or kNone for any other status, including one whose
-// code does not match the reason.
+// VerifyFailureOf returns the reason carried by a status from Store::Verify,
+// or kNone for any other status, including one whose code does not match the
+// reason.
 VerifyFailure VerifyFailureOf(const absl::Status& status);
 
 // VerifyFailureName returns a stable lowercase name ("malformed", ...).
 std::string_view VerifyFailureName(VerifyFailure failure);
 
-namespace internal {
-// VerifyError builds the status Store::Verify returns for `failure`: one
-// identical Unauthenticated "invalid token" for every reason but scope, which
-// is PermissionDenied "insufficient scope: requires <required_scope>" and
-// also carries the scope as a payload for the problem adapter's
-// WWW-Authenticate header. Both carry the reason for VerifyFailureOf.
-// kNone (a caller bug) fails closed: Unauthenticated with no reason.
-absl::Status VerifyError(VerifyFailure failure,
-                         std::string_view required_scope = {});
-}  // namespace internal
+// IsStoreInUse reports whether `status` is Store::Open's FailedPrecondition
+// refusal because another process (or another open Store in this process)
+// holds the store's lock. It reads a status payload, never the message text;
+// false for any other status, including one whose code is not
+// FailedPrecondition.
+bool IsStoreInUse(const absl::Status& status);
 
 }  // namespace keygate
 

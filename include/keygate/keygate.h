@@ -13,5 +13,6 @@
 #include "keygate/service_account.h"
 #include "keygate/store.h"
 #include "keygate/token.h"
+#include "keygate/validation.h"
 
 #endif  // KEYGATE_KEYGATE_H_

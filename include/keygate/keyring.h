@@ -13,6 +13,10 @@
 
 namespace keygate {
 
+namespace crypto {
+class KeyringKeys;
+}  // namespace crypto
+
 // Keyring holds the peppers: 32-byte secret keys of the keyed BLAKE2b digest
 // that is the only thing storage keeps of a token. Each pepper has an id in
 // [1, kMaxPepperId]; the id is recorded in every token so rotating to a new
@@ -58,8 +62,14 @@ class Keyring {
   virtual int active_id() const = 0;
   // ids returns every pepper id, ascending.
   virtual std::vector<int> ids() const = 0;
-  // key returns the 32 key bytes of pepper `id`, or nullptr if absent. For
-  // keygate's own digest code; the pointer lives as long as the keyring.
+
+ private:
+  // Key material is read only by keygate's digest code (through
+  // crypto::KeyringKeys), never by hosts.
+  friend class crypto::KeyringKeys;
+
+  // key returns the 32 key bytes of pepper `id`, or nullptr if absent; the
+  // pointer lives as long as the keyring.
   virtual const uint8_t* key(int id) const = 0;
 };
 

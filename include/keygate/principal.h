@@ -15,6 +15,7 @@ namespace keygate {
 
 namespace internal {
 struct TokenGrant;
+class PrincipalFactory;
 }  // namespace internal
 
 // Principal is the identity a successfully verified token carries: its
@@ -24,9 +25,9 @@ struct TokenGrant;
 // revoked later. Safe to read from several threads.
 class Principal {
  public:
+  // A default-constructed Principal holds no identity (valid() is false);
+  // only Store::Verify makes valid ones.
   Principal() = default;
-  explicit Principal(std::shared_ptr<const internal::TokenGrant> grant)
-      : grant_(std::move(grant)) {}
 
   // valid reports whether this holds a verified identity.
   bool valid() const { return grant_ != nullptr; }
@@ -45,6 +46,11 @@ class Principal {
   bool HasScope(std::string_view scope) const;
 
  private:
+  // The store's verify path builds Principals from its grants.
+  friend class internal::PrincipalFactory;
+  explicit Principal(std::shared_ptr<const internal::TokenGrant> grant)
+      : grant_(std::move(grant)) {}
+
   std::shared_ptr<const internal::TokenGrant> grant_;
 };
 

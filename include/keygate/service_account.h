@@ -18,6 +18,20 @@ struct ServiceAccountSpec {
   std::optional<std::string> slug;
 };
 
+// ServiceAccountPatch is the input of Store::UpdateServiceAccount: each field
+// that is set is changed, the others are left as they are.
+struct ServiceAccountPatch {
+  // New display name, same rules as ServiceAccountSpec::name. Default: unset,
+  // the name is kept.
+  std::optional<std::string> name;
+  // Disable (every token of the account fails Verify) or re-enable the
+  // account. Default: unset, the state is kept.
+  std::optional<bool> disabled;
+
+  // empty reports whether the patch changes nothing.
+  bool empty() const { return !name.has_value() && !disabled.has_value(); }
+};
+
 // ServiceAccount is a service account as stored.
 struct ServiceAccount {
   std::string organization;

@@ -41,7 +41,8 @@ class Store {
  public:
   // Open opens (or creates) the store at options.path. Fails with
   // InvalidArgument for bad options, FailedPrecondition if another process
-  // (or another Store in this process) holds the store, or if the keyring
+  // (or another Store in this process) holds the store (IsStoreInUse, in
+  // keygate/errors.h, tells this case apart), or if the keyring
   // lacks a pepper the store uses or a pepper differs from the one the store
   // recorded for its id.
   static absl::StatusOr<std::unique_ptr<Store>> Open(Options options);
@@ -55,6 +56,11 @@ class Store {
   // Close flushes and closes the store. Every later call fails with
   // FailedPrecondition. Idempotent.
   virtual absl::Status Close() = 0;
+
+  // token_prefix returns Options::token_prefix: the prefix of every token
+  // this store creates (e.g. "kg_"), for hosts that recognize or redact
+  // tokens. The view lives as long as the store; valid after Close too.
+  virtual std::string_view token_prefix() const = 0;
 
   // ----- Service accounts -----
 
@@ -72,13 +78,27 @@ class Store {
   virtual absl::StatusOr<Page<ServiceAccount>> ListServiceAccounts(
       std::string_view organization, const PageRequest& page) = 0;
 
-  // RenameServiceAccount changes the account's display name.
+  // UpdateServiceAccount applies `patch` (a new name, disabled or enabled,
+  // or both) in one atomic write and returns the account as stored. A bad
+  // patch is InvalidArgument naming each bad field, and changes nothing;
+  // NotFound if the account is absent. Disabling takes effect for every
+  // token of the account (Verify refuses them) when this returns; enabling
+  // makes them verify again. An empty patch writes nothing and returns the
+  // account unchanged (updated_at/updated_by included); any other patch sets
+  // updated_at/updated_by, even if the values it sets are the current ones.
+  virtual absl::StatusOr<ServiceAccount> UpdateServiceAccount(
+      std::string_view organization, std::string_view slug,
+      const ServiceAccountPatch& patch, std::string_view actor) = 0;
+
+  // RenameServiceAccount changes the account's display name: the same as
+  // UpdateServiceAccount with only `name` set.
   virtual absl::StatusOr<ServiceAccount> RenameServiceAccount(
       std::string_view organization, std::string_view slug,
       std::string_view new_name, std::string_view actor) = 0;
 
   // SetServiceAccountDisabled disables (every token of the account fails
-  // Verify from the moment this returns) or re-enables the account.
+  // Verify from the moment this returns) or re-enables the account: the same
+  // as UpdateServiceAccount with only `disabled` set.
   virtual absl::StatusOr<ServiceAccount> SetServiceAccountDisabled(
       std::string_view organization, std::string_view slug, bool disabled,
       std::string_view actor) = 0;

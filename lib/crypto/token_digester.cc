@@ -6,6 +6,7 @@
 #include <cstring>
 #include <new>
 
+#include "lib/crypto/keyring_keys.h"
 #include "lib/crypto/sodium.h"
 
 namespace keygate::crypto {
@@ -51,7 +52,7 @@ absl::StatusOr<std::unique_ptr<TokenDigester>> TokenDigester::Create(
   auto* states = new (memory) States;
   sodium_memzero(states, sizeof(States));
   for (int id : keyring->ids()) {
-    const uint8_t* key = keyring->key(id);
+    const uint8_t* key = KeyringKeys::Key(*keyring, id);
     if (id < 1 || id > Keyring::kMaxPepperId || key == nullptr ||
         crypto_generichash_init(&states->state[id], key, Keyring::kKeySize,
                                 kDigestSize) != 0) {

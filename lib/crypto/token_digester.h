@@ -3,18 +3,20 @@
 #ifndef KEYGATE_LIB_CRYPTO_TOKEN_DIGESTER_H_
 #define KEYGATE_LIB_CRYPTO_TOKEN_DIGESTER_H_
 
-#include <array>
 #include <cstdint>
 #include <memory>
 #include <string_view>
 
 #include "absl/status/statusor.h"
 #include "keygate/keyring.h"
+#include "lib/base/digest.h"
 
 namespace keygate::crypto {
 
-inline constexpr size_t kDigestSize = 32;
-using Digest = std::array<uint8_t, kDigestSize>;
+// The digest value type lives in lib/base/digest.h (storage and the index
+// use it without the crypto layer); these names keep crypto::Digest valid.
+using ::keygate::Digest;
+using ::keygate::kDigestSize;
 
 // DigestEqual compares two digests in constant time (crypto_verify_32).
 bool DigestEqual(const Digest& a, const Digest& b) noexcept;

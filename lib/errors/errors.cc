@@ -154,7 +154,18 @@ absl::Status VerifyError(VerifyFailure failure,
   return absl::UnauthenticatedError("invalid token");
 }
 
+absl::Status StoreInUseError(std::string_view message) {
+  absl::Status status = absl::FailedPreconditionError(AbslView(message));
+  status.SetPayload(kStoreInUseTypeUrl, absl::Cord());
+  return status;
+}
+
 }  // namespace internal
+
+bool IsStoreInUse(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kFailedPrecondition &&
+         status.GetPayload(internal::kStoreInUseTypeUrl).has_value();
+}
 
 absl::Status ValidationError(std::vector<FieldError> errors) {
   std::string message = "validation failed";

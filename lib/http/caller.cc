@@ -6,7 +6,7 @@
 
 #include "keygate/errors.h"
 #include "keygate/http/bearer.h"
-#include "lib/base/utf8.h"
+#include "keygate/validation.h"
 
 namespace keygate::http {
 namespace {
@@ -16,13 +16,6 @@ void Note(std::string* why, std::string_view reason) {
 }
 
 }  // namespace
-
-bool IsValidIdentity(std::string_view s) {
-  // The store's rule for organization and actor ids, checked here so a bad
-  // claim is a 401, not a 422 about a header.
-  return !s.empty() && s.size() <= 256 && utf8::IsValid(s) &&
-         !utf8::HasUnsafeCodePoint(s);
-}
 
 std::variant<Caller, Problem> TokenCallerResolver::Resolve(
     const Request& request, std::string_view required_scope,

@@ -82,11 +82,9 @@ std::optional<nlohmann::json> ParseJsonObject(std::string_view body,
 absl::StatusOr<ServiceAccountSpec> DecodeServiceAccountSpec(
     const nlohmann::json& body);
 
-// ServiceAccountPatch is the body of PATCH /service-accounts/{slug}.
-struct ServiceAccountPatch {
-  std::optional<std::string> name;
-  std::optional<bool> disabled;
-};
+// ServiceAccountPatch is the body of PATCH /service-accounts/{slug}: the
+// store's own patch (keygate/service_account.h).
+using ServiceAccountPatch = ::keygate::ServiceAccountPatch;
 
 // DecodeServiceAccountPatch reads {name?, disabled?}.
 absl::StatusOr<ServiceAccountPatch> DecodeServiceAccountPatch(

@@ -14,6 +14,7 @@
 #include "keygate/errors.h"
 #include "keygate/http/bearer.h"
 #include "keygate/problem.h"
+#include "keygate/validation.h"
 #include "lib/http/json_codec.h"
 #include "lib/http/openapi_document.h"
 #include "lib/http/routes.h"
@@ -31,20 +32,6 @@ constexpr char kJsonContentType[] = "application/json";
 constexpr char kRequiredScopeHeader[] = "X-Keygate-Required-Scope";
 constexpr char kSlugRule[] =
     "must match ^[a-z0-9][a-z0-9-]*[a-z0-9]$ (2-100 characters)";
-
-// IsSlug checks the reference slug pattern ^[a-z0-9][a-z0-9-]*[a-z0-9]$ with
-// 2-100 characters.
-bool IsSlug(std::string_view s) {
-  if (s.size() < 2 || s.size() > 100) return false;
-  auto alnum = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-  };
-  if (!alnum(s.front()) || !alnum(s.back())) return false;
-  for (char c : s) {
-    if (!alnum(c) && c != '-') return false;
-  }
-  return true;
-}
 
 std::string_view TrimSpace(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
@@ -236,7 +223,7 @@ class Handler {
                                              "tokenSlug"};
     std::vector<FieldError> errors;
     for (size_t i = 0; i < params.size() && i < 2; ++i) {
-      if (!IsSlug(params[i])) {
+      if (!IsValidSlug(params[i])) {
         errors.push_back({kNames[i], kSlugRule, SafeValue(params[i])});
       }
     }
@@ -470,18 +457,9 @@ Response ManagementApi::Dispatch(Context& context) const {
           if (!allowed.ok()) return context.Refuse(allowed);
         }
       }
-      // The rename goes first: it is the only step bad input can fail, so a
-      // refused name leaves the account untouched.
+      // Rename and disable/enable in one atomic write.
       absl::StatusOr<ServiceAccount> account =
-          store_->GetServiceAccount(org, params[0]);
-      if (account.ok() && patch->name.has_value()) {
-        account =
-            store_->RenameServiceAccount(org, params[0], *patch->name, actor);
-      }
-      if (account.ok() && patch->disabled.has_value()) {
-        account = store_->SetServiceAccountDisabled(org, params[0],
-                                                    *patch->disabled, actor);
-      }
+          store_->UpdateServiceAccount(org, params[0], *patch, actor);
       if (!account.ok()) {
         return context.Refuse(RenameFields(account.status(), AccountRenames()));
       }

@@ -6,9 +6,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
+#include "keygate/principal.h"
 #include "lib/scope/scope.h"
 
 namespace keygate::index {
@@ -37,6 +39,16 @@ struct TokenGrant {
   std::optional<absl::Time> expires_at;
   bool revoked = false;
   std::shared_ptr<index::AccountState> account;
+};
+
+// PrincipalFactory makes the Principal of a verified grant; Principal's
+// constructor from a grant is private to keygate.
+class PrincipalFactory {
+ public:
+  // Make returns a Principal sharing `grant` (valid() iff grant != nullptr).
+  static Principal Make(std::shared_ptr<const TokenGrant> grant) {
+    return Principal(std::move(grant));
+  }
 };
 
 }  // namespace keygate::internal

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "lib/base/absl_view.h"
+#include "lib/errors/payloads.h"
 #include "lib/storage/private_file_system.h"
 #include "rocksdb/db.h"
 #include "rocksdb/env.h"
@@ -41,7 +42,7 @@ absl::Status ToStatus(const rocksdb::Status& s, std::string_view context) {
   if (s.ok()) return absl::OkStatus();
   std::string message = absl::StrCat(AbslView(context), ": ", s.ToString());
   if (IsLockConflict(s)) {
-    return absl::FailedPreconditionError(absl::StrCat(
+    return internal::StoreInUseError(absl::StrCat(
         AbslView(context),
         ": the store is in use by another process (or already open in this "
         "one): ",

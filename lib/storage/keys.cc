@@ -1,5 +1,6 @@
 #include "lib/storage/keys.h"
 
+#include "absl/strings/str_cat.h"
 #include "lib/storage/coding.h"
 
 namespace keygate::storage {
@@ -14,6 +15,10 @@ uint64_t EncodeTime(absl::Time t) {
 
 absl::Time DecodeTime(uint64_t encoded) {
   return absl::FromUnixMicros(static_cast<int64_t>(encoded ^ kSignBit));
+}
+
+std::string PepperFingerprintKey(int pepper_id) {
+  return absl::StrCat("pepper/", pepper_id);
 }
 
 std::string AccountPrefix(std::string_view org) {

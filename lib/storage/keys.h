@@ -15,6 +15,11 @@
 
 namespace keygate::storage {
 
+// default (meta) CF: the schema version and one pepper fingerprint per id.
+inline constexpr std::string_view kSchemaVersionKey = "schema_version";
+// PepperFingerprintKey: "pepper/" + the id in decimal ("pepper/1").
+std::string PepperFingerprintKey(int pepper_id);
+
 // accounts CF: lp(org) + slug.
 std::string AccountKey(std::string_view org, std::string_view slug);
 std::string AccountPrefix(std::string_view org);
@@ -37,6 +42,8 @@ std::string TokenTimeKey(std::string_view org, std::string_view account,
                          absl::Time created_at, std::string_view slug);
 // TokenTimeSuffix is the part after TokenPrefix: the keyset cursor position.
 std::string TokenTimeSuffix(absl::Time created_at, std::string_view slug);
+
+// digests CF: the 32 digest bytes (DigestBytes in lib/base/digest.h).
 
 // Times are stored as big-endian microseconds with the sign bit flipped, so
 // byte order is time order.

@@ -13,16 +13,23 @@
 #include "absl/status/status.h"
 #include "keygate/service_account.h"
 #include "keygate/token.h"
-#include "lib/crypto/token_digester.h"
+#include "lib/base/digest.h"
 
 namespace keygate::storage {
 
 inline constexpr uint8_t kRecordVersion = 1;
 
+// The value of the schema_version key (default CF): the storage format this
+// code reads and writes. Frozen: tests/storage_format_v1_test.cc.
+inline constexpr std::string_view kSchemaVersion = "1";
+
+// A pepper fingerprint value (default CF) is the raw 32-byte Digest, with no
+// version byte.
+
 // StoredToken is a token row: its metadata and the keyed digest of its value.
 struct StoredToken {
   TokenMetadata metadata;
-  crypto::Digest digest{};
+  Digest digest{};
 };
 
 // Account record (accounts CF value).

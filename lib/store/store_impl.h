@@ -1,27 +1,47 @@
 // lib/store/store_impl.h: the Store implementation: validation, tenancy and
-// lifecycle over the storage schema, keeping the verify index exact.
+// lifecycle over the storage tables, keeping the verify index exact.
+//
+// One class, its members defined by job:
+//   store_impl.cc  the guards, Close, the clock, the shared error statuses
+//   open.cc        Open: options, the schema version and pepper checks, and
+//                  loading the verify index from storage
+//   accounts.cc    the service-account calls
+//   tokens.cc      create, list, revoke and purge of tokens
+//   verify.cc      Verify and the upkeep of the verify index (grants and
+//                  per-account state)
+//   slugs.cc       choosing slugs (lib/store/slugs.h)
 #ifndef KEYGATE_LIB_STORE_STORE_IMPL_H_
 #define KEYGATE_LIB_STORE_STORE_IMPL_H_
 
 #include <atomic>
-#include <functional>
-#include <vector>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "keygate/store.h"
+#include "lib/base/digest.h"
 #include "lib/crypto/token_digester.h"
 #include "lib/index/verify_index.h"
 #include "lib/scope/scope.h"
-#include "lib/storage/database.h"
 #include "lib/storage/records.h"
+#include "lib/storage/tables.h"
 #include "lib/token/codec.h"
 
 namespace keygate::store {
+
+// The statuses more than one file of the store returns.
+absl::Status StoreClosedError();
+absl::Status AccountNotFoundError();
+absl::Status TokenNotFoundError();
+
+// StoredTime truncates `t` to the microseconds storage keeps (toward the
+// past, as storage::EncodeTime does), so what a call returns equals what a
+// later read returns.
+absl::Time StoredTime(absl::Time t);
 
 class StoreImpl final : public Store {
  public:
@@ -29,50 +49,106 @@ class StoreImpl final : public Store {
   ~StoreImpl() override;
 
   absl::Status Close() override ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
+  std::string_view token_prefix() const override;
 
   absl::StatusOr<ServiceAccount> CreateServiceAccount(
       std::string_view organization, const ServiceAccountSpec& spec,
-      std::string_view actor) override;
+      std::string_view actor) override ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
   absl::StatusOr<ServiceAccount> GetServiceAccount(
-      std::string_view organization, std::string_view slug) override;
+      std::string_view organization, std::string_view slug) override
+      ABSL_LOCKS_EXCLUDED(db_mu_);
   absl::StatusOr<Page<ServiceAccount>> ListServiceAccounts(
-      std::string_view organization, const PageRequest& page) override;
+      std::string_view organization, const PageRequest& page) override
+      ABSL_LOCKS_EXCLUDED(db_mu_);
+  absl::StatusOr<ServiceAccount> UpdateServiceAccount(
+      std::string_view organization, std::string_view slug,
+      const ServiceAccountPatch& patch, std::string_view actor) override
+      ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
   absl::StatusOr<ServiceAccount> RenameServiceAccount(
       std::string_view organization, std::string_view slug,
-      std::string_view new_name, std::string_view actor) override;
+      std::string_view new_name, std::string_view actor) override
+      ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
   absl::StatusOr<ServiceAccount> SetServiceAccountDisabled(
       std::string_view organization, std::string_view slug, bool disabled,
-      std::string_view actor) override;
+      std::string_view actor) override ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
   absl::Status DeleteServiceAccount(std::string_view organization,
                                     std::string_view slug,
-                                    std::string_view actor) override;
+                                    std::string_view actor) override
+      ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
 
   absl::StatusOr<CreatedToken> CreateToken(std::string_view organization,
                                            std::string_view service_account,
                                            const TokenSpec& spec,
-                                           std::string_view actor) override;
+                                           std::string_view actor) override
+      ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
   absl::StatusOr<Page<TokenMetadata>> ListTokens(
       std::string_view organization, std::string_view service_account,
-      const PageRequest& page) override;
+      const PageRequest& page) override ABSL_LOCKS_EXCLUDED(db_mu_);
   absl::Status RevokeToken(std::string_view organization,
                            std::string_view service_account,
                            std::string_view token_slug,
-                           std::string_view actor) override;
+                           std::string_view actor) override
+      ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
   absl::StatusOr<Principal> Verify(
       std::string_view token, std::string_view required_scope) const override;
-  absl::StatusOr<PurgeResult> PurgeRetired() override;
+  absl::StatusOr<PurgeResult> PurgeRetired() override
+      ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
 
  private:
-  StoreImpl(Options options, std::unique_ptr<storage::Database> db,
+  // WriteGuard is the one way a write starts: it takes write_mu_ (writers
+  // are serialized: each reads, checks, then writes) and then db_mu_ shared
+  // (Close waits for it), and checks the store is open. When status() is OK
+  // the tables may be read and written until the guard is destroyed.
+  class ABSL_SCOPED_LOCKABLE WriteGuard {
+   public:
+    explicit WriteGuard(StoreImpl* store)
+        ABSL_EXCLUSIVE_LOCK_FUNCTION(store->write_mu_)
+            ABSL_SHARED_LOCK_FUNCTION(store->db_mu_);
+    ~WriteGuard() ABSL_UNLOCK_FUNCTION();
+    WriteGuard(const WriteGuard&) = delete;
+    WriteGuard& operator=(const WriteGuard&) = delete;
+
+    // status is OK, or FailedPrecondition if the store is closed.
+    const absl::Status& status() const { return status_; }
+
+   private:
+    StoreImpl* const store_;
+    absl::Status status_;
+  };
+
+  // ReadGuard is the one way a read starts: db_mu_ shared, and the check
+  // that the store is open. Reads never wait for writers.
+  class ABSL_SCOPED_LOCKABLE ReadGuard {
+   public:
+    explicit ReadGuard(const StoreImpl* store)
+        ABSL_SHARED_LOCK_FUNCTION(store->db_mu_);
+    ~ReadGuard() ABSL_UNLOCK_FUNCTION();
+    ReadGuard(const ReadGuard&) = delete;
+    ReadGuard& operator=(const ReadGuard&) = delete;
+
+    // status is OK, or FailedPrecondition if the store is closed.
+    const absl::Status& status() const { return status_; }
+
+   private:
+    const StoreImpl* const store_;
+    absl::Status status_;
+  };
+
+  StoreImpl(Options options, std::unique_ptr<storage::Tables> tables,
             std::unique_ptr<crypto::TokenDigester> digester,
             std::shared_ptr<const scope::ScopeCatalog> catalog);
 
-  // Load checks the pepper fingerprints and fills the index from storage.
-  absl::Status Load() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // ----- open.cc
+  // Load checks the schema version and the pepper fingerprints (recording
+  // them in a new store) and fills the verify index from storage.
+  absl::Status Load() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_)
+      ABSL_LOCKS_EXCLUDED(db_mu_);
 
-  // Now is the clock's time at the precision storage keeps (microseconds),
-  // so what a call returns equals what a later read returns.
+  // ----- store_impl.cc
+  // Now is the clock's time at the precision storage keeps (microseconds).
   absl::Time Now() const;
+  // Commit applies `batch` atomically (synced unless Options::sync_writes is
+  // false).
   absl::Status Commit(storage::Batch& batch)
       ABSL_SHARED_LOCKS_REQUIRED(db_mu_) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
@@ -80,36 +156,51 @@ class StoreImpl final : public Store {
   absl::StatusOr<ServiceAccount> ReadAccount(std::string_view organization,
                                              std::string_view slug) const
       ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
-  absl::StatusOr<std::optional<storage::StoredToken>> ReadToken(
-      std::string_view organization, std::string_view account,
-      std::string_view slug) const ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
 
-  // UpdateAccount applies `mutate` to a stored account and writes it back.
-  absl::StatusOr<ServiceAccount> UpdateAccount(
-      std::string_view organization, std::string_view slug,
-      std::string_view actor, const std::function<void(ServiceAccount&)>& mutate)
+  // ----- accounts.cc
+  // ApplyPatch is UpdateServiceAccount after validation.
+  absl::StatusOr<ServiceAccount> ApplyPatch(std::string_view organization,
+                                            std::string_view slug,
+                                            const ServiceAccountPatch& patch,
+                                            std::string_view actor)
       ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
 
-  // CountActiveTokens counts the organization's active tokens.
-  absl::StatusOr<uint64_t> CountActiveTokens(std::string_view organization,
-                                             absl::Time now) const
-      ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
-
-  // DeleteTokens adds to `batch` the deletion of every record of each token
-  // under `prefix` (tokens CF) that `select` picks, and collects their
-  // digests for the index.
+  // ----- tokens.cc
+  // DeleteTokens adds to `batch` the deletion of every token of `range` that
+  // `select` picks, and collects their digests for the index.
   absl::Status DeleteTokens(
-      std::string_view prefix,
-      const std::function<bool(const TokenMetadata&)>& select,
-      storage::Batch& batch, std::vector<crypto::Digest>& digests) const
+      const storage::TokenRange& range,
+      absl::FunctionRef<bool(const TokenMetadata&)> select,
+      storage::Batch& batch, std::vector<Digest>& digests) const
       ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
 
-  std::shared_ptr<index::AccountState> AccountStateFor(const std::string& key)
+  // ----- verify.cc: the verify index, changed only after a durable write.
+  // PublishToken makes the index answer for `token` as stored.
+  void PublishToken(const storage::StoredToken& token)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // ForgetTokens removes deleted tokens from the index.
+  void ForgetTokens(const std::vector<Digest>& digests)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // PublishAccount sets whether the account's tokens verify (disabled or
+  // not); NewAccount gives a created account a fresh state, so that no grant
+  // of an earlier account with the slug survives; ForgetAccount marks a
+  // deleted account's grants dead.
+  void PublishAccount(const ServiceAccount& account)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  void NewAccount(const ServiceAccount& account)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  void ForgetAccount(std::string_view organization, std::string_view slug)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // LoadToken adds a stored token while opening, after every account was
+  // published: a token without its account never verifies.
+  void LoadToken(const storage::StoredToken& token)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+
+  std::shared_ptr<index::AccountState> AccountStateFor(
+      std::string_view organization, std::string_view slug)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   index::GrantPtr MakeGrant(const TokenMetadata& metadata,
                             std::shared_ptr<index::AccountState> account) const;
-
-  absl::Status CheckOpen() const ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
 
   const Options options_;
   const Clock* const clock_;
@@ -119,10 +210,10 @@ class StoreImpl final : public Store {
 
   // Lock order: write_mu_ before db_mu_. write_mu_ serializes writers (each
   // reads, checks, then writes); db_mu_ is held shared by every storage
-  // access and exclusively by Close.
+  // access and exclusively by Close. Take them with WriteGuard / ReadGuard.
   mutable absl::Mutex write_mu_;
   mutable absl::Mutex db_mu_ ABSL_ACQUIRED_AFTER(write_mu_);
-  std::unique_ptr<storage::Database> db_ ABSL_GUARDED_BY(db_mu_);
+  std::unique_ptr<storage::Tables> tables_ ABSL_GUARDED_BY(db_mu_);
   std::atomic<bool> closed_{false};
 
   // AccountKey -> shared state of that account's grants.

@@ -1,15 +1,25 @@
+// lib/store/validation.cc: the public input rules (keygate/validation.h) and
+// the store's field checks built on them.
 #include "lib/store/validation.h"
 
 #include "absl/strings/str_cat.h"
 #include "lib/base/utf8.h"
 
-namespace keygate::store {
+namespace keygate {
 
-bool IsValidUtf8(std::string_view s) { return utf8::IsValid(s); }
+namespace {
 
-bool HasControlCharacter(std::string_view s) {
-  return utf8::HasUnsafeCodePoint(s);
+// IsValidText: the rule shared by identities and names.
+bool IsValidText(std::string_view value, size_t max) {
+  return !value.empty() && value.size() <= max && utf8::IsValid(value) &&
+         !utf8::HasUnsafeCodePoint(value);
 }
+
+bool IsOnlySpaces(std::string_view value) {
+  return value.find_first_not_of(' ') == std::string_view::npos;
+}
+
+}  // namespace
 
 bool IsValidSlug(std::string_view slug) {
   if (slug.size() < kMinSlugSize || slug.size() > kMaxSlugSize) return false;
@@ -21,6 +31,22 @@ bool IsValidSlug(std::string_view slug) {
   return slug.front() != '-' && slug.back() != '-';
 }
 
+bool IsValidIdentity(std::string_view value) {
+  return IsValidText(value, kMaxIdentitySize);
+}
+
+bool IsValidName(std::string_view value) {
+  return IsValidText(value, kMaxNameSize) && !IsOnlySpaces(value);
+}
+
+namespace store {
+
+bool IsValidUtf8(std::string_view s) { return utf8::IsValid(s); }
+
+bool HasControlCharacter(std::string_view s) {
+  return utf8::HasUnsafeCodePoint(s);
+}
+
 namespace {
 
 void Add(std::vector<FieldError>& errors, std::string_view field,
@@ -29,24 +55,19 @@ void Add(std::vector<FieldError>& errors, std::string_view field,
       FieldError{std::string(field), std::move(message), SafeValue(value)});
 }
 
-// CheckText applies the rules shared by identities and names; returns false
-// if it added an error.
-bool CheckText(std::string_view field, std::string_view value, size_t max,
-               std::vector<FieldError>& errors) {
+// AddTextError adds the first text rule `value` breaks (REQUIRES: it breaks
+// one); returns false if it broke none.
+bool AddTextError(std::string_view field, std::string_view value, size_t max,
+                  std::vector<FieldError>& errors) {
   if (value.empty()) {
     Add(errors, field, "must not be empty", value);
-    return false;
-  }
-  if (value.size() > max) {
+  } else if (value.size() > max) {
     Add(errors, field, absl::StrCat("must be at most ", max, " bytes"), value);
-    return false;
-  }
-  if (!IsValidUtf8(value)) {
+  } else if (!IsValidUtf8(value)) {
     Add(errors, field, "must be valid UTF-8", value);
-    return false;
-  }
-  if (HasControlCharacter(value)) {
+  } else if (HasControlCharacter(value)) {
     Add(errors, field, "must not contain control characters", value);
+  } else {
     return false;
   }
   return true;
@@ -56,15 +77,15 @@ bool CheckText(std::string_view field, std::string_view value, size_t max,
 
 void CheckIdentity(std::string_view field, std::string_view value,
                    std::vector<FieldError>& errors) {
-  CheckText(field, value, kMaxIdentitySize, errors);
+  if (IsValidIdentity(value)) return;
+  AddTextError(field, value, kMaxIdentitySize, errors);
 }
 
 void CheckName(std::string_view field, std::string_view value,
                std::vector<FieldError>& errors) {
-  if (!CheckText(field, value, kMaxNameSize, errors)) return;
-  if (value.find_first_not_of(' ') == std::string_view::npos) {
-    Add(errors, field, "must not be only spaces", value);
-  }
+  if (IsValidName(value)) return;
+  if (AddTextError(field, value, kMaxNameSize, errors)) return;
+  Add(errors, field, "must not be only spaces", value);
 }
 
 void CheckSlug(std::string_view field, std::string_view value,
@@ -77,25 +98,14 @@ void CheckSlug(std::string_view field, std::string_view value,
       value);
 }
 
-std::string Slugify(std::string_view name, size_t max_size,
-                    std::string_view fallback) {
-  std::string slug;
-  bool pending_dash = false;
-  for (char c : name) {
-    char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-    if ((lower >= 'a' && lower <= 'z') || (lower >= '0' && lower <= '9')) {
-      if (pending_dash && !slug.empty()) slug.push_back('-');
-      pending_dash = false;
-      slug.push_back(lower);
-    } else {
-      pending_dash = true;
-    }
-    if (slug.size() >= max_size) break;
+void CheckPage(const PageRequest& page, std::vector<FieldError>& errors) {
+  if (page.limit < 1 || page.limit > PageRequest::kMaxLimit) {
+    errors.push_back({"limit",
+                      absl::StrCat("must be between 1 and ",
+                                   PageRequest::kMaxLimit),
+                      absl::StrCat(page.limit)});
   }
-  if (slug.size() > max_size) slug.resize(max_size);
-  while (!slug.empty() && slug.back() == '-') slug.pop_back();
-  if (slug.size() < kMinSlugSize) return std::string(fallback);
-  return slug;
 }
 
-}  // namespace keygate::store
+}  // namespace store
+}  // namespace keygate

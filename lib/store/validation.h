@@ -1,7 +1,9 @@
-// lib/store/validation.h: input rules of the store's public calls.
+// lib/store/validation.h: input rules of the store's public calls, with the
+// messages that say which rule an input broke.
 //
-// Each Check* appends a FieldError to `errors` when its input breaks the
-// rule, so one call can report every bad field at once.
+// The rules themselves are public (keygate/validation.h); each Check* here
+// appends a FieldError to `errors` when its input breaks one, so one call can
+// report every bad field at once.
 #ifndef KEYGATE_LIB_STORE_VALIDATION_H_
 #define KEYGATE_LIB_STORE_VALIDATION_H_
 
@@ -10,13 +12,10 @@
 #include <vector>
 
 #include "keygate/errors.h"
+#include "keygate/page.h"
+#include "keygate/validation.h"
 
 namespace keygate::store {
-
-inline constexpr size_t kMaxIdentitySize = 256;  // organization, actor
-inline constexpr size_t kMaxNameSize = 200;
-inline constexpr size_t kMinSlugSize = 2;
-inline constexpr size_t kMaxSlugSize = 100;
 
 // IsValidUtf8 reports whether `s` is well-formed UTF-8 (no overlongs,
 // surrogates or code points past U+10FFFF).
@@ -26,16 +25,11 @@ bool IsValidUtf8(std::string_view s);
 // C1, U+2028/2029 or a bidirectional override or isolate (utf8.h).
 bool HasControlCharacter(std::string_view s);
 
-// IsValidSlug: ^[a-z0-9][a-z0-9-]*[a-z0-9]$, 2-100 chars.
-bool IsValidSlug(std::string_view slug);
-
-// CheckIdentity: organization / actor ids, 1-256 bytes of valid UTF-8
-// without control characters.
+// CheckIdentity: organization / actor ids (IsValidIdentity).
 void CheckIdentity(std::string_view field, std::string_view value,
                    std::vector<FieldError>& errors);
 
-// CheckName: display names, 1-200 bytes of valid UTF-8 without control
-// characters, not only whitespace.
+// CheckName: display names (IsValidName).
 void CheckName(std::string_view field, std::string_view value,
                std::vector<FieldError>& errors);
 
@@ -43,11 +37,9 @@ void CheckName(std::string_view field, std::string_view value,
 void CheckSlug(std::string_view field, std::string_view value,
                std::vector<FieldError>& errors);
 
-// Slugify derives a slug stem from a display name: ASCII letters and digits
-// lowercased, every other run turned into one '-', trimmed, at most
-// `max_size` chars. Returns `fallback` if fewer than 2 chars remain.
-std::string Slugify(std::string_view name, size_t max_size,
-                    std::string_view fallback);
+// CheckPage: a page limit within [1, PageRequest::kMaxLimit] (the cursor is
+// checked by the list that reads it).
+void CheckPage(const PageRequest& page, std::vector<FieldError>& errors);
 
 }  // namespace keygate::store
 

@@ -9,10 +9,9 @@
 #include <utility>
 
 #include "absl/status/status.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "keygate/errors.h"
 #include "keygate/keyring.h"
 #include "keygate/options.h"
 #include "lib/base/absl_view.h"
@@ -32,10 +31,6 @@ std::string FromEnvironment(const char* name) {
 std::string WithoutTrailingSlashes(std::string path) {
   while (path.size() > 1 && path.back() == '/') path.pop_back();
   return path;
-}
-
-std::string ToStd(absl::string_view view) {
-  return std::string(view.data(), view.size());
 }
 
 // WithContext returns `status` with its message wrapped as
@@ -100,12 +95,8 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(
   absl::StatusOr<std::unique_ptr<Store>> store =
       Store::Open(std::move(store_options));
   if (!store.ok()) {
-    const std::string message =
-        absl::AsciiStrToLower(ToStd(store.status().message()));
     std::string hint;
-    if (absl::IsFailedPrecondition(store.status()) &&
-        (absl::StrContains(message, "lock") ||
-         absl::StrContains(message, "in use"))) {
+    if (IsStoreInUse(store.status())) {
       hint =
           " (is `keygate serve` or another keygate process using this "
           "store? Stop it and try again)";

@@ -225,12 +225,10 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
 
   GlobalOptions globals = global_flags;
   ResolveDefaults(globals);
-  std::string token_prefix;
   absl::StatusOr<std::unique_ptr<Store>> store =
       OpenStore(globals, [&](Options& options) {
         options.max_active_tokens_per_organization =
             flags.max_active_tokens_per_org;
-        token_prefix = options.token_prefix;
       });
   if (!store.ok()) {
     Log(absl::StrCat("cannot open the store: ", store.status().ToString()));
@@ -252,7 +250,7 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
   {
     http::TokenCallerResolver token_callers(store->get());
     http::JwtCallerResolver jwt_callers(&*verifier);
-    http::BearerCallerResolver callers(token_prefix,
+    http::BearerCallerResolver callers(std::string((*store)->token_prefix()),
                                        &token_callers, &jwt_callers);
     http::ManagementApi api(store->get(), &callers, std::move(api_options));
     HttpListener listener(

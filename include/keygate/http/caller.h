@@ -111,10 +111,6 @@ class BearerCallerResolver : public CallerResolver {
   const CallerResolver* others_;
 };
 
-// IsValidIdentity reports whether `s` can be an organization or actor: 1-256
-// bytes of valid UTF-8 without control characters (the store's rule).
-bool IsValidIdentity(std::string_view s);
-
 }  // namespace keygate::http
 
 #endif  // KEYGATE_HTTP_CALLER_H_

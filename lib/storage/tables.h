@@ -1,0 +1,179 @@
+// lib/storage/tables.h: the tables of a keygate store, over its RocksDB
+// column families (docs/storage-schema.md).
+//
+// Tables is the only code that knows which column families a service account
+// or a token occupies and how their keys and records are encoded: every put,
+// delete, read and scan of store state happens here, and the store above it
+// deals in ServiceAccount and StoredToken values only. Writes are added to a
+// Batch and applied atomically by Write, so one store operation is one
+// RocksDB write batch whatever tables it touches.
+//
+// Derived state (today token_times and digests; tomorrow name and slug
+// uniqueness indexes and per-organization counts) is maintained inside the
+// Put*/Delete* calls, and the queries that could use it (FindActiveTokenName,
+// CountActiveTokens, ContainsDigest) are methods here, so adding an index
+// changes this file and not the store.
+#ifndef KEYGATE_LIB_STORAGE_TABLES_H_
+#define KEYGATE_LIB_STORAGE_TABLES_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "keygate/service_account.h"
+#include "lib/base/digest.h"
+#include "lib/storage/database.h"
+#include "lib/storage/records.h"
+
+namespace keygate::storage {
+
+// ScanControl is what a scan visitor returns to go on or to stop early.
+enum class ScanControl { kContinue, kStop };
+
+// AccountVisitor is called once per account of a scan, in key order. An
+// error status stops the scan and is what the scan returns.
+using AccountVisitor =
+    absl::FunctionRef<absl::StatusOr<ScanControl>(const ServiceAccount&)>;
+
+// TokenVisitor is called once per token of a scan with its full metadata
+// (organization, service_account and slug included). An error status stops
+// the scan and is what the scan returns.
+using TokenVisitor =
+    absl::FunctionRef<absl::StatusOr<ScanControl>(const StoredToken&)>;
+
+// TokenRange selects the tokens a scan visits: every token, one
+// organization's, or one service account's.
+class TokenRange {
+ public:
+  static TokenRange All() { return TokenRange(std::string()); }
+  static TokenRange OfOrganization(std::string_view organization);
+  static TokenRange OfAccount(std::string_view organization,
+                              std::string_view service_account);
+
+  // prefix is the tokens-CF key prefix the range covers.
+  const std::string& prefix() const { return prefix_; }
+
+ private:
+  explicit TokenRange(std::string prefix) : prefix_(std::move(prefix)) {}
+  std::string prefix_;
+};
+
+// Tables owns the store's Database. Reads and scans are safe for concurrent
+// use with each other and with Write; Close must not race with any other
+// call (the store serializes it). Every read or scan returns DataLoss for a
+// record or key it cannot decode, and the Database's status for I/O errors.
+class Tables {
+ public:
+  // Open opens or creates the database at `path` (Database::Open's errors;
+  // a lock conflict carries the payload keygate::IsStoreInUse reads).
+  static absl::StatusOr<std::unique_ptr<Tables>> Open(const std::string& path,
+                                                      bool create_if_missing);
+  Tables(const Tables&) = delete;
+  Tables& operator=(const Tables&) = delete;
+
+  // Close flushes and closes the database; idempotent.
+  absl::Status Close();
+
+  // Write applies `batch` atomically; with `sync` the WAL is fsynced first.
+  absl::Status Write(Batch& batch, bool sync);
+
+  // ----- meta (default CF) -----
+
+  // ReadSchemaVersion returns the stored schema version, or nullopt if none.
+  absl::StatusOr<std::optional<std::string>> ReadSchemaVersion() const;
+  // PutSchemaVersion records kSchemaVersion.
+  void PutSchemaVersion(Batch& batch) const;
+  // IsEmpty reports whether the meta, accounts and tokens families hold no
+  // key at all (a new store, as opposed to someone else's database).
+  absl::StatusOr<bool> IsEmpty() const;
+  // ReadPepperFingerprint returns the stored fingerprint bytes of
+  // `pepper_id` as stored (the caller checks their size), or nullopt.
+  absl::StatusOr<std::optional<std::string>> ReadPepperFingerprint(
+      int pepper_id) const;
+  void PutPepperFingerprint(Batch& batch, int pepper_id,
+                            const Digest& fingerprint) const;
+
+  // ----- service accounts (accounts CF) -----
+
+  // ReadAccount returns the account with organization and slug filled in,
+  // or nullopt if absent.
+  absl::StatusOr<std::optional<ServiceAccount>> ReadAccount(
+      std::string_view organization, std::string_view slug) const;
+  // PutAccount creates or replaces the account named by its organization
+  // and slug.
+  void PutAccount(Batch& batch, const ServiceAccount& account) const;
+  // DeleteAccount deletes the account row only (its tokens are deleted one
+  // by one with DeleteToken).
+  void DeleteAccount(Batch& batch, std::string_view organization,
+                     std::string_view slug) const;
+  // ScanAccounts visits the organization's accounts in slug order, starting
+  // after slug `start_after` if it is not empty.
+  absl::Status ScanAccounts(std::string_view organization,
+                            std::string_view start_after,
+                            AccountVisitor visit) const;
+  // ScanEveryAccount visits every account of every organization.
+  absl::Status ScanEveryAccount(AccountVisitor visit) const;
+
+  // ----- tokens (tokens, token_times and digests CFs) -----
+
+  // ReadToken returns the token with its full metadata, or nullopt if absent.
+  absl::StatusOr<std::optional<StoredToken>> ReadToken(
+      std::string_view organization, std::string_view service_account,
+      std::string_view slug) const;
+  // PutNewToken adds a token: its row, its listing entry and its digest.
+  // REQUIRES: no token with this key or digest exists.
+  void PutNewToken(Batch& batch, const StoredToken& token) const;
+  // UpdateToken replaces the row of an existing token (revocation).
+  // REQUIRES: the token exists with the same digest and created_at.
+  void UpdateToken(Batch& batch, const StoredToken& token) const;
+  // DeleteToken deletes every record of a token (as read from storage).
+  void DeleteToken(Batch& batch, const StoredToken& token) const;
+  // ScanTokens visits the tokens of `range` in key order.
+  absl::Status ScanTokens(const TokenRange& range, TokenVisitor visit) const;
+  // ScanTokensNewestFirst visits one account's tokens newest first (ties by
+  // slug), starting after the listing position `start_after` (a
+  // TokenTimeSuffix) if it is not empty. `visit` also gets the token's
+  // position, the cursor of a later page. The listing is read from a
+  // snapshot and each token as it is now: a token deleted since the scan
+  // began is skipped.
+  absl::Status ScanTokensNewestFirst(
+      std::string_view organization, std::string_view service_account,
+      std::string_view start_after,
+      absl::FunctionRef<absl::StatusOr<ScanControl>(const StoredToken& token,
+                                                    std::string_view position)>
+          visit) const;
+  // FindActiveTokenName reports whether the account has a token named `name`
+  // that is active at `now`.
+  absl::StatusOr<bool> FindActiveTokenName(std::string_view organization,
+                                           std::string_view service_account,
+                                           std::string_view name,
+                                           absl::Time now) const;
+  // CountActiveTokens counts the organization's tokens active at `now`.
+  absl::StatusOr<uint64_t> CountActiveTokens(std::string_view organization,
+                                             absl::Time now) const;
+  // ContainsDigest reports whether a token with `digest` is stored (the
+  // digests CF is the unique key of tokens).
+  absl::StatusOr<bool> ContainsDigest(const Digest& digest) const;
+
+ private:
+  explicit Tables(std::unique_ptr<Database> db) : db_(std::move(db)) {}
+
+  // Scan runs Database::Scan with a visitor that may fail.
+  absl::Status Scan(
+      Family family, std::string_view prefix, std::string_view start_after,
+      absl::FunctionRef<absl::StatusOr<ScanControl>(std::string_view key,
+                                                    std::string_view value)>
+          visit) const;
+
+  std::unique_ptr<Database> db_;
+};
+
+}  // namespace keygate::storage
+
+#endif  // KEYGATE_LIB_STORAGE_TABLES_H_

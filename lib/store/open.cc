@@ -1,0 +1,171 @@
+// lib/store/open.cc: opening a store: its options, the storage format and
+// pepper checks, and loading the verify index from storage.
+#include <algorithm>
+#include <array>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "keygate/errors.h"
+#include "keygate/keyring.h"
+#include "lib/base/absl_view.h"
+#include "lib/crypto/sodium.h"
+#include "lib/store/store_impl.h"
+
+namespace keygate::store {
+
+namespace {
+
+absl::Status CheckOptions(const Options& options) {
+  std::vector<FieldError> errors;
+  if (options.path.empty()) {
+    errors.push_back({"path", "the store path must not be empty", ""});
+  }
+  if (options.keyring == nullptr) {
+    errors.push_back(
+        {"keyring",
+         "a pepper keyring is required (Keyring::Load); keygate never uses a "
+         "built-in key",
+         ""});
+  }
+  if (!token::IsValidPrefix(options.token_prefix)) {
+    errors.push_back({"tokenPrefix",
+                      "must be 1-16 characters of a-z and 0-9 followed by '_'",
+                      SafeValue(options.token_prefix)});
+  }
+  if (options.scope_modules.empty() ||
+      options.scope_modules.size() > scope::kMaxModules) {
+    errors.push_back({"scopeModules",
+                      absl::StrCat("must name 1 to ", scope::kMaxModules,
+                                   " modules"),
+                      ""});
+  }
+  absl::flat_hash_set<std::string> seen;
+  for (size_t i = 0; i < options.scope_modules.size(); ++i) {
+    const std::string& module = options.scope_modules[i];
+    if (!scope::IsValidModuleName(module) || !seen.insert(module).second) {
+      errors.push_back({absl::StrCat("scopeModules[", i, "]"),
+                        "must be a unique name of a-z, 0-9 and '_' starting "
+                        "with a letter",
+                        SafeValue(module)});
+    }
+  }
+  if (options.retention < absl::ZeroDuration()) {
+    errors.push_back({"retention", "must not be negative", ""});
+  }
+  if (!errors.empty()) return ValidationError(std::move(errors));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
+  if (absl::Status s = CheckOptions(options); !s.ok()) return s;
+  if (absl::Status s = crypto::InitSodium(); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<crypto::TokenDigester>> digester =
+      crypto::TokenDigester::Create(options.keyring);
+  if (!digester.ok()) return digester.status();
+  absl::StatusOr<std::unique_ptr<storage::Tables>> tables =
+      storage::Tables::Open(options.path, options.create_if_missing);
+  if (!tables.ok()) return tables.status();
+  auto catalog =
+      std::make_shared<const scope::ScopeCatalog>(options.scope_modules);
+  std::unique_ptr<StoreImpl> store(
+      new StoreImpl(std::move(options), *std::move(tables),
+                    *std::move(digester), std::move(catalog)));
+  absl::Status load_status;
+  {
+    absl::MutexLock lock(&store->write_mu_);
+    load_status = store->Load();
+  }
+  // Close takes write_mu_ itself: calling it under the lock above would
+  // self-deadlock (absl aborts on it).
+  if (!load_status.ok()) {
+    (void)store->Close();
+    return load_status;
+  }
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+absl::Status StoreImpl::Load() {
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  storage::Batch batch;
+
+  // Schema version.
+  absl::StatusOr<std::optional<std::string>> version =
+      tables_->ReadSchemaVersion();
+  if (!version.ok()) return version.status();
+  if (!version->has_value()) {
+    // A new store has no keys at all; anything else is not ours to convert.
+    absl::StatusOr<bool> empty = tables_->IsEmpty();
+    if (!empty.ok()) return empty.status();
+    if (!*empty) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          options_.path, " holds a RocksDB database that is not a keygate store"));
+    }
+    tables_->PutSchemaVersion(batch);
+  } else if (**version != storage::kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "store at ", options_.path, " has schema version ", SafeValue(**version),
+        "; this keygate reads version ", AbslView(storage::kSchemaVersion)));
+  }
+
+  // Pepper fingerprints: the same id must always mean the same key.
+  std::array<bool, Keyring::kMaxPepperId + 1> has_pepper{};
+  for (int id : digester_->keyring().ids()) {
+    if (id >= 1 && id <= Keyring::kMaxPepperId) has_pepper[id] = true;
+    const Digest fingerprint = digester_->Fingerprint(id);
+    absl::StatusOr<std::optional<std::string>> stored =
+        tables_->ReadPepperFingerprint(id);
+    if (!stored.ok()) return stored.status();
+    if (!stored->has_value()) {
+      tables_->PutPepperFingerprint(batch, id, fingerprint);
+      continue;
+    }
+    Digest stored_fingerprint{};
+    const bool same_size = (*stored)->size() == stored_fingerprint.size();
+    if (same_size) {
+      std::copy((*stored)->begin(), (*stored)->end(),
+                stored_fingerprint.begin());
+    }
+    if (!same_size || !crypto::DigestEqual(stored_fingerprint, fingerprint)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "pepper ", id, " in the keyring is not the pepper ", id,
+          " this store was created with: wrong pepper file?"));
+    }
+  }
+
+  // Accounts first: a token finds its account's state among them. The
+  // visitors run inside the scans, under this function's locks (which the
+  // analysis cannot see through the scan).
+  absl::Status status = tables_->ScanEveryAccount(
+      [&](const ServiceAccount& account) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        PublishAccount(account);
+        return storage::ScanControl::kContinue;
+      });
+  if (!status.ok()) return status;
+
+  // Tokens.
+  status = tables_->ScanTokens(
+      storage::TokenRange::All(),
+      [&](const storage::StoredToken& token) ABSL_NO_THREAD_SAFETY_ANALYSIS
+      -> absl::StatusOr<storage::ScanControl> {
+        const int pepper_id = token.metadata.pepper_id;
+        if (pepper_id < 1 || pepper_id > Keyring::kMaxPepperId ||
+            !has_pepper[pepper_id]) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "the store holds tokens digested with pepper ", pepper_id,
+              ", which the keyring lacks: wrong or incomplete pepper file?"));
+        }
+        LoadToken(token);
+        return storage::ScanControl::kContinue;
+      });
+  if (!status.ok()) return status;
+
+  if (batch.size() > 0) return tables_->Write(batch, /*sync=*/true);
+  return absl::OkStatus();
+}
+
+}  // namespace keygate::store

@@ -1,0 +1,285 @@
+// lib/store/tokens.cc: creating, listing, revoking and purging tokens.
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "keygate/errors.h"
+#include "lib/store/cursor.h"
+#include "lib/store/slugs.h"
+#include "lib/store/store_impl.h"
+#include "lib/store/validation.h"
+
+namespace keygate::store {
+
+namespace {
+
+constexpr size_t kMaxScopesPerToken = 64;
+// Expiries further out than this are a caller bug, not a policy.
+constexpr absl::Duration kMaxTokenLifetime = absl::Hours(24 * 366 * 100);
+// A token listing position is be64(~created micros) + slug.
+constexpr size_t kTimePositionSize = 8;
+
+// CheckScopes validates a token's requested scopes; appends to errors.
+void CheckScopes(const scope::ScopeCatalog& catalog,
+                 const std::vector<std::string>& scopes,
+                 std::vector<FieldError>& errors) {
+  if (scopes.empty()) {
+    errors.push_back({"scopes", "at least one scope is required", ""});
+    return;
+  }
+  if (scopes.size() > kMaxScopesPerToken) {
+    errors.push_back({"scopes",
+                      absl::StrCat("at most ", kMaxScopesPerToken,
+                                   " scopes are allowed"),
+                      ""});
+    return;
+  }
+  for (size_t i = 0; i < scopes.size(); ++i) {
+    if (!catalog.Parse(scopes[i])) {
+      errors.push_back(
+          {absl::StrCat("scopes[", i, "]"),
+           absl::StrCat("unknown scope: expected read:<module>, "
+                        "write:<module>, delete:<module>, read:* or "
+                        "write:*, with <module> one of ",
+                        absl::StrJoin(catalog.modules(), ", ")),
+           SafeValue(scopes[i])});
+    }
+  }
+}
+
+// CheckExpiry validates a requested expiry (already at stored precision)
+// against `now`; appends to errors.
+void CheckExpiry(absl::Time requested, absl::Time expires_at, absl::Time now,
+                 std::vector<FieldError>& errors) {
+  if (expires_at <= now) {
+    errors.push_back({"expiresAt", "must be in the future",
+                      absl::FormatTime(absl::RFC3339_sec, requested,
+                                       absl::UTCTimeZone())});
+  } else if (expires_at - now > kMaxTokenLifetime) {
+    errors.push_back({"expiresAt", "must be within 100 years",
+                      absl::FormatTime(absl::RFC3339_sec, requested,
+                                       absl::UTCTimeZone())});
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<CreatedToken> StoreImpl::CreateToken(
+    std::string_view organization, std::string_view service_account,
+    const TokenSpec& spec, std::string_view actor) {
+  std::vector<FieldError> errors;
+  CheckIdentity("organization", organization, errors);
+  CheckSlug("serviceAccountSlug", service_account, errors);
+  CheckIdentity("actor", actor, errors);
+  CheckName("name", spec.name, errors);
+  if (spec.slug) CheckSlug("slug", *spec.slug, errors);
+  CheckScopes(*catalog_, spec.scopes, errors);
+  const absl::Time now = Now();
+  std::optional<absl::Time> expires_at;
+  if (spec.expires_at) {
+    expires_at = StoredTime(*spec.expires_at);
+    CheckExpiry(*spec.expires_at, *expires_at, now, errors);
+  }
+  if (!errors.empty()) return ValidationError(std::move(errors));
+
+  std::vector<std::string> scopes = spec.scopes;
+  std::sort(scopes.begin(), scopes.end());
+  scopes.erase(std::unique(scopes.begin(), scopes.end()), scopes.end());
+
+  WriteGuard guard(this);
+  if (!guard.status().ok()) return guard.status();
+  absl::StatusOr<ServiceAccount> account =
+      ReadAccount(organization, service_account);
+  if (!account.ok()) return account.status();
+  if (account->disabled) {
+    return absl::FailedPreconditionError(
+        "the service account is disabled; enable it before creating tokens");
+  }
+
+  // The name is unique among the account's active tokens.
+  absl::StatusOr<bool> name_taken = tables_->FindActiveTokenName(
+      organization, service_account, spec.name, now);
+  if (!name_taken.ok()) return name_taken.status();
+  if (*name_taken) {
+    return ConflictError({"name",
+                          "an active token with this name already exists",
+                          SafeValue(spec.name)});
+  }
+  const storage::Tables& tables = *tables_;
+  absl::StatusOr<std::string> slug = ChooseTokenSlug(
+      spec.name, spec.slug,
+      [&](std::string_view candidate) -> absl::StatusOr<bool> {
+        absl::StatusOr<std::optional<storage::StoredToken>> existing =
+            tables.ReadToken(organization, service_account, candidate);
+        if (!existing.ok()) return existing.status();
+        return existing->has_value();
+      });
+  if (!slug.ok()) return slug.status();
+
+  if (options_.max_active_tokens_per_organization > 0) {
+    absl::StatusOr<uint64_t> active =
+        tables_->CountActiveTokens(organization, now);
+    if (!active.ok()) return active.status();
+    if (*active >= options_.max_active_tokens_per_organization) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the organization has reached its quota of ",
+          options_.max_active_tokens_per_organization, " active tokens"));
+    }
+  }
+
+  CreatedToken created;
+  storage::StoredToken stored;
+  const int pepper_id = digester_->active_id();
+  for (int attempt = 0;; ++attempt) {
+    created.value = codec_.Generate(pepper_id);
+    if (created.value.empty() ||
+        !digester_->Compute(pepper_id, created.value.view(), &stored.digest)) {
+      return absl::InternalError("could not generate a token");
+    }
+    // 256 random bits never collide in practice; the digest is the unique
+    // key of tokens all the same (the digests table), so check rather than
+    // assume.
+    absl::StatusOr<bool> collision = tables_->ContainsDigest(stored.digest);
+    if (!collision.ok()) return collision.status();
+    if (!*collision) break;
+    if (attempt == 3) return absl::InternalError("token digest collision");
+  }
+  TokenMetadata& m = stored.metadata;
+  m.organization = std::string(organization);
+  m.service_account = std::string(service_account);
+  m.slug = *std::move(slug);
+  m.name = spec.name;
+  m.scopes = std::move(scopes);
+  m.created_at = now;
+  m.created_by = std::string(actor);
+  m.expires_at = expires_at;
+  m.pepper_id = pepper_id;
+
+  storage::Batch batch;
+  tables_->PutNewToken(batch, stored);
+  if (absl::Status s = Commit(batch); !s.ok()) return s;
+  PublishToken(stored);
+  created.metadata = std::move(m);
+  return created;
+}
+
+absl::StatusOr<Page<TokenMetadata>> StoreImpl::ListTokens(
+    std::string_view organization, std::string_view service_account,
+    const PageRequest& page) {
+  std::vector<FieldError> errors;
+  CheckIdentity("organization", organization, errors);
+  CheckSlug("serviceAccountSlug", service_account, errors);
+  CheckPage(page, errors);
+  std::string start_after;
+  if (!page.cursor.empty()) {
+    std::optional<std::string> position =
+        DecodeCursor(CursorKind::kTokens, page.cursor);
+    if (!position || position->size() <= kTimePositionSize ||
+        !IsValidSlug(std::string_view(*position).substr(kTimePositionSize))) {
+      errors.push_back({"cursor", "is not a cursor of this list",
+                        SafeValue(page.cursor)});
+    } else {
+      start_after = *std::move(position);
+    }
+  }
+  if (!errors.empty()) return ValidationError(std::move(errors));
+
+  // Without write_mu_: a token purged or deleted with its account while
+  // this lists is simply left out.
+  ReadGuard guard(this);
+  if (!guard.status().ok()) return guard.status();
+  absl::StatusOr<ServiceAccount> account =
+      ReadAccount(organization, service_account);
+  if (!account.ok()) return account.status();
+
+  Page<TokenMetadata> result;
+  std::string last_position;
+  bool more = false;
+  absl::Status status = tables_->ScanTokensNewestFirst(
+      organization, service_account, start_after,
+      [&](const storage::StoredToken& token, std::string_view position) {
+        if (result.items.size() == page.limit) {
+          more = true;
+          return storage::ScanControl::kStop;
+        }
+        result.items.push_back(token.metadata);
+        last_position = std::string(position);
+        return storage::ScanControl::kContinue;
+      });
+  if (!status.ok()) return status;
+  if (more) result.next_cursor = EncodeCursor(CursorKind::kTokens, last_position);
+  return result;
+}
+
+absl::Status StoreImpl::RevokeToken(std::string_view organization,
+                                    std::string_view service_account,
+                                    std::string_view token_slug,
+                                    std::string_view actor) {
+  std::vector<FieldError> errors;
+  CheckIdentity("organization", organization, errors);
+  CheckSlug("serviceAccountSlug", service_account, errors);
+  CheckSlug("tokenSlug", token_slug, errors);
+  CheckIdentity("actor", actor, errors);
+  if (!errors.empty()) return ValidationError(std::move(errors));
+
+  WriteGuard guard(this);
+  if (!guard.status().ok()) return guard.status();
+  absl::StatusOr<std::optional<storage::StoredToken>> token =
+      tables_->ReadToken(organization, service_account, token_slug);
+  if (!token.ok()) return token.status();
+  // Unknown, another organization's, or already revoked: one answer.
+  if (!token->has_value() || (*token)->metadata.revoked()) {
+    return TokenNotFoundError();
+  }
+  storage::StoredToken& stored = **token;
+  stored.metadata.revoked_at = Now();
+  stored.metadata.revoked_by = std::string(actor);
+
+  storage::Batch batch;
+  tables_->UpdateToken(batch, stored);
+  if (absl::Status s = Commit(batch); !s.ok()) return s;
+  PublishToken(stored);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PurgeResult> StoreImpl::PurgeRetired() {
+  WriteGuard guard(this);
+  if (!guard.status().ok()) return guard.status();
+  const absl::Time cutoff = Now() - options_.retention;
+
+  storage::Batch batch;
+  std::vector<Digest> digests;
+  absl::Status status = DeleteTokens(
+      storage::TokenRange::All(),
+      [cutoff](const TokenMetadata& m) {
+        return (m.revoked_at && *m.revoked_at <= cutoff) ||
+               (!m.revoked_at && m.expires_at && *m.expires_at <= cutoff);
+      },
+      batch, digests);
+  if (!status.ok()) return status;
+  PurgeResult result;
+  if (digests.empty()) return result;
+  if (absl::Status s = Commit(batch); !s.ok()) return s;
+  ForgetTokens(digests);
+  result.tokens_purged = digests.size();
+  return result;
+}
+
+absl::Status StoreImpl::DeleteTokens(
+    const storage::TokenRange& range,
+    absl::FunctionRef<bool(const TokenMetadata&)> select,
+    storage::Batch& batch, std::vector<Digest>& digests) const {
+  const storage::Tables& tables = *tables_;
+  return tables.ScanTokens(range, [&](const storage::StoredToken& token) {
+    if (select(token.metadata)) {
+      tables.DeleteToken(batch, token);
+      digests.push_back(token.digest);
+    }
+    return storage::ScanControl::kContinue;
+  });
+}
+
+}  // namespace keygate::store
