@@ -1,15 +1,6 @@
 // tests/quickstart_test.cc: the README's library example compiles, runs,
 // and is the same code as README.md shows.
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <string>
-
-#include "gtest/gtest.h"
+#include "tests/example_test_util.h"
 
 #define main keygate_quickstart_main
 #include "examples/quickstart.cc"
@@ -17,29 +8,10 @@
 
 namespace {
 
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-const std::filesystem::path kSourceDir =
-    std::filesystem::path(KEYGATE_TESTDATA_DIR).parent_path().parent_path();
-
 TEST(QuickstartTest, RunsInAnEmptyDirectory) {
-  std::string pattern =
-      (std::filesystem::temp_directory_path() / "keygate_quickstart_XXXXXX")
-          .string();
-  ASSERT_NE(mkdtemp(pattern.data()), nullptr) << std::strerror(errno);
-  const std::filesystem::path previous = std::filesystem::current_path();
-  std::filesystem::current_path(pattern);
-  testing::internal::CaptureStdout();
-  const int exit_code = keygate_quickstart_main();
-  const std::string out = testing::internal::GetCapturedStdout();
-  std::filesystem::current_path(previous);
-  std::filesystem::remove_all(pattern);
-  EXPECT_EQ(exit_code, 0);
+  std::string out;
+  EXPECT_EQ(keygate::test::RunInEmptyDirectory(keygate_quickstart_main, out),
+            0);
   EXPECT_NE(out.find("verified: acme/ci-bot/deploy"), std::string::npos)
       << out;
   EXPECT_NE(out.find("after revoke: invalid token"), std::string::npos)
@@ -47,13 +19,7 @@ TEST(QuickstartTest, RunsInAnEmptyDirectory) {
 }
 
 TEST(QuickstartTest, ReadmeShowsThisExample) {
-  const std::string readme = ReadFile(kSourceDir / "README.md");
-  std::string example = ReadFile(kSourceDir / "examples" / "quickstart.cc");
-  ASSERT_FALSE(example.empty());
-  // The README shows the file from its first #include on.
-  example = example.substr(example.find("#include"));
-  EXPECT_NE(readme.find(example), std::string::npos)
-      << "README.md's library example differs from examples/quickstart.cc";
+  keygate::test::ExpectReadmeShows("quickstart.cc");
 }
 
 }  // namespace

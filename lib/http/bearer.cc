@@ -54,11 +54,8 @@ BearerCredential ExtractBearer(const Request& request) {
   return out;
 }
 
-std::variant<Principal, Problem> VerifyBearer(const Store& store,
-                                              const Request& request,
-                                              std::string_view required_scope,
-                                              std::string* why) {
-  BearerCredential credential = ExtractBearer(request);
+std::optional<Problem> CredentialProblem(const BearerCredential& credential,
+                                         std::string* why) {
   switch (credential.kind) {
     case BearerCredential::Kind::kNone:
       Note(why, "no credentials");
@@ -68,6 +65,17 @@ std::variant<Principal, Problem> VerifyBearer(const Store& store,
       return InvalidTokenProblem();
     case BearerCredential::Kind::kBearer:
       break;
+  }
+  return std::nullopt;
+}
+
+std::variant<Principal, Problem> VerifyBearer(const Store& store,
+                                              const Request& request,
+                                              std::string_view required_scope,
+                                              std::string* why) {
+  BearerCredential credential = ExtractBearer(request);
+  if (std::optional<Problem> problem = CredentialProblem(credential, why)) {
+    return *std::move(problem);
   }
   absl::StatusOr<Principal> principal =
       store.Verify(credential.value, required_scope);

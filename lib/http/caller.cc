@@ -42,15 +42,8 @@ std::variant<Caller, Problem> JwtCallerResolver::Resolve(
     const Request& request, std::string_view required_scope,
     std::string* why) const {
   BearerCredential credential = ExtractBearer(request);
-  switch (credential.kind) {
-    case BearerCredential::Kind::kNone:
-      Note(why, "no credentials");
-      return MissingCredentialsProblem();
-    case BearerCredential::Kind::kInvalid:
-      Note(why, credential.why);
-      return InvalidTokenProblem();
-    case BearerCredential::Kind::kBearer:
-      break;
+  if (std::optional<Problem> problem = CredentialProblem(credential, why)) {
+    return *std::move(problem);
   }
   absl::StatusOr<JwtClaims> claims =
       verifier_->Verify(credential.value, clock_->Now());

@@ -12,6 +12,7 @@
 #ifndef KEYGATE_HTTP_BEARER_H_
 #define KEYGATE_HTTP_BEARER_H_
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -43,6 +44,13 @@ struct BearerCredential {
 // authenticated by picking one of several credentials. The returned view
 // lives as long as `request`.
 BearerCredential ExtractBearer(const Request& request);
+
+// CredentialProblem returns the Problem for a request that carries no usable
+// bearer credential (kNone: 401 MissingCredentialsProblem; kInvalid: 401
+// InvalidTokenProblem) and notes the reason in `why` (if not null); nullopt
+// for kBearer. For CallerResolver implementations.
+std::optional<Problem> CredentialProblem(const BearerCredential& credential,
+                                         std::string* why);
 
 // VerifyBearer verifies the keygate token in the request's Authorization
 // header and, if `required_scope` is not empty, that it grants the scope.
