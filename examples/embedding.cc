@@ -11,11 +11,11 @@
 // A real host reads its session cookie, mTLS identity or IdP token instead.
 class SessionCallers : public keygate::http::CallerResolver {
  public:
-  std::variant<keygate::http::Caller, keygate::Problem> Resolve(
+  std::variant<keygate::http::Caller, keygate::http::Problem> Resolve(
       const keygate::http::Request& request, std::string_view required_scope,
       std::string* why) const override {
     std::optional<std::string_view> user = request.FindHeader("X-Session-User");
-    if (!user) return keygate::MissingCredentialsProblem();
+    if (!user) return keygate::http::MissingCredentialsProblem();
     // Administrators of organization "acme" hold every scope.
     return keygate::http::Caller{.organization = "acme",
                                  .actor = std::string(*user)};
@@ -71,9 +71,9 @@ int main() {
       .method = "GET",
       .target = "/orders",
       .headers = {{"Authorization", "Bearer " + value}}};
-  std::variant<keygate::Principal, keygate::Problem> who =
+  std::variant<keygate::Principal, keygate::http::Problem> who =
       keygate::http::VerifyBearer(**store, orders, "read:orders");
-  if (auto* problem = std::get_if<keygate::Problem>(&who)) {
+  if (auto* problem = std::get_if<keygate::http::Problem>(&who)) {
     keygate::http::Response refused = keygate::http::ProblemResponse(*problem);
     std::cout << "refused: " << refused.status << "\n";
     return 1;

@@ -23,7 +23,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "keygate/problem.h"
+#include "keygate/http/problem.h"
 #include "lib/errors/payloads.h"
 #include "tests/store_test_util.h"
 
@@ -40,6 +40,10 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::Pair;
+using http::Problem;
+using http::ProblemContext;
+using http::ProblemFromStatus;
+using http::ProblemToJson;
 
 constexpr std::string_view kOwn = "acct-own";
 constexpr std::string_view kOther = "acct-other";

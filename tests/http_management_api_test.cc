@@ -427,6 +427,24 @@ TEST_F(ManagementApiTest, PathPrefixMountsEveryRoute) {
   EXPECT_EQ(Call("GET", "/api/healthz", "").status, 200);
 }
 
+TEST_F(ManagementApiTest, ProblemTypesUseTheHostsBase) {
+  std::string jwt = Jwt();
+  Response bad = Call("POST", "/service-accounts", jwt, R"({"name":""})");
+  ASSERT_EQ(bad.status, 422);
+  EXPECT_EQ(Body(bad).value("type", ""),
+            "https://keygate.dev/problems/validation");
+  ManagementApiOptions rebased;
+  rebased.problem_type_base = "urn:example:problem:";
+  MakeApi(rebased);
+  bad = Call("POST", "/service-accounts", jwt, R"({"name":""})");
+  EXPECT_EQ(Body(bad).value("type", ""), "urn:example:problem:validation");
+  Response slug = Call("GET", "/service-accounts/Not_A_Slug", jwt);
+  EXPECT_EQ(Body(slug).value("type", ""), "urn:example:problem:validation");
+  // about:blank problems stay about:blank (no type member).
+  Response missing = Call("GET", "/nowhere", jwt);
+  EXPECT_FALSE(Body(missing).contains("type"));
+}
+
 TEST_F(ManagementApiTest, LogFieldsNameTheRouteNeverTheCredential) {
   KG_ASSERT_OK(CreateAccount("bot"));
   std::string token = Token("bot", {"read:tokens"});

@@ -10,9 +10,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "keygate/keygate.h"
-#include "keygate/problem.h"
+#include "keygate/http/problem.h"
 
-namespace keygate {
+namespace keygate::http {
 namespace {
 
 using ::testing::Contains;
@@ -181,4 +181,4 @@ TEST_F(ProblemStoreTest, DisabledAccountIs409StateConflict) {
 }
 
 }  // namespace
-}  // namespace keygate
+}  // namespace keygate::http

@@ -1,5 +1,5 @@
-// tests/problem_test.cc: the problem-details adapter (keygate/problem.h).
-#include "keygate/problem.h"
+// tests/problem_test.cc: the problem-details adapter (keygate/http/problem.h).
+#include "keygate/http/problem.h"
 
 #include <string>
 #include <utility>
@@ -12,7 +12,7 @@
 #include "lib/errors/payloads.h"
 #include "nlohmann/json.hpp"
 
-namespace keygate {
+namespace keygate::http {
 namespace {
 
 using ::testing::ElementsAre;
@@ -364,4 +364,4 @@ TEST(HttpStatusTitleTest, CommonCodes) {
 }
 
 }  // namespace
-}  // namespace keygate
+}  // namespace keygate::http

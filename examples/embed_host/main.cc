@@ -135,9 +135,9 @@ int main(int argc, char** argv) {
   // The host's own route, protected by a keygate token with read:orders.
   server.Get("/orders", [&](const httplib::Request& req,
                             httplib::Response& res) {
-    std::variant<keygate::Principal, keygate::Problem> who =
+    std::variant<keygate::Principal, keygate::http::Problem> who =
         keygate::http::VerifyBearer(**store, ToKeygate(req), "read:orders");
-    if (auto* problem = std::get_if<keygate::Problem>(&who)) {
+    if (auto* problem = std::get_if<keygate::http::Problem>(&who)) {
       return Send(keygate::http::ProblemResponse(*problem), res);
     }
     const auto& principal = std::get<keygate::Principal>(who);

@@ -93,7 +93,8 @@ std::variant<Principal, Problem> VerifyBearer(const Store& store,
   }
 }
 
-Response ProblemResponse(const Problem& problem) {
+Response ProblemResponse(const Problem& original, std::string_view type_base) {
+  Problem problem = WithTypeBase(original, type_base);
   Response response;
   response.status = problem.status;
   response.headers.push_back(

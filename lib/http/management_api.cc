@@ -13,7 +13,7 @@
 #include "keygate/delegation.h"
 #include "keygate/errors.h"
 #include "keygate/http/bearer.h"
-#include "keygate/problem.h"
+#include "keygate/http/problem.h"
 #include "keygate/validation.h"
 #include "lib/http/json_codec.h"
 #include "lib/http/openapi_document.h"
@@ -131,11 +131,18 @@ Response EmptyResponse(int status) {
 
 // Context is one request in flight through the handlers.
 struct ManagementApi::Context {
-  Context(const Request& request, std::string* log_fields)
-      : request(request), log_fields(log_fields) {}
+  Context(const Request& request, std::string* log_fields,
+          std::string_view type_base)
+      : request(request), log_fields(log_fields), type_base(type_base) {}
+
+  // Render renders a problem with this host's problem type base.
+  Response Render(const Problem& problem) const {
+    return ProblemResponse(problem, type_base);
+  }
 
   const Request& request;
   std::string* log_fields;
+  std::string_view type_base;
   const Route* route = nullptr;
   Operation operation{};
   std::string_view scope;           // the route's management scope
@@ -152,7 +159,7 @@ struct ManagementApi::Context {
                   const ProblemContext& problem_context = {}) {
     Problem problem = ProblemFromStatus(status, problem_context);
     if (problem.status >= 500) internal_error = status.ToString();
-    return ProblemResponse(problem);
+    return Render(problem);
   }
 
   std::optional<std::string> Query(std::string_view name) const {
@@ -173,7 +180,7 @@ ManagementApi::ManagementApi(Store* store, const CallerResolver* callers,
 
 Response ManagementApi::Handle(const Request& request,
                                std::string* log_fields) const {
-  Context context(request, log_fields);
+  Context context(request, log_fields, options_.problem_type_base);
   Response response = Dispatch(context);
   if (log_fields != nullptr) {
     std::string_view route =
@@ -210,15 +217,15 @@ class Handler {
     std::variant<Caller, Problem> result =
         callers_->Resolve(request, scope, why);
     if (auto* problem = std::get_if<Problem>(&result)) {
-      return ProblemResponse(*problem);
+      return Render(*problem);
     }
     caller = std::get<Caller>(std::move(result));
     return std::nullopt;
   }
 
   // CheckSlugs validates path parameters; a 422 if one is not a slug.
-  static std::optional<Response> CheckSlugs(
-      const std::vector<std::string>& params) {
+  std::optional<Response> CheckSlugs(
+      const std::vector<std::string>& params) const {
     static constexpr const char* kNames[] = {"serviceAccountSlug",
                                              "tokenSlug"};
     std::vector<FieldError> errors;
@@ -228,13 +235,13 @@ class Handler {
       }
     }
     if (errors.empty()) return std::nullopt;
-    return ProblemResponse(ProblemFromStatus(ValidationError(std::move(errors))));
+    return Render(ProblemFromStatus(ValidationError(std::move(errors))));
   }
 
   // ReadBody checks size, media type and encoding, and parses the object.
   std::optional<Response> ReadBody(const Request& request, json& body) const {
     if (request.body.size() > options_.max_body_bytes) {
-      return ProblemResponse(HttpProblem(
+      return Render(HttpProblem(
           413, absl::StrCat("The request body exceeds the limit of ",
                             options_.max_body_bytes, " bytes.")));
     }
@@ -244,22 +251,26 @@ class Handler {
             ? ClassifyContentType(*type)
             : MediaType::kOther;
     if (media == MediaType::kWrongCharset) {
-      return ProblemResponse(HttpProblem(
+      return Render(HttpProblem(
           415, "The request body must be application/json in UTF-8."));
     }
     if (media != MediaType::kJson) {
-      return ProblemResponse(
+      return Render(
           HttpProblem(415, "The request body must be application/json."));
     }
     if (std::string_view(request.body).substr(0, 3) == "\xEF\xBB\xBF") {
-      return ProblemResponse(MalformedBodyProblem(
+      return Render(MalformedBodyProblem(
           "The request body must not start with a byte order mark."));
     }
     std::string why;
     std::optional<json> parsed = ParseJsonObject(request.body, why);
-    if (!parsed.has_value()) return ProblemResponse(MalformedBodyProblem(why));
+    if (!parsed.has_value()) return Render(MalformedBodyProblem(why));
     body = *std::move(parsed);
     return std::nullopt;
+  }
+
+  Response Render(const Problem& problem) const {
+    return ProblemResponse(problem, options_.problem_type_base);
   }
 
   Store* store() const { return store_; }
@@ -279,20 +290,20 @@ Response ManagementApi::Dispatch(Context& context) const {
   std::string_view path = raw_path;
   if (!options_.path_prefix.empty()) {
     if (path.substr(0, options_.path_prefix.size()) != options_.path_prefix) {
-      return ProblemResponse(
+      return context.Render(
           HttpProblem(404, "No route matches the request path."));
     }
     path.remove_prefix(options_.path_prefix.size());
   }
   context.route = internal::MatchRoute(path, context.params);
   if (context.route == nullptr) {
-    return ProblemResponse(
+    return context.Render(
         HttpProblem(404, "No route matches the request path."));
   }
   std::optional<internal::QueryParameters> query =
       internal::ParseQuery(raw_query);
   if (!query.has_value()) {
-    return ProblemResponse(
+    return context.Render(
         HttpProblem(400, "The request query string is malformed."));
   }
   context.query = *std::move(query);
@@ -308,7 +319,7 @@ Response ManagementApi::Dispatch(Context& context) const {
     Problem problem = HttpProblem(
         405, absl::StrCat("The method is not allowed; use ", allow, "."));
     problem.headers.emplace_back("Allow", allow);
-    return ProblemResponse(problem);
+    return context.Render(problem);
   }
   context.operation = found->operation;
   context.scope = found->scope;
@@ -332,7 +343,7 @@ Response ManagementApi::Dispatch(Context& context) const {
       std::variant<Principal, Problem> result =
           VerifyBearer(*store_, request, {}, why);
       if (auto* problem = std::get_if<Problem>(&result)) {
-        return ProblemResponse(*problem);
+        return context.Render(*problem);
       }
       return JsonResponse(200, WhoamiJson(std::get<Principal>(result)));
     }
@@ -355,13 +366,13 @@ Response ManagementApi::Dispatch(Context& context) const {
         std::optional<std::string_view> value =
             request.FindHeader(kRequiredScopeHeader);
         if (header_count != 1 || value->empty()) {
-          return ProblemResponse(HttpProblem(
+          return context.Render(HttpProblem(
               400, absl::StrCat("Exactly one non-empty ", kRequiredScopeHeader,
                                 " header is required.")));
         }
         scope = std::string(*value);
       } else if (header_count != 0) {
-        return ProblemResponse(HttpProblem(
+        return context.Render(HttpProblem(
             400, absl::StrCat("This server does not read the ",
                               kRequiredScopeHeader,
                               " header; configure its scope source.")));
@@ -377,7 +388,7 @@ Response ManagementApi::Dispatch(Context& context) const {
             e.location = absl::StrCat("header.", kRequiredScopeHeader);
           }
         }
-        return ProblemResponse(*problem);
+        return context.Render(*problem);
       }
       const Principal& principal = std::get<Principal>(result);
       Response response = JsonResponse(200, WhoamiJson(principal));
@@ -400,7 +411,7 @@ Response ManagementApi::Dispatch(Context& context) const {
   if (auto refused = h.Authenticate(caller, context.scope, request, why)) {
     return *std::move(refused);
   }
-  if (auto refused = Handler::CheckSlugs(params)) return *std::move(refused);
+  if (auto refused = h.CheckSlugs(params)) return *std::move(refused);
   const bool token_caller = caller.token.valid();
   const std::string& org = caller.organization;
   const std::string& actor = caller.actor;

@@ -50,7 +50,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "keygate/problem.h"
+#include "keygate/http/problem.h"
 #include "lib/base/absl_view.h"
 
 namespace keygate::tool {
@@ -163,13 +163,13 @@ void SanitizeLogFields(std::string& fields) {
 }
 
 http::Response ProblemResponse(int status, std::string_view detail) {
-  Problem problem = HttpProblem(status, detail);
+  http::Problem problem = http::HttpProblem(status, detail);
   http::Response response;
   response.status = problem.status;
   for (auto& [name, value] : problem.headers) {
     response.headers.push_back({std::move(name), std::move(value)});
   }
-  response.body = ProblemToJson(problem);
+  response.body = http::ProblemToJson(problem);
   return response;
 }
 
@@ -575,7 +575,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     const int status = response.status;
     std::string head = absl::StrCat("HTTP/1.1 ", status, " ",
-                                    AbslView(HttpStatusTitle(status)), "\r\n");
+                                    AbslView(http::HttpStatusTitle(status)), "\r\n");
     for (const http::Header& h : response.headers) {
       if (http::EqualsIgnoreCase(h.name, "Content-Length") ||
           http::EqualsIgnoreCase(h.name, "Transfer-Encoding")) {

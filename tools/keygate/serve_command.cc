@@ -54,6 +54,7 @@ struct ServeFlags {
   bool auth_check_scope_from_header = false;
   uint32_t max_active_tokens_per_org = 0;
   std::string purge_interval = "1h";
+  std::string problem_type_base;
 };
 
 // ParseListen splits HOST:PORT ("[::1]:8080" for IPv6).
@@ -188,6 +189,9 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
   }
   http::ManagementApiOptions api_options;
   api_options.max_body_bytes = flags.max_body_bytes;
+  if (!flags.problem_type_base.empty()) {
+    api_options.problem_type_base = flags.problem_type_base;
+  }
   if (!flags.auth_check_scope.empty() && flags.auth_check_scope_from_header) {
     Log("--auth-check-scope and --auth-check-scope-from-header exclude each "
         "other");
@@ -401,6 +405,9 @@ void AddServeCommand(CLI::App& app, const GlobalOptions& globals,
                    "how often to delete tokens retired longer than the "
                    "retention (30 days); 0 or off: never")
       ->capture_default_str();
+  serve->add_option("--problem-type-base", flags->problem_type_base,
+                    "base URI of keygate's problem types in answers "
+                    "(default https://keygate.dev/problems/)");
   serve->callback(
       [&globals, &exit_code, flags] { exit_code = RunServe(globals, *flags); });
 }

@@ -19,7 +19,7 @@
 
 #include "keygate/http/message.h"
 #include "keygate/principal.h"
-#include "keygate/problem.h"
+#include "keygate/http/problem.h"
 #include "keygate/store.h"
 
 namespace keygate::http {
@@ -68,8 +68,11 @@ std::variant<Principal, Problem> VerifyBearer(const Store& store,
 
 // ProblemResponse renders `problem` as a Response: its status, its headers
 // (Content-Type: application/problem+json first; WWW-Authenticate per RFC
-// 6750 for 401/403) and ProblemToJson(problem) as the body.
-Response ProblemResponse(const Problem& problem);
+// 6750 for 401/403) and ProblemToJson(problem) as the body, with keygate's
+// problem types on `type_base` (see WithTypeBase).
+Response ProblemResponse(
+    const Problem& problem,
+    std::string_view type_base = kDefaultProblemTypeBase);
 
 }  // namespace keygate::http
 

@@ -16,7 +16,7 @@
 #include "keygate/http/jwt.h"
 #include "keygate/http/message.h"
 #include "keygate/principal.h"
-#include "keygate/problem.h"
+#include "keygate/http/problem.h"
 #include "keygate/store.h"
 
 namespace keygate::http {

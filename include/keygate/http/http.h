@@ -6,6 +6,7 @@
 //   caller.h          CallerResolver and the built-in token / JWT resolvers
 //   bearer.h          VerifyBearer for a host's own routes; ProblemResponse
 //   jwt.h             strict HS256 JWT verification and minting
+//   problem.h         RFC 9457 problem details for every keygate status
 #ifndef KEYGATE_HTTP_HTTP_H_
 #define KEYGATE_HTTP_HTTP_H_
 
@@ -14,5 +15,6 @@
 #include "keygate/http/jwt.h"
 #include "keygate/http/management_api.h"
 #include "keygate/http/message.h"
+#include "keygate/http/problem.h"
 
 #endif  // KEYGATE_HTTP_HTTP_H_

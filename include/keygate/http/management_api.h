@@ -31,6 +31,7 @@
 
 #include "keygate/http/caller.h"
 #include "keygate/http/message.h"
+#include "keygate/http/problem.h"
 #include "keygate/store.h"
 
 namespace keygate::http {
@@ -64,6 +65,9 @@ struct ManagementApiOptions {
   size_t max_body_bytes = 64 * 1024;
   // Where GET /auth/check takes its required scope. Default: kNone.
   AuthCheckScope auth_check_scope;
+  // Base URI of keygate's problem types in this host's answers (see
+  // WithTypeBase). Default: kDefaultProblemTypeBase.
+  std::string problem_type_base = std::string(kDefaultProblemTypeBase);
 };
 
 // ManagementApi handles the management routes. Handle is const and safe for

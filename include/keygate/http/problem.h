@@ -1,9 +1,9 @@
-// keygate/problem.h: RFC 9457 problem details for keygate outcomes.
+// keygate/http/problem.h: RFC 9457 problem details for keygate outcomes.
 //
 // A host turns any keygate status into the HTTP answer its client should see
 // with ProblemFromStatus, then sends problem.status, problem.headers and
 // ProblemToJson(problem) as the body. The mapping lives in one table in
-// lib/problem/problem.cc; docs/problem-details.md lists it. In short:
+// lib/http/problem.cc; docs/problem-details.md lists it. In short:
 //   InvalidArgument 422 (errors[]), Unauthenticated 401 (one body for every
 //   reason), PermissionDenied 403 (insufficient scope, or a delegation
 //   refusal: keygate/delegation.h), NotFound 404 (fixed body), AlreadyExists
@@ -12,8 +12,8 @@
 //   Retry-After: 1, anything else 500 "internal error".
 // A status message never reaches the client; log the status instead.
 // Every function here is thread-safe and never fails.
-#ifndef KEYGATE_PROBLEM_H_
-#define KEYGATE_PROBLEM_H_
+#ifndef KEYGATE_HTTP_PROBLEM_H_
+#define KEYGATE_HTTP_PROBLEM_H_
 
 #include <optional>
 #include <string>
@@ -23,10 +23,16 @@
 
 #include "absl/status/status.h"
 
-namespace keygate {
+namespace keygate::http {
 
 inline constexpr std::string_view kProblemContentType =
     "application/problem+json";
+
+// The base of keygate's own problem types ("<base>validation", ...). A host
+// publishes its own with WithTypeBase / ProblemResponse /
+// ManagementApiOptions::problem_type_base.
+inline constexpr std::string_view kDefaultProblemTypeBase =
+    "https://keygate.dev/problems/";
 
 // ProblemError is one entry of a problem's `errors` member.
 struct ProblemError {
@@ -120,11 +126,17 @@ Problem HttpProblem(int http_status, std::string_view detail);
 // in any string becomes U+FFFD, so the output is always valid UTF-8.
 std::string ProblemToJson(const Problem& problem);
 
+// WithTypeBase returns `problem` with a keygate problem type (one that starts
+// with kDefaultProblemTypeBase) moved onto `type_base`, e.g.
+// "https://api.example.com/problems/" or "urn:example:problem:". Other types
+// (about:blank, a host's own) are left as they are.
+Problem WithTypeBase(Problem problem, std::string_view type_base);
+
 // HttpStatusTitle returns the reason phrase of `http_status` ("Not Found"),
 // as Go's net/http spells it (the reference product's titles), or "Error"
 // for a code it does not know.
 std::string_view HttpStatusTitle(int http_status);
 
-}  // namespace keygate
+}  // namespace keygate::http
 
-#endif  // KEYGATE_PROBLEM_H_
+#endif  // KEYGATE_HTTP_PROBLEM_H_

@@ -1,10 +1,10 @@
-// lib/problem/problem.cc: keygate outcome -> RFC 9457 problem -> JSON.
+// lib/http/problem.cc: keygate outcome -> RFC 9457 problem -> JSON.
 //
 // kStatusTable below is the one place that decides which HTTP answer each
 // absl::StatusCode gets; docs/problem-details.md documents it. Type URIs
 // mark the problems a client can act on in a keygate-specific way; problems
 // the HTTP status alone describes use about:blank (an empty `type`).
-#include "keygate/problem.h"
+#include "keygate/http/problem.h"
 
 #include <cstddef>
 #include <exception>
@@ -20,7 +20,7 @@
 #include "lib/errors/payloads.h"
 #include "nlohmann/json.hpp"
 
-namespace keygate {
+namespace keygate::http {
 namespace {
 
 constexpr std::string_view kTypeValidation =
@@ -309,6 +309,17 @@ Problem HttpProblem(int http_status, std::string_view detail) {
   return problem;
 }
 
+Problem WithTypeBase(Problem problem, std::string_view type_base) {
+  std::string_view type = problem.type;
+  if (type_base != kDefaultProblemTypeBase &&
+      type.substr(0, kDefaultProblemTypeBase.size()) ==
+          kDefaultProblemTypeBase) {
+    problem.type = std::string(type_base) +
+                   std::string(type.substr(kDefaultProblemTypeBase.size()));
+  }
+  return problem;
+}
+
 std::string ProblemToJson(const Problem& problem) {
   using Json = nlohmann::ordered_json;
   try {
@@ -377,4 +388,4 @@ std::string_view HttpStatusTitle(int http_status) {
   }
 }
 
-}  // namespace keygate
+}  // namespace keygate::http
