@@ -52,7 +52,8 @@ log_file="$(mktemp "${TMPDIR:-/tmp}/keygate-serve-log.XXXXXX")"
 rm -f "$port_file"
 step "keygate serve --listen 127.0.0.1:$port (log: $log_file)"
 "$keygate" --data-dir "$data_dir" serve --listen "127.0.0.1:$port" \
-  --jwt-secret-file "$jwt_secret" --port-file "$port_file" 2>"$log_file" &
+  --jwt-secret-file "$jwt_secret" --port-file "$port_file" \
+  --auth-check-scope-from-header 2>"$log_file" &
 server_pid=$!
 cleanup() {
   if kill -0 "$server_pid" 2>/dev/null; then kill -KILL "$server_pid" || true; fi
@@ -90,10 +91,11 @@ echo "JWT: ${jwt:0:24}..."
 # fails unless the status matches.
 body_file="$(mktemp "${TMPDIR:-/tmp}/keygate-body.XXXXXX")"
 call() {
-  local method="$1" path="$2" want="$3" cred="${4:-}" data="${5:-}"
+  local method="$1" path="$2" want="$3" cred="${4:-}" data="${5:-}" header="${6:-}"
   local args=(-sS -o "$body_file" -w '%{http_code}' -X "$method")
   [[ -n "$cred" ]] && args+=(-H "Authorization: Bearer $cred")
   [[ -n "$data" ]] && args+=(-H 'Content-Type: application/json' --data "$data")
+  [[ -n "$header" ]] && args+=(-H "$header")
   local got
   got="$(curl "${args[@]}" "$base$path")" || fail "curl $method $path"
   echo "\$ curl -X $method $path  -> $got"
@@ -118,9 +120,10 @@ grep -q "$token" "$body_file" && fail "the token value leaked into the list"
 step "whoami with the token"
 call GET /whoami 200 "$token"
 
-step "gateway check with a required scope"
-call GET "/auth/check?scope=read:tokens" 200 "$token"
-call GET "/auth/check?scope=write:tokens" 403 "$token"
+step "gateway check: the proxy sets the required scope, the client cannot"
+call GET /auth/check 200 "$token" "" "X-Keygate-Required-Scope: read:tokens"
+call GET /auth/check 403 "$token" "" "X-Keygate-Required-Scope: write:tokens"
+call GET "/auth/check?scope=read:tokens" 422 "$token" "" "X-Keygate-Required-Scope: write:tokens"
 
 step "revoke the token (204, empty body)"
 call DELETE "/service-accounts/$slug/tokens/deploy" 204 "$jwt"
