@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "keygate/secret_string.h"
 #include "lib/base/utf8.h"
+#include "lib/crypto/sodium.h"
 #include "nlohmann/json.hpp"
 
 namespace keygate::http {
@@ -35,11 +36,7 @@ using Json = nlohmann::json;
 constexpr size_t kSignatureBytes = crypto_auth_hmacsha256_BYTES;  // 32
 static_assert(kSignatureBytes == 32, "crypto_verify_32 needs 32 bytes");
 
-absl::Status EnsureSodium() {
-  static const int rc = sodium_init();  // thread-safe static init
-  if (rc < 0) return absl::InternalError("jwt: sodium_init failed");
-  return absl::OkStatus();
-}
+absl::Status EnsureSodium() { return crypto::InitSodium(); }
 
 absl::Status Reject(std::string_view reason) {
   return absl::UnauthenticatedError(absl::StrCat("jwt: ", std::string(reason)));
