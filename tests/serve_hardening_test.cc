@@ -95,6 +95,8 @@ TEST_F(ServeHardeningTest, HeaderFloodIsCutAndMemoryStaysBounded) {
   }
   for (auto& t : flooders) t.join();
   size_t after = ResidentBytes(server_.pid());
+  std::printf("two 20 MB header floods: server RSS %zu KiB -> %zu KiB\n",
+              before / 1024, after / 1024);
   EXPECT_LT(after, before + (size_t{32} << 20))
       << "RSS grew from " << before << " to " << after;
   for (const std::string& answer : answers) {
