@@ -683,6 +683,44 @@ TEST(HttpListenerTest, GarbageGets400) {
               HasSubstr("request method=- status=400 duration_us="));
 }
 
+// RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked
+// has no reliable length and must be refused with 400 and a close. Read as
+// bodiless instead, its body is parsed as a second request: a front proxy
+// that frames it differently is desynchronized (request smuggling).
+TEST(HttpListenerTest, TransferEncodingNotEndingInChunkedGets400NotSmuggled) {
+  std::atomic<int> smuggled{0};
+  TestServer server(
+      [&smuggled](const http::Request& request, std::string* log_fields) {
+        if (request.target == "/smuggled") ++smuggled;
+        return Echo(request, log_fields);
+      },
+      TestOptions());
+  constexpr char kSmuggled[] = "GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n";
+  for (std::string_view coding :
+       {"identity", "gzip", "chunked, identity", "xchunked", "chunked;q=1",
+        "chunked\r\nTransfer-Encoding: identity",
+        "gzip\r\nContent-Length: 35", "identity\r\nContent-Length: 0"}) {
+    SCOPED_TRACE(coding);
+    Client client(server.port());
+    auto r = client.Request(absl::StrCat("POST /first HTTP/1.1\r\nHost: t\r\n",
+                                         "Transfer-Encoding: ", std::string(coding),
+                                         "\r\n\r\n", kSmuggled));
+    ExpectProblem(r, 400);
+    EXPECT_FALSE(client.ReadResponse().has_value()) << "a second response";
+    EXPECT_TRUE(client.WaitClosed(absl::Seconds(4)));
+  }
+  // A body that ends in chunked is still read as one.
+  Client client(server.port());
+  auto r = client.Request(
+      "POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n"
+      "\r\n2\r\nhi\r\n0\r\n\r\n");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_THAT(r->body, HasSubstr("\n\nhi"));
+  EXPECT_TRUE(server.StopAndWait(absl::Seconds(5)));
+  EXPECT_EQ(smuggled.load(), 0);
+}
+
 // ----- slow clients -----------------------------------------------------------
 
 struct SlowClientCase {
