@@ -468,6 +468,7 @@ TEST_F(ManagementApiTest, TokenValueIsNeverEchoedInAProblem) {
       {"POST", "/service-accounts/bot/tokens",
        R"({"name":"x","scopes":[],"expiresAt":)" + quoted + "}"},
       {"PATCH", "/service-accounts/bot", R"({"disabled":)" + quoted + "}"},
+      {"PATCH", "/service-accounts/bot", "{" + quoted + ":true}"},
   };
   std::string before = Snapshot();
   for (size_t i = 0; i < cases.size(); ++i) {

@@ -114,14 +114,18 @@ ProblemContext BodyContext() {
 }
 
 // RedactTokenValues drops every errors[].value that carries a keygate token
-// (the store's token prefix): a token pasted into a slug, cursor or body
-// member is a secret all the same, and problem bodies end up in logs.
+// (the store's token prefix), and cuts a location naming one (an unknown
+// body member) to its first part: a token pasted into a slug, cursor or body
+// is a secret all the same, and problem bodies end up in logs.
 Problem RedactTokenValues(Problem problem, std::string_view token_prefix) {
   if (token_prefix.empty()) return problem;
   for (ProblemError& e : problem.errors) {
     if (e.value.has_value() &&
         e.value->find(token_prefix) != std::string::npos) {
       e.value.reset();
+    }
+    if (e.location.find(token_prefix) != std::string::npos) {
+      e.location = e.location.substr(0, e.location.find('.'));
     }
   }
   return problem;
