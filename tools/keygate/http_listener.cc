@@ -399,6 +399,8 @@ class ListenerCore {
   // Touched only on the I/O thread.
   std::chrono::steady_clock::time_point last_refusal_log_{};
   size_t refused_since_log_ = 0;
+  std::chrono::steady_clock::time_point last_accept_failure_log_{};
+  size_t accept_failures_since_log_ = 0;
 
   // Declared last: destroyed first, before the state sessions touch.
   std::optional<asio::thread_pool> pool_;
@@ -828,7 +830,16 @@ void ListenerCore::OnAccept(error_code ec, tcp::socket socket) {
   }
   if (ec) {
     if (ec == asio::error::operation_aborted) return;
-    Log(absl::StrCat("error: accept failed: ", ec.message()));
+    // Out of descriptors, accept fails at every retry: log at most once a
+    // second, so a connection flood cannot flood the log too.
+    ++accept_failures_since_log_;
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_accept_failure_log_ >= std::chrono::seconds(1)) {
+      Log(absl::StrCat("error: accept failed: ", ec.message(), " (",
+                       accept_failures_since_log_, " time(s))"));
+      last_accept_failure_log_ = now;
+      accept_failures_since_log_ = 0;
+    }
     accept_retry_timer_.expires_after(kAcceptRetryDelay);
     accept_retry_timer_.async_wait([this](error_code wait_ec) {
       if (!wait_ec && !stopping()) DoAccept();
