@@ -10,6 +10,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -683,6 +685,44 @@ TEST(HttpListenerTest, GarbageGets400) {
               HasSubstr("request method=- status=400 duration_us="));
 }
 
+// RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked
+// has no reliable length and must be refused with 400 and a close. Read as
+// bodiless instead, its body is parsed as a second request: a front proxy
+// that frames it differently is desynchronized (request smuggling).
+TEST(HttpListenerTest, TransferEncodingNotEndingInChunkedGets400NotSmuggled) {
+  std::atomic<int> smuggled{0};
+  TestServer server(
+      [&smuggled](const http::Request& request, std::string* log_fields) {
+        if (request.target == "/smuggled") ++smuggled;
+        return Echo(request, log_fields);
+      },
+      TestOptions());
+  constexpr char kSmuggled[] = "GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n";
+  for (std::string_view coding :
+       {"identity", "gzip", "chunked, identity", "xchunked", "chunked;q=1",
+        "chunked\r\nTransfer-Encoding: identity",
+        "gzip\r\nContent-Length: 35", "identity\r\nContent-Length: 0"}) {
+    SCOPED_TRACE(coding);
+    Client client(server.port());
+    auto r = client.Request(absl::StrCat("POST /first HTTP/1.1\r\nHost: t\r\n",
+                                         "Transfer-Encoding: ", std::string(coding),
+                                         "\r\n\r\n", kSmuggled));
+    ExpectProblem(r, 400);
+    EXPECT_FALSE(client.ReadResponse().has_value()) << "a second response";
+    EXPECT_TRUE(client.WaitClosed(absl::Seconds(4)));
+  }
+  // A body that ends in chunked is still read as one.
+  Client client(server.port());
+  auto r = client.Request(
+      "POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n"
+      "\r\n2\r\nhi\r\n0\r\n\r\n");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_THAT(r->body, HasSubstr("\n\nhi"));
+  EXPECT_TRUE(server.StopAndWait(absl::Seconds(5)));
+  EXPECT_EQ(smuggled.load(), 0);
+}
+
 // ----- slow clients -----------------------------------------------------------
 
 struct SlowClientCase {
@@ -1011,6 +1051,64 @@ TEST(HttpListenerTest, ConnectionCapRefusesBeyondMaxThenRecovers) {
   EXPECT_TRUE(served);
   EXPECT_TRUE(server.StopAndWait(absl::Seconds(5)));
   EXPECT_THAT(server.AllLogs(), HasSubstr("error: connection limit (4)"));
+}
+
+// Out of file descriptors, accept fails every retry (every 50 ms): the log
+// says so at most about once a second, not 20 lines a second for as long as
+// a flood lasts, and the listener serves again once descriptors free up.
+TEST(HttpListenerTest, AcceptFailuresAreLoggedAtMostOncePerSecond) {
+  TestServer server(Echo, TestOptions());
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  std::vector<int> sockets;
+  std::vector<int> fillers;
+  {
+    // This process holds both ends: open client sockets first, lower the
+    // descriptor limit to what is in use, then connect them (the kernel
+    // completes them in the backlog), so the listener's accept fails.
+    for (int i = 0; i < 32; ++i) sockets.push_back(::socket(AF_INET, SOCK_STREAM, 0));
+    rlimit low = saved;
+    low.rlim_cur = 0;
+    for (int fd = 0; fd < 4096; ++fd) {
+      if (::fcntl(fd, F_GETFD) != -1) low.rlim_cur = fd + 1;
+    }
+    ASSERT_LE(low.rlim_cur, saved.rlim_cur);
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+    // Fill the holes below the limit too.
+    for (int i = 0; i < 4096; ++i) {
+      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      if (fd < 0) break;
+      fillers.push_back(fd);
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(server.port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int fd : sockets) {
+      ASSERT_GE(fd, 0);
+      ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)),
+                0);
+    }
+    absl::SleepFor(absl::Milliseconds(1500));
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  }
+  size_t failures = 0;
+  for (const std::string& line : server.Logs()) {
+    if (line.find("accept failed") != std::string::npos) ++failures;
+  }
+  EXPECT_GE(failures, 1u);
+  EXPECT_LE(failures, 3u) << server.AllLogs();
+  for (int fd : fillers) ::close(fd);
+  for (int fd : sockets) ::close(fd);
+  bool served = false;
+  for (int attempt = 0; attempt < 60 && !served; ++attempt) {
+    Client client(server.port());
+    auto r = client.Request(kGet);
+    served = r.has_value() && r->status == 200;
+    if (!served) absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_TRUE(served);
+  EXPECT_TRUE(server.StopAndWait(absl::Seconds(5)));
 }
 
 }  // namespace

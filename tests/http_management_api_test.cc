@@ -462,5 +462,49 @@ TEST_F(ManagementApiTest, LogFieldsNameTheRouteNeverTheCredential) {
   EXPECT_EQ(fields.find("secret-query"), std::string::npos);
 }
 
+// A token value pasted where a slug, cursor, scope or date belongs is a
+// secret all the same: a problem body never echoes it (proxies and clients
+// log problem bodies), in errors[].value or anywhere else.
+TEST_F(ManagementApiTest, TokenValueIsNeverEchoedInAProblem) {
+  KG_ASSERT_OK(CreateAccount("bot"));
+  std::string jwt = Jwt();
+  std::string secret = Token("bot", {"read:tokens"});
+  ASSERT_FALSE(secret.empty());
+  const std::string quoted = json(secret).dump();
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"GET", "/service-accounts/" + secret, ""},
+      {"GET", "/service-accounts/" + secret + "/tokens", ""},
+      {"DELETE", "/service-accounts/bot/tokens/" + secret, ""},
+      {"GET", "/service-accounts/bot/tokens?cursor=" + secret, ""},
+      {"GET", "/service-accounts?cursor=" + secret, ""},
+      {"GET", "/service-accounts?limit=" + secret, ""},
+      {"POST", "/service-accounts", R"({"name":"x","slug":)" + quoted + "}"},
+      {"POST", "/service-accounts/bot/tokens",
+       R"({"name":"x","scopes":["read:tokens"],"slug":)" + quoted + "}"},
+      {"POST", "/service-accounts/bot/tokens",
+       R"({"name":"x","scopes":[)" + quoted + "]}"},
+      {"POST", "/service-accounts/bot/tokens",
+       R"({"name":"x","scopes":[],"expiresAt":)" + quoted + "}"},
+      {"PATCH", "/service-accounts/bot", R"({"disabled":)" + quoted + "}"},
+      {"PATCH", "/service-accounts/bot", "{" + quoted + ":true}"},
+  };
+  std::string before = Snapshot();
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const auto& [method, target, body] = cases[i];
+    SCOPED_TRACE(absl::StrCat("case ", i, ": ", method));  // never the token
+    Response response = Call(method, target, jwt, body);
+    EXPECT_GE(response.status, 400);
+    EXPECT_LT(response.status, 500);
+    // Neither the token nor its secret part (after "kg_" and the pepper id).
+    EXPECT_EQ(response.body.find(secret), std::string::npos);
+    EXPECT_EQ(response.body.find(secret.substr(4, 20)), std::string::npos);
+  }
+  EXPECT_EQ(Snapshot(), before);
+  // Other bad values are still echoed, to help the client.
+  Response response = Call("GET", "/service-accounts/Not_A_Slug", jwt);
+  EXPECT_EQ(response.status, 422);
+  EXPECT_THAT(response.body, HasSubstr("Not_A_Slug"));
+}
+
 }  // namespace
 }  // namespace keygate::http

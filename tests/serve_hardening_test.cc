@@ -374,5 +374,24 @@ TEST_F(ServeHardeningTest, QuotaFlagLimitsActiveTokensPerOrganization) {
                 429);
 }
 
+// Review finding: a POST with "Transfer-Encoding: identity" was read as
+// bodiless and its body served as a second, smuggled request (RFC 9112 6.3
+// requires 400 and a close).
+TEST_F(ServeHardeningTest, TransferEncodingNotEndingInChunkedIsNotSmuggled) {
+  Start();
+  for (const char* coding : {"identity", "gzip", "chunked, identity"}) {
+    SCOPED_TRACE(coding);
+    std::string answer = RawExchange(
+        server_.port(),
+        absl::StrCat("POST /service-accounts HTTP/1.1\r\nHost: x\r\n",
+                     "Transfer-Encoding: ", coding, "\r\n\r\n",
+                     "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    EXPECT_THAT(answer, HasSubstr("HTTP/1.1 400 "));
+    EXPECT_EQ(answer.find("HTTP/1.1 "), answer.rfind("HTTP/1.1 "))
+        << "more than one response: " << answer;
+    EXPECT_EQ(answer.find("\"status\":\"ok\""), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace keygate::tool

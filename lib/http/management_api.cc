@@ -113,6 +113,24 @@ ProblemContext BodyContext() {
   return context;
 }
 
+// RedactTokenValues drops every errors[].value that carries a keygate token
+// (the store's token prefix), and cuts a location naming one (an unknown
+// body member) to its first part: a token pasted into a slug, cursor or body
+// is a secret all the same, and problem bodies end up in logs.
+Problem RedactTokenValues(Problem problem, std::string_view token_prefix) {
+  if (token_prefix.empty()) return problem;
+  for (ProblemError& e : problem.errors) {
+    if (e.value.has_value() &&
+        e.value->find(token_prefix) != std::string::npos) {
+      e.value.reset();
+    }
+    if (e.location.find(token_prefix) != std::string::npos) {
+      e.location = e.location.substr(0, e.location.find('.'));
+    }
+  }
+  return problem;
+}
+
 Response JsonResponse(int status, const ordered_json& body) {
   Response response;
   response.status = status;
@@ -132,8 +150,11 @@ Response EmptyResponse(int status) {
 // Context is one request in flight through the handlers.
 struct ManagementApi::Context {
   Context(const Request& request, std::string* log_fields,
-          std::string_view type_base)
-      : request(request), log_fields(log_fields), type_base(type_base) {}
+          std::string_view type_base, std::string_view token_prefix)
+      : request(request),
+        log_fields(log_fields),
+        type_base(type_base),
+        token_prefix(token_prefix) {}
 
   // Render renders a problem with this host's problem type base.
   Response Render(const Problem& problem) const {
@@ -143,6 +164,7 @@ struct ManagementApi::Context {
   const Request& request;
   std::string* log_fields;
   std::string_view type_base;
+  std::string_view token_prefix;  // never echoed in a problem's values
   const Route* route = nullptr;
   Operation operation{};
   std::string_view scope;           // the route's management scope
@@ -157,7 +179,8 @@ struct ManagementApi::Context {
   // client; it is kept for the host's log.
   Response Refuse(const absl::Status& status,
                   const ProblemContext& problem_context = {}) {
-    Problem problem = ProblemFromStatus(status, problem_context);
+    Problem problem = RedactTokenValues(
+        ProblemFromStatus(status, problem_context), token_prefix);
     if (problem.status >= 500) internal_error = status.ToString();
     return Render(problem);
   }
@@ -180,7 +203,8 @@ ManagementApi::ManagementApi(Store* store, const CallerResolver* callers,
 
 Response ManagementApi::Handle(const Request& request,
                                std::string* log_fields) const {
-  Context context(request, log_fields, options_.problem_type_base);
+  Context context(request, log_fields, options_.problem_type_base,
+                  store_->token_prefix());
   Response response = Dispatch(context);
   if (log_fields != nullptr) {
     std::string_view route =
@@ -223,9 +247,10 @@ class Handler {
     return std::nullopt;
   }
 
-  // CheckSlugs validates path parameters; a 422 if one is not a slug.
-  std::optional<Response> CheckSlugs(
-      const std::vector<std::string>& params) const {
+  // CheckSlugs validates path parameters; a 422 if one is not a slug (a
+  // token pasted as one is not echoed).
+  std::optional<Response> CheckSlugs(const std::vector<std::string>& params,
+                                     std::string_view token_prefix) const {
     static constexpr const char* kNames[] = {"serviceAccountSlug",
                                              "tokenSlug"};
     std::vector<FieldError> errors;
@@ -235,7 +260,8 @@ class Handler {
       }
     }
     if (errors.empty()) return std::nullopt;
-    return Render(ProblemFromStatus(ValidationError(std::move(errors))));
+    return Render(RedactTokenValues(
+        ProblemFromStatus(ValidationError(std::move(errors))), token_prefix));
   }
 
   // ReadBody checks size, media type and encoding, and parses the object.
@@ -411,7 +437,9 @@ Response ManagementApi::Dispatch(Context& context) const {
   if (auto refused = h.Authenticate(caller, context.scope, request, why)) {
     return *std::move(refused);
   }
-  if (auto refused = h.CheckSlugs(params)) return *std::move(refused);
+  if (auto refused = h.CheckSlugs(params, context.token_prefix)) {
+    return *std::move(refused);
+  }
   const bool token_caller = caller.token.valid();
   const std::string& org = caller.organization;
   const std::string& actor = caller.actor;

@@ -236,6 +236,7 @@ class RequestParser final : public bhttp::basic_parser<true> {
       ec = bhttp::error::header_limit;
       return;
     }
+    if (name == bhttp::field::transfer_encoding) has_transfer_encoding_ = true;
     if (name == bhttp::field::expect &&
         http::EqualsIgnoreCase(std::string_view(value.data(), value.size()),
                                "100-continue")) {
@@ -246,7 +247,16 @@ class RequestParser final : public bhttp::basic_parser<true> {
          std::string(value.data(), value.size())});
   }
 
-  void on_header_impl(error_code&) override { header_done_ = true; }
+  void on_header_impl(error_code& ec) override {
+    header_done_ = true;
+    // RFC 9112 6.3: a Transfer-Encoding that does not end in chunked leaves
+    // the body length unknown. Beast would read the request as bodiless and
+    // parse its body as the next request, which a proxy framing it otherwise
+    // never sent (request smuggling): refuse it (400, close).
+    if (has_transfer_encoding_ && !chunked()) {
+      ec = bhttp::error::bad_transfer_encoding;
+    }
+  }
 
   void on_body_init_impl(boost::optional<std::uint64_t> const& content_length,
                          error_code&) override {
@@ -280,6 +290,7 @@ class RequestParser final : public bhttp::basic_parser<true> {
   size_t head_bytes_ = 0;
   int version_ = 11;
   bool header_done_ = false;
+  bool has_transfer_encoding_ = false;
   bool expects_continue_ = false;
   HeadRefusal refusal_ = HeadRefusal::kNone;
   std::string_view log_method_ = "-";
@@ -388,6 +399,8 @@ class ListenerCore {
   // Touched only on the I/O thread.
   std::chrono::steady_clock::time_point last_refusal_log_{};
   size_t refused_since_log_ = 0;
+  std::chrono::steady_clock::time_point last_accept_failure_log_{};
+  size_t accept_failures_since_log_ = 0;
 
   // Declared last: destroyed first, before the state sessions touch.
   std::optional<asio::thread_pool> pool_;
@@ -817,7 +830,16 @@ void ListenerCore::OnAccept(error_code ec, tcp::socket socket) {
   }
   if (ec) {
     if (ec == asio::error::operation_aborted) return;
-    Log(absl::StrCat("error: accept failed: ", ec.message()));
+    // Out of descriptors, accept fails at every retry: log at most once a
+    // second, so a connection flood cannot flood the log too.
+    ++accept_failures_since_log_;
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_accept_failure_log_ >= std::chrono::seconds(1)) {
+      Log(absl::StrCat("error: accept failed: ", ec.message(), " (",
+                       accept_failures_since_log_, " time(s))"));
+      last_accept_failure_log_ = now;
+      accept_failures_since_log_ = 0;
+    }
     accept_retry_timer_.expires_after(kAcceptRetryDelay);
     accept_retry_timer_.async_wait([this](error_code wait_ec) {
       if (!wait_ec && !stopping()) DoAccept();
