@@ -90,12 +90,16 @@ const Route* MatchRoute(std::string_view path,
     for (size_t i = 0; i < segments.size() && match; ++i) {
       std::string_view want = route.segments[i];
       if (!want.empty() && want.front() == '{') {
-        std::optional<std::string> decoded =
-            PercentDecode(segments[i], /*plus_is_space=*/false);
-        match = decoded.has_value() && !decoded->empty() &&
-                decoded->find('/') == std::string::npos &&
-                decoded->find('\0') == std::string::npos;
-        if (match) params.push_back(*std::move(decoded));
+        // Parameters are taken as sent: a slug never needs an escape, so
+        // "%62ot" is not "bot" (the handler refuses it as no slug) and a
+        // proxy rule written for raw paths cannot be bypassed.
+        // An encoded "/" makes the path no route at all (404), as it would be
+        // if the client had meant a separator.
+        std::string_view segment = segments[i];
+        match = !segment.empty() &&
+                segment.find("%2f") == std::string_view::npos &&
+                segment.find("%2F") == std::string_view::npos;
+        if (match) params.emplace_back(segment);
       } else {
         match = want == segments[i];
       }

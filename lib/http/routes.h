@@ -3,8 +3,9 @@
 // Routing happens on the request-target exactly as sent: literal segments
 // must match byte for byte, so an encoded "/" (%2F) can never act as a
 // separator ("/service-accounts%2Fci-bot" is no route). Parameter segments
-// are percent-decoded after matching; a decoded "/" or NUL in one, or a bad
-// escape, makes the path match no route.
+// are not decoded either: slugs never need an escape, so a parameter holding
+// one ("%62ot") is simply not a slug, never an alias of "bot"; one holding
+// an encoded "/" matches no route.
 #ifndef KEYGATE_LIB_HTTP_ROUTES_H_
 #define KEYGATE_LIB_HTTP_ROUTES_H_
 
