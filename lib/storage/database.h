@@ -20,6 +20,7 @@ namespace rocksdb {
 class ColumnFamilyHandle;
 class DB;
 class Env;
+class FileSystem;
 }  // namespace rocksdb
 
 namespace keygate::storage {
@@ -72,8 +73,19 @@ class Database {
   // existing directory that holds no store gets only its own mode tightened,
   // and only when a store is being created in it; FailedPrecondition if a
   // mode cannot be set (another user's directory, for example).
+  //
+  // The WAL is replayed in kTolerateCorruptedTailRecords mode
+  // (docs/storage-schema.md, "Crash recovery"): a torn last record (a write
+  // that never returned) is dropped; a corrupted record anywhere else is
+  // DataLoss and the store does not open, so an acknowledged revocation is
+  // never silently forgotten.
+  //
+  // `base_file_system` is the FileSystem under PrivateFileSystem; null means
+  // rocksdb::FileSystem::Default(). Tests pass a fault-injection FileSystem
+  // here (lib/store/open_on_file_system.h); it must outlive the Database.
   static absl::StatusOr<std::unique_ptr<Database>> Open(
-      const std::string& path, bool create_if_missing);
+      const std::string& path, bool create_if_missing,
+      std::shared_ptr<rocksdb::FileSystem> base_file_system = nullptr);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
