@@ -140,7 +140,10 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(
 
 absl::Status Database::Close() {
   if (db_ == nullptr) return absl::OkStatus();
-  absl::Status status = ToStatus(db_->FlushWAL(/*sync=*/true), "flushing WAL");
+  absl::Status status;
+  if (!write_failed_.load(std::memory_order_acquire)) {
+    status = ToStatus(db_->FlushWAL(/*sync=*/true), "flushing WAL");
+  }
   for (rocksdb::ColumnFamilyHandle* handle : handles_) {
     rocksdb::Status s = db_->DestroyColumnFamilyHandle(handle);
     if (status.ok()) status = ToStatus(s, "closing column family");
@@ -175,7 +178,9 @@ absl::Status Database::Write(Batch& batch, bool sync) {
   }
   rocksdb::WriteOptions options;
   options.sync = sync;
-  return ToStatus(db_->Write(options, &write_batch), "writing store");
+  rocksdb::Status s = db_->Write(options, &write_batch);
+  if (!s.ok()) write_failed_.store(true, std::memory_order_release);
+  return ToStatus(s, "writing store");
 }
 
 absl::Status Database::Scan(

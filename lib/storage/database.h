@@ -6,6 +6,7 @@
 #ifndef KEYGATE_LIB_STORAGE_DATABASE_H_
 #define KEYGATE_LIB_STORAGE_DATABASE_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -90,7 +91,10 @@ class Database {
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
 
-  // Close flushes the WAL and closes; idempotent.
+  // Close flushes the WAL and closes; idempotent. After a failed Write the
+  // WAL is not flushed again (nothing acknowledged is waiting in it, and
+  // RocksDB 7.8 built with assertions, as Debian's is, aborts the process on
+  // a second use of a WAL writer that failed): the store just closes.
   absl::Status Close();
 
   // Get returns the value, nullopt if absent, or an error.
@@ -118,6 +122,8 @@ class Database {
   std::unique_ptr<rocksdb::Env> env_;
   rocksdb::DB* db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  // Set by a Write that failed: RocksDB then refuses writes until reopened.
+  std::atomic<bool> write_failed_{false};
 };
 
 }  // namespace keygate::storage
