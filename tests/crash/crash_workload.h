@@ -258,12 +258,14 @@ struct Oracle {
   // exactly when it exists unrevoked in an enabled account (so every
   // acknowledged revoke fails verify, and the verify index agrees with the
   // scan).
-  std::optional<std::string> Check(Store& store) {
+  // With `pending_must_be_absent` (a live store whose call just failed),
+  // the pending operation must not show at all.
+  std::optional<std::string> Check(Store& store, bool pending_must_be_absent = false) {
     absl::StatusOr<State> actual = Observe(store);
     if (!actual.ok()) return absl::StrCat("observe: ", actual.status().ToString());
     if (*actual == acked) {
       if (pending) ++pending_absent;
-    } else if (pending && *actual == Apply(acked, *pending)) {
+    } else if (pending && !pending_must_be_absent && *actual == Apply(acked, *pending)) {
       ++pending_applied;
       acked = *actual;
     } else {
