@@ -129,7 +129,7 @@ ChildRun SpawnAndKill(const std::string& path, std::mt19937_64& rng,
   close(fds[1]);
   std::string buffer;
   bool ready = false;
-  auto consume = [&](bool final) {
+  auto consume = [&]() {
     size_t start = 0;
     for (size_t nl; (nl = buffer.find('\n', start)) != std::string::npos; start = nl + 1) {
       const std::string line = buffer.substr(start, nl - start);
@@ -145,7 +145,6 @@ ChildRun SpawnAndKill(const std::string& path, std::mt19937_64& rng,
       }
     }
     buffer.erase(0, start);  // a torn last line (killed mid-write) stays out
-    (void)final;
   };
   auto read_some = [&](int timeout_ms) -> bool {
     pollfd p{fds[0], POLLIN, 0};
@@ -154,7 +153,7 @@ ChildRun SpawnAndKill(const std::string& path, std::mt19937_64& rng,
     ssize_t n = read(fds[0], chunk, sizeof(chunk));
     if (n <= 0) return false;
     buffer.append(chunk, static_cast<size_t>(n));
-    consume(false);
+    consume();
     return true;
   };
   using Clock = std::chrono::steady_clock;

@@ -168,7 +168,10 @@ TEST_F(IoFaultTest, FailedRevokeIsAnErrorAndTheRetryHolds) {
     fs->ClearFaults();
     // Writes stay refused until the store is reopened, even with the fault gone.
     EXPECT_FALSE((*store)->RevokeToken(kOrganization, "ci", "deploy", kActor).ok());
-    EXPECT_TRUE((*store)->Close().ok() || true);
+    // Close after a failed write must not abort the process (Debian's
+    // RocksDB asserts on a second use of the failed WAL writer); its status
+    // may carry the earlier error.
+    (void)(*store)->Close();
   }
   absl::StatusOr<std::unique_ptr<Store>> store = Open(fs);
   ASSERT_TRUE(store.ok()) << store.status();
