@@ -66,7 +66,8 @@ Database::Database(const std::string& path, std::unique_ptr<rocksdb::Env> env,
 Database::~Database() { (void)Close(); }
 
 absl::StatusOr<std::unique_ptr<Database>> Database::Open(
-    const std::string& path, bool create_if_missing) {
+    const std::string& path, bool create_if_missing,
+    std::shared_ptr<rocksdb::FileSystem> base_file_system) {
   if (create_if_missing) {
     // RocksDB creates only the last directory of the path. The new
     // directory's 0777 & ~umask is tightened below, before anything is
@@ -80,8 +81,11 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(
     }
   }
   // Every file RocksDB creates goes through PrivateFileSystem (0600 / 0700).
+  if (base_file_system == nullptr) {
+    base_file_system = rocksdb::FileSystem::Default();
+  }
   std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(
-      std::make_shared<PrivateFileSystem>(rocksdb::FileSystem::Default()));
+      std::make_shared<PrivateFileSystem>(base_file_system));
   rocksdb::DBOptions options;
   options.env = env.get();
   options.create_if_missing = create_if_missing;
@@ -108,6 +112,12 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(
     }
   }
   options.paranoid_checks = true;
+  // A torn tail (the last write never returned, so never acknowledged) is
+  // dropped; corruption before the tail fails Open with Corruption (DataLoss)
+  // instead of replaying up to it and silently forgetting what followed, as
+  // the default kPointInTimeRecovery would: a forgotten revocation brings a
+  // token back to life. docs/storage-schema.md, "Crash recovery".
+  options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   options.keep_log_file_num = 5;
   rocksdb::ColumnFamilyOptions cf_options;
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
@@ -130,7 +140,10 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(
 
 absl::Status Database::Close() {
   if (db_ == nullptr) return absl::OkStatus();
-  absl::Status status = ToStatus(db_->FlushWAL(/*sync=*/true), "flushing WAL");
+  absl::Status status;
+  if (!write_failed_.load(std::memory_order_acquire)) {
+    status = ToStatus(db_->FlushWAL(/*sync=*/true), "flushing WAL");
+  }
   for (rocksdb::ColumnFamilyHandle* handle : handles_) {
     rocksdb::Status s = db_->DestroyColumnFamilyHandle(handle);
     if (status.ok()) status = ToStatus(s, "closing column family");
@@ -165,7 +178,9 @@ absl::Status Database::Write(Batch& batch, bool sync) {
   }
   rocksdb::WriteOptions options;
   options.sync = sync;
-  return ToStatus(db_->Write(options, &write_batch), "writing store");
+  rocksdb::Status s = db_->Write(options, &write_batch);
+  if (!s.ok()) write_failed_.store(true, std::memory_order_release);
+  return ToStatus(s, "writing store");
 }
 
 absl::Status Database::Scan(

@@ -6,6 +6,7 @@
 #ifndef KEYGATE_LIB_STORAGE_DATABASE_H_
 #define KEYGATE_LIB_STORAGE_DATABASE_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -20,6 +21,7 @@ namespace rocksdb {
 class ColumnFamilyHandle;
 class DB;
 class Env;
+class FileSystem;
 }  // namespace rocksdb
 
 namespace keygate::storage {
@@ -72,13 +74,27 @@ class Database {
   // existing directory that holds no store gets only its own mode tightened,
   // and only when a store is being created in it; FailedPrecondition if a
   // mode cannot be set (another user's directory, for example).
+  //
+  // The WAL is replayed in kTolerateCorruptedTailRecords mode
+  // (docs/storage-schema.md, "Crash recovery"): a torn last record (a write
+  // that never returned) is dropped; a corrupted record anywhere else is
+  // DataLoss and the store does not open, so an acknowledged revocation is
+  // never silently forgotten.
+  //
+  // `base_file_system` is the FileSystem under PrivateFileSystem; null means
+  // rocksdb::FileSystem::Default(). Tests pass a fault-injection FileSystem
+  // here (lib/store/open_on_file_system.h); it must outlive the Database.
   static absl::StatusOr<std::unique_ptr<Database>> Open(
-      const std::string& path, bool create_if_missing);
+      const std::string& path, bool create_if_missing,
+      std::shared_ptr<rocksdb::FileSystem> base_file_system = nullptr);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
 
-  // Close flushes the WAL and closes; idempotent.
+  // Close flushes the WAL and closes; idempotent. After a failed Write the
+  // WAL is not flushed again (nothing acknowledged is waiting in it, and
+  // RocksDB 7.8 built with assertions, as Debian's is, aborts the process on
+  // a second use of a WAL writer that failed): the store just closes.
   absl::Status Close();
 
   // Get returns the value, nullopt if absent, or an error.
@@ -106,6 +122,8 @@ class Database {
   std::unique_ptr<rocksdb::Env> env_;
   rocksdb::DB* db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  // Set by a Write that failed: RocksDB then refuses writes until reopened.
+  std::atomic<bool> write_failed_{false};
 };
 
 }  // namespace keygate::storage

@@ -42,10 +42,11 @@ TokenRange TokenRange::OfAccount(std::string_view organization,
   return TokenRange(TokenPrefix(organization, service_account));
 }
 
-absl::StatusOr<std::unique_ptr<Tables>> Tables::Open(const std::string& path,
-                                                     bool create_if_missing) {
+absl::StatusOr<std::unique_ptr<Tables>> Tables::Open(
+    const std::string& path, bool create_if_missing,
+    std::shared_ptr<rocksdb::FileSystem> base_file_system) {
   absl::StatusOr<std::unique_ptr<Database>> db =
-      Database::Open(path, create_if_missing);
+      Database::Open(path, create_if_missing, std::move(base_file_system));
   if (!db.ok()) return db.status();
   return std::unique_ptr<Tables>(new Tables(*std::move(db)));
 }

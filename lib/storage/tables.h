@@ -72,8 +72,10 @@ class Tables {
  public:
   // Open opens or creates the database at `path` (Database::Open's errors;
   // a lock conflict carries the payload keygate::IsStoreInUse reads).
-  static absl::StatusOr<std::unique_ptr<Tables>> Open(const std::string& path,
-                                                      bool create_if_missing);
+  // `base_file_system` as in Database::Open (null: the default).
+  static absl::StatusOr<std::unique_ptr<Tables>> Open(
+      const std::string& path, bool create_if_missing,
+      std::shared_ptr<rocksdb::FileSystem> base_file_system = nullptr);
   Tables(const Tables&) = delete;
   Tables& operator=(const Tables&) = delete;
 

@@ -12,6 +12,7 @@
 #include "keygate/keyring.h"
 #include "lib/base/absl_view.h"
 #include "lib/crypto/sodium.h"
+#include "lib/store/open_on_file_system.h"
 #include "lib/store/store_impl.h"
 
 namespace keygate::store {
@@ -61,14 +62,16 @@ absl::Status CheckOptions(const Options& options) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
+absl::StatusOr<std::unique_ptr<Store>> StoreImpl::Open(
+    Options options, std::shared_ptr<rocksdb::FileSystem> base_file_system) {
   if (absl::Status s = CheckOptions(options); !s.ok()) return s;
   if (absl::Status s = crypto::InitSodium(); !s.ok()) return s;
   absl::StatusOr<std::unique_ptr<crypto::TokenDigester>> digester =
       crypto::TokenDigester::Create(options.keyring);
   if (!digester.ok()) return digester.status();
   absl::StatusOr<std::unique_ptr<storage::Tables>> tables =
-      storage::Tables::Open(options.path, options.create_if_missing);
+      storage::Tables::Open(options.path, options.create_if_missing,
+                            std::move(base_file_system));
   if (!tables.ok()) return tables.status();
   auto catalog =
       std::make_shared<const scope::ScopeCatalog>(options.scope_modules);
@@ -166,6 +169,11 @@ absl::Status StoreImpl::Load() {
 
   if (batch.size() > 0) return tables_->Write(batch, /*sync=*/true);
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Store>> internal::OpenStoreOnFileSystem(
+    Options options, std::shared_ptr<rocksdb::FileSystem> base_file_system) {
+  return StoreImpl::Open(std::move(options), std::move(base_file_system));
 }
 
 }  // namespace keygate::store

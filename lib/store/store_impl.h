@@ -45,7 +45,11 @@ absl::Time StoredTime(absl::Time t);
 
 class StoreImpl final : public Store {
  public:
-  static absl::StatusOr<std::unique_ptr<Store>> Open(Options options);
+  // Open is Store::Open; `base_file_system` as in storage::Database::Open
+  // (null: the default; tests only, lib/store/open_on_file_system.h).
+  static absl::StatusOr<std::unique_ptr<Store>> Open(
+      Options options,
+      std::shared_ptr<rocksdb::FileSystem> base_file_system = nullptr);
   ~StoreImpl() override;
 
   absl::Status Close() override ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
