@@ -1020,37 +1020,107 @@ TEST(HttpListenerTest, SensitiveResponseBuffersAreWiped) {
   EXPECT_EQ(head->Header("Content-Length"), "200");
 }
 
-TEST(HttpListenerTest, ConnectionCapRefusesBeyondMaxThenRecovers) {
+// At the cap, a new connection evicts the longest-idle connection (one
+// waiting for a request's first byte); connections busy with a request are
+// never evicted, and with no idle one the new connection is refused.
+TEST(HttpListenerTest, ConnectionCapEvictsIdleButNeverBusyConnections) {
   HttpListenerOptions options = TestOptions();
   options.max_connections = 4;
   TestServer server(Echo, options);
   std::vector<std::unique_ptr<Client>> open;
   for (int i = 0; i < 4; ++i) {
     open.push_back(std::make_unique<Client>(server.port()));
-    auto r = open.back()->Request(kGet);  // accepted and served
+    auto r = open.back()->Request(kGet);  // accepted and served, now idle
     ASSERT_TRUE(r.has_value()) << "connection " << i;
+    absl::SleepFor(absl::Milliseconds(20));  // distinct idle ages
   }
+  // A 5th evicts the longest-idle keep-alive connection (the first) and is
+  // served; the other three are untouched.
+  Client fifth(server.port());
+  auto r5 = fifth.Request(kGet);
+  ASSERT_TRUE(r5.has_value());
+  EXPECT_EQ(r5->status, 200);
+  EXPECT_TRUE(open[0]->WaitClosed(absl::Seconds(3)));
+  for (int i = 1; i < 4; ++i) EXPECT_FALSE(open[i]->ClosedNow()) << i;
+
+  // Now make every connection busy: each sends a partial request head.
+  open[0] = std::move(open[3]);
+  open.pop_back();
+  for (auto& client : open) ASSERT_TRUE(client->Send("GET /slow HTTP/1.1\r\n"));
+  ASSERT_TRUE(fifth.Send("GET /slow HTTP/1.1\r\n"));
+  absl::SleepFor(absl::Milliseconds(200));
   {
-    Client fifth(server.port());
-    EXPECT_TRUE(fifth.WaitClosed(absl::Seconds(3)));
+    Client sixth(server.port());
+    EXPECT_TRUE(sixth.WaitClosed(absl::Seconds(3)));  // refused
   }
-  // The 4 still work.
+  // The busy ones were not evicted: they finish their requests.
   for (auto& client : open) {
-    auto r = client->Request(kGet);
+    auto r = client->Request("Host: t\r\n\r\n");
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(r->status, 200);
   }
-  open.clear();
-  bool served = false;
-  for (int attempt = 0; attempt < 60 && !served; ++attempt) {
-    Client client(server.port());
-    auto r = client.Request(kGet);
-    served = r.has_value() && r->status == 200;
-    if (!served) absl::SleepFor(absl::Milliseconds(50));
-  }
-  EXPECT_TRUE(served);
+  auto r = fifth.Request("Host: t\r\n\r\n");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
   EXPECT_TRUE(server.StopAndWait(absl::Seconds(5)));
   EXPECT_THAT(server.AllLogs(), HasSubstr("error: connection limit (4)"));
+}
+
+// The attack: max_connections silent sockets that never send a byte must
+// not lock out real clients until idle_timeout (30 s here) expires. The
+// 9th client is answered promptly because the oldest silent one is evicted.
+TEST(HttpListenerTest, SilentConnectionsAtCapDoNotLockOutNewClients) {
+  HttpListenerOptions options = TestOptions();
+  options.max_connections = 8;
+  options.idle_timeout = absl::Seconds(30);
+  TestServer server(Echo, options);
+  std::vector<std::unique_ptr<Client>> silent;
+  for (int i = 0; i < 8; ++i) {
+    silent.push_back(std::make_unique<Client>(server.port()));
+    ASSERT_TRUE(silent.back()->connected());
+  }
+  absl::SleepFor(absl::Milliseconds(200));  // all 8 accepted
+  // Served clients stay open (idle, newer than the silent ones), so each
+  // round needs an eviction.
+  std::vector<std::unique_ptr<Client>> served;
+  for (int round = 0; round < 3; ++round) {
+    absl::Time start = absl::Now();
+    served.push_back(std::make_unique<Client>(server.port()));
+    auto r = served.back()->Request(kGet);
+    ASSERT_TRUE(r.has_value()) << "round " << round;
+    EXPECT_EQ(r->status, 200);
+    EXPECT_LT(absl::Now() - start, absl::Seconds(2)) << "round " << round;
+  }
+  // Three silent ones were evicted (oldest first), the rest are still open.
+  int closed = 0;
+  for (auto& s : silent) closed += s->WaitClosed(absl::Milliseconds(100));
+  EXPECT_EQ(closed, 3);
+  EXPECT_TRUE(server.StopAndWait(absl::Seconds(5)));
+}
+
+// With every connection mid-head (none idle), a new connection is refused
+// as before; the busy connections are not evicted.
+TEST(HttpListenerTest, ConnectionCapRefusesWhenNoConnectionIsIdle) {
+  HttpListenerOptions options = TestOptions();
+  options.max_connections = 8;
+  TestServer server(Echo, options);
+  std::vector<std::unique_ptr<Client>> busy;
+  for (int i = 0; i < 8; ++i) {
+    busy.push_back(std::make_unique<Client>(server.port()));
+    ASSERT_TRUE(busy.back()->Send("GET /partial HTT"));
+  }
+  absl::SleepFor(absl::Milliseconds(200));  // all 8 reading a head
+  {
+    Client ninth(server.port());
+    EXPECT_TRUE(ninth.WaitClosed(absl::Seconds(3)));
+  }
+  for (auto& client : busy) {
+    auto r = client->Request("P/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+  }
+  EXPECT_TRUE(server.StopAndWait(absl::Seconds(5)));
+  EXPECT_THAT(server.AllLogs(), HasSubstr("error: connection limit (8)"));
 }
 
 // Out of file descriptors, accept fails every retry (every 50 ms): the log

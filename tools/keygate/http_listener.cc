@@ -20,6 +20,7 @@
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -358,7 +359,33 @@ class ListenerCore {
   // Unregister forgets a session that is being destroyed.
   void Unregister(Session* session) ABSL_LOCKS_EXCLUDED(sessions_mu_) {
     absl::MutexLock lock(&sessions_mu_);
-    sessions_.erase(session);
+    auto it = sessions_.find(session);
+    if (it == sessions_.end()) return;
+    if (it->second.idle) idle_.erase(*it->second.idle);
+    if (it->second.evicted) --evicted_;
+    sessions_.erase(it);
+  }
+
+  // MarkIdle records that `session` waits for a request's first byte, so it
+  // may be evicted (closed) to make room for a new connection at the cap.
+  void MarkIdle(Session* session) ABSL_LOCKS_EXCLUDED(sessions_mu_) {
+    absl::MutexLock lock(&sessions_mu_);
+    auto it = sessions_.find(session);
+    if (it == sessions_.end() || it->second.idle || it->second.evicted) return;
+    it->second.idle = idle_.insert(idle_.end(), session);
+  }
+
+  // MarkBusy records that `session` got a request's first bytes. Returns
+  // false if it was already evicted: the caller must close it then.
+  bool MarkBusy(Session* session) ABSL_LOCKS_EXCLUDED(sessions_mu_) {
+    absl::MutexLock lock(&sessions_mu_);
+    auto it = sessions_.find(session);
+    if (it == sessions_.end() || it->second.evicted) return false;
+    if (it->second.idle) {
+      idle_.erase(*it->second.idle);
+      it->second.idle.reset();
+    }
+    return true;
   }
 
   const HttpListenerOptions& options() const { return options_; }
@@ -386,9 +413,24 @@ class ListenerCore {
 
   absl::Mutex log_mu_;
 
+  // SessionEntry is what the core knows of one open connection.
+  struct SessionEntry {
+    std::weak_ptr<Session> session;
+    // Set while the session waits for a request's first byte: its place in
+    // idle_.
+    std::optional<std::list<Session*>::iterator> idle;
+    // Chosen for eviction: it is closing and no longer counts against
+    // max_connections.
+    bool evicted = false;
+  };
+
   absl::Mutex sessions_mu_;
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_
+  std::unordered_map<Session*, SessionEntry> sessions_
       ABSL_GUARDED_BY(sessions_mu_);
+  // Idle sessions, longest idle first.
+  std::list<Session*> idle_ ABSL_GUARDED_BY(sessions_mu_);
+  // Entries of sessions_ with evicted set.
+  size_t evicted_ ABSL_GUARDED_BY(sessions_mu_) = 0;
 
   absl::Mutex state_mu_;
   bool stop_requested_ ABSL_GUARDED_BY(state_mu_) = false;
@@ -399,6 +441,7 @@ class ListenerCore {
   // Touched only on the I/O thread.
   std::chrono::steady_clock::time_point last_refusal_log_{};
   size_t refused_since_log_ = 0;
+  size_t evicted_since_log_ = 0;
   std::chrono::steady_clock::time_point last_accept_failure_log_{};
   size_t accept_failures_since_log_ = 0;
 
@@ -442,6 +485,11 @@ class Session : public std::enable_shared_from_this<Session> {
     if (phase_ != Phase::kHandling && phase_ != Phase::kWriting) Close();
   }
 
+  // OnEvicted closes the connection, which the core evicted while it waited
+  // for a request's first byte (it cannot have become busy since: MarkBusy
+  // fails for an evicted session).
+  void OnEvicted() { Close(); }
+
  private:
   enum class Phase { kIdle, kHead, kBody, kHandling, kWriting, kClosing };
 
@@ -450,6 +498,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace(core_->options());
     phase_ = Phase::kIdle;
     if (buffer_.size() > 0) return ReadHead();  // a pipelined request
+    core_->MarkIdle(this);
     stream_.expires_after(core_->idle_timeout());
     size_t n = std::min(kFirstReadBytes, buffer_.max_size());
     stream_.async_read_some(
@@ -460,8 +509,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnFirstBytes(error_code ec, size_t bytes) {
-    if (ec) return Close();  // idle timeout, peer gone, or Stop
+    if (ec) return Close();  // idle timeout, peer gone, Stop or eviction
     buffer_.commit(bytes);
+    if (!core_->MarkBusy(this)) return Close();  // evicted meanwhile
     ReadHead();
   }
 
@@ -806,8 +856,10 @@ void ListenerCore::Shutdown() {
   std::vector<std::shared_ptr<Session>> live;
   {
     absl::MutexLock lock(&sessions_mu_);
-    for (auto& [raw, weak] : sessions_) {
-      if (auto session = weak.lock()) live.push_back(std::move(session));
+    for (auto& [raw, entry] : sessions_) {
+      if (auto session = entry.session.lock()) {
+        live.push_back(std::move(session));
+      }
     }
   }
   for (auto& session : live) {
@@ -849,25 +901,49 @@ void ListenerCore::OnAccept(error_code ec, tcp::socket socket) {
   error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
   std::shared_ptr<Session> session;
+  std::shared_ptr<Session> victim;
+  bool evicted = false;
   {
     absl::MutexLock lock(&sessions_mu_);
-    if (sessions_.size() < options_.max_connections) {
-      session = std::make_shared<Session>(this, std::move(socket));
-      sessions_.emplace(session.get(), session);
+    bool room = sessions_.size() - evicted_ < options_.max_connections;
+    if (!room && !idle_.empty()) {
+      // At the cap: evict the longest-idle connection (as nginx does), so
+      // silent connections cannot lock out new clients until idle_timeout.
+      // A connection busy with a request is never evicted.
+      Session* oldest = idle_.front();
+      idle_.pop_front();
+      SessionEntry& entry = sessions_.at(oldest);
+      entry.idle.reset();
+      entry.evicted = true;
+      ++evicted_;
+      victim = entry.session.lock();  // null: it is being destroyed anyway
+      room = evicted = true;
     }
+    if (room) {
+      session = std::make_shared<Session>(this, std::move(socket));
+      sessions_.emplace(session.get(), SessionEntry{session, std::nullopt});
+    }
+  }
+  if (victim) {
+    asio::post(victim->executor(), [victim] { victim->OnEvicted(); });
   }
   if (session) {
     asio::dispatch(session->executor(), [session] { session->Start(); });
   } else {
     socket.close(ignored);
     ++refused_since_log_;
+  }
+  if (evicted) ++evicted_since_log_;
+  if (refused_since_log_ + evicted_since_log_ > 0) {
     auto now = std::chrono::steady_clock::now();
     if (now - last_refusal_log_ >= std::chrono::seconds(1)) {
       Log(absl::StrCat("error: connection limit (", options_.max_connections,
-                       ") reached; closed ", refused_since_log_,
-                       " connection(s)"));
+                       ") reached; closed ", evicted_since_log_,
+                       " idle connection(s), refused ", refused_since_log_,
+                       " new connection(s)"));
       last_refusal_log_ = now;
       refused_since_log_ = 0;
+      evicted_since_log_ = 0;
     }
   }
   DoAccept();

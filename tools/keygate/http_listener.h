@@ -8,7 +8,8 @@
 // writing hold no worker thread: all socket I/O is asynchronous on one I/O
 // thread (the thread that calls Run), so idle and slow clients never delay
 // others. The handler (e.g. keygate::http's management API) never sees a
-// socket.
+// socket. At max_connections, a new connection evicts the longest-idle one
+// (as nginx does) and is refused only if every connection is busy.
 //
 // Errors the listener answers itself are RFC 9457 problems
 // (application/problem+json) and close the connection:
@@ -66,8 +67,13 @@ struct HttpListenerOptions {
   // Deadline for writing one whole response (and an interim 100 Continue).
   // On expiry the connection is closed. Default: 30 s.
   absl::Duration write_timeout = absl::Seconds(30);
-  // Most connections open at once. A connection accepted beyond it is
-  // closed at once, before any byte is read. Default: 1024.
+  // Most connections open at once. A connection accepted at the cap evicts
+  // (closes) the open connection that has been idle longest, i.e. waiting
+  // for a request's first byte (a new connection that has sent nothing, or
+  // a keep-alive one between requests); a connection reading a request,
+  // in the handler or writing is never evicted. If none is idle, the new
+  // connection is closed at once, before any byte is read. So silent
+  // connections cannot lock out new clients. Default: 1024.
   size_t max_connections = 1024;
   // Handler worker threads. Default: 0, meaning
   // std::thread::hardware_concurrency() (at least 1).

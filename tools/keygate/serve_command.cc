@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -92,6 +93,25 @@ void Log(std::string_view line) {
   std::fwrite(out.data(), 1, out.size(), stderr);
 }
 
+// RaiseOpenFileLimit raises the soft RLIMIT_NOFILE to the hard limit, so
+// --max-connections is not cut short by a low default soft limit (often
+// 1024) and accept does not fail with EMFILE first. Logs a line if it
+// cannot; serving goes on either way.
+void RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    Log(absl::StrCat("cannot read RLIMIT_NOFILE: ", std::strerror(errno)));
+    return;
+  }
+  if (limit.rlim_cur == limit.rlim_max) return;
+  rlim_t soft = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    Log(absl::StrCat("cannot raise RLIMIT_NOFILE from ", soft, " to ",
+                     limit.rlim_max, ": ", std::strerror(errno)));
+  }
+}
+
 // Purger runs Store::PurgeRetired every `interval` on its own thread until
 // destroyed, so retired tokens leave the store while serve holds it.
 class Purger {
@@ -163,6 +183,7 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
     Log(absl::StrCat("--listen must be HOST:PORT, got \"", flags.listen, "\""));
     return 2;
   }
+  RaiseOpenFileLimit();
   HttpListenerOptions listener_options;
   listener_options.max_body_bytes = flags.max_body_bytes;
   listener_options.max_header_bytes = flags.max_header_bytes;
