@@ -41,8 +41,12 @@ class StoreDigestUpgradeTest : public ::testing::Test {
     fs::copy_file(std::string(kFixture) + "/data.pepper", pepper_file());
     ASSERT_EQ(chmod(pepper_file().c_str(), 0600), 0);
     std::istringstream tokens(ReadText(std::string(kFixture) + "/tokens.txt"));
-    std::string state, value;
-    while (tokens >> state >> value) {
+    std::string line;
+    while (std::getline(tokens, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      std::istringstream fields(line);
+      std::string state, value;
+      fields >> state >> value;
       if (state == "active") active_ = value;
       if (state == "revoked") revoked_ = value;
     }

@@ -159,8 +159,9 @@ bool TokenDigester::Compute(int pepper_id, std::string_view token,
         for (int i = 0; i < 8; ++i) {
           StoreBigEndian32(scratch.h[i], out->data() + 4 * i);
         }
+        // The block holds the token; the chaining words are the digest the
+        // caller now holds anyway.
         sodium_memzero(block, sizeof block);
-        sodium_memzero(scratch.h, sizeof scratch.h);
         return true;
       }
       SHA256_CTX scratch;
