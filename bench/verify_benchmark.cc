@@ -1,53 +1,59 @@
-// bench/verify_benchmark.cc: the verify hot path, end to end and by stage.
+// bench/verify_benchmark.cc: the verify hot path against the hardware floor,
+// and the writes, at 10k and 1M tokens (10M with KEYGATE_BENCH_10M=1).
+//
+// Stores of N tokens are built once per process by a bulk path (storage
+// batches of tokens digested exactly as CreateToken does, spread over
+// accounts of 1000 tokens, 1% revoked), then opened with Store::Open, which
+// loads the verify index as at any start.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <benchmark/benchmark.h>
+#include <openssl/sha.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/time/clock.h"
+#include "bench/alloc_counter.h"
 #include "keygate/keygate.h"
+#include "lib/crypto/token_digester.h"
+#include "lib/index/verify_index.h"
+#include "lib/storage/tables.h"
 #include "lib/token/codec.h"
 
 namespace {
 
 constexpr char kPepper[] =
-    "1 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
+    "1 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f "
+    "sha256\n";
+constexpr int kTokensPerAccount = 1000;
+constexpr int kRevokedEvery = 100;  // 1% revoked
 
-// StoreFixture opens a fresh store holding `n` tokens in one account.
+std::string AccountSlug(int i) { return "acct-" + std::to_string(i); }
+
+keygate::Options StoreOptions(const std::string& path, bool sync) {
+  keygate::Options options;
+  options.path = path;
+  options.keyring = *keygate::Keyring::Parse(kPepper);
+  options.sync_writes = sync;
+  return options;
+}
+
+// StoreFixture is a store of `n` tokens built by the bulk path; tokens()
+// are the active ones, revoked() the revoked ones.
 class StoreFixture {
  public:
-  explicit StoreFixture(int n) {
+  explicit StoreFixture(int n) : n_(n) {
     char tmpl[] = "/tmp/keygate-bench-XXXXXX";
     dir_ = mkdtemp(tmpl);
-    keygate::Options options;
-    options.path = dir_ + "/store";
-    options.keyring = *keygate::Keyring::Parse(kPepper);
-    options.sync_writes = false;
-    auto store = keygate::Store::Open(options);
-    if (!store.ok()) {
-      error_ = store.status().ToString();
-      return;
-    }
-    store_ = *std::move(store);
-    auto account = store_->CreateServiceAccount(
-        "org", {"bench", std::string("bench")}, "bench");
-    if (!account.ok()) {
-      error_ = account.status().ToString();
-      return;
-    }
-    for (int i = 0; i < n; ++i) {
-      keygate::TokenSpec spec;
-      spec.name = "t" + std::to_string(i);
-      spec.scopes = {"read:tokens"};
-      auto token = store_->CreateToken("org", "bench", spec, "bench");
-      if (!token.ok()) {
-        error_ = token.status().ToString();
-        return;
-      }
-      tokens_.emplace_back(std::move(token->value));
-    }
+    error_ = Build();
   }
   ~StoreFixture() {
     store_.reset();
@@ -56,62 +62,377 @@ class StoreFixture {
 
   const std::string& error() const { return error_; }
   keygate::Store& store() { return *store_; }
-  const std::vector<keygate::SecretString>& tokens() const { return tokens_; }
+  const std::vector<std::string>& tokens() const { return tokens_; }
+  const std::vector<std::string>& revoked() const { return revoked_; }
+  std::string path() const { return dir_ + "/store"; }
+  int n() const { return n_; }
+  double open_seconds() const { return open_seconds_; }
+  double open_rss_per_token() const { return open_rss_per_token_; }
+
+  // Reopen closes the store and opens it again with `sync`.
+  std::string Reopen(bool sync) {
+    store_.reset();
+    auto store = keygate::Store::Open(StoreOptions(path(), sync));
+    if (!store.ok()) return store.status().ToString();
+    store_ = *std::move(store);
+    return "";
+  }
+  void CloseStore() { store_.reset(); }
 
  private:
+  std::string Build() {
+    {
+      auto store = keygate::Store::Open(StoreOptions(path(), false));
+      if (!store.ok()) return store.status().ToString();
+      for (int a = 0; a * kTokensPerAccount < std::max(n_, 1); ++a) {
+        auto account = (*store)->CreateServiceAccount(
+            "org", {"bench", AccountSlug(a)}, "bench");
+        if (!account.ok()) return account.status().ToString();
+      }
+      if (absl::Status s = (*store)->Close(); !s.ok()) return s.ToString();
+    }
+    {
+      auto tables = keygate::storage::Tables::Open(path(), false);
+      if (!tables.ok()) return tables.status().ToString();
+      auto digester = keygate::crypto::TokenDigester::Create(
+          *keygate::Keyring::Parse(kPepper));
+      if (!digester.ok()) return digester.status().ToString();
+      keygate::token::TokenCodec codec("kg_");
+      const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
+      keygate::storage::Batch batch;
+      for (int i = 0; i < n_; ++i) {
+        keygate::storage::StoredToken t;
+        keygate::SecretString value = codec.Generate(1);
+        (*digester)->Compute(1, value.view(), &t.digest);
+        t.metadata.organization = "org";
+        t.metadata.service_account = AccountSlug(i / kTokensPerAccount);
+        t.metadata.slug = "t" + std::to_string(i);
+        t.metadata.name = t.metadata.slug;
+        t.metadata.scopes = {"read:tokens"};
+        t.metadata.created_at = now;
+        t.metadata.created_by = "bench";
+        t.metadata.pepper_id = 1;
+        if (i % kRevokedEvery == kRevokedEvery - 1) {
+          t.metadata.revoked_at = now;
+          t.metadata.revoked_by = "bench";
+          revoked_.emplace_back(value.view());
+        } else {
+          tokens_.emplace_back(value.view());
+        }
+        (*tables)->PutNewToken(batch, t);
+        if (batch.size() >= 30000) {
+          if (absl::Status s = (*tables)->Write(batch, false); !s.ok()) {
+            return s.ToString();
+          }
+          batch = keygate::storage::Batch();
+        }
+      }
+      if (batch.size() > 0) {
+        if (absl::Status s = (*tables)->Write(batch, false); !s.ok()) {
+          return s.ToString();
+        }
+      }
+      if (absl::Status s = (*tables)->Close(); !s.ok()) return s.ToString();
+    }
+    const uint64_t rss_before = keygate::bench::ResidentBytes();
+    const absl::Time start = absl::Now();
+    auto store = keygate::Store::Open(StoreOptions(path(), false));
+    open_seconds_ = absl::ToDoubleSeconds(absl::Now() - start);
+    if (!store.ok()) return store.status().ToString();
+    open_rss_per_token_ =
+        n_ == 0 ? 0
+                : static_cast<double>(keygate::bench::ResidentBytes() -
+                                      rss_before) / n_;
+    store_ = *std::move(store);
+    // Verify in a random order: no help from the cache or the prefetcher.
+    std::mt19937_64 rng(42);
+    std::shuffle(tokens_.begin(), tokens_.end(), rng);
+    return "";
+  }
+
+  const int n_;
   std::string dir_;
   std::string error_;
   std::unique_ptr<keygate::Store> store_;
-  std::vector<keygate::SecretString> tokens_;
+  std::vector<std::string> tokens_;
+  std::vector<std::string> revoked_;
+  double open_seconds_ = 0;
+  double open_rss_per_token_ = 0;
 };
 
-// Full Store::Verify of valid tokens, cycling through `range(0)` tokens.
-void BM_VerifyValid(benchmark::State& state) {
-  StoreFixture fixture(static_cast<int>(state.range(0)));
+// Fixture returns the process's fixture of `n` tokens, built on first use.
+StoreFixture& Fixture(int n) {
+  // Destroyed at exit: the stores close and their directories go.
+  static std::map<int, std::unique_ptr<StoreFixture>> fixtures;
+  auto& slot = fixtures[n];
+  if (slot == nullptr) slot = std::make_unique<StoreFixture>(n);
+  return *slot;
+}
+
+bool Ready(benchmark::State& state, StoreFixture& fixture) {
   if (!fixture.error().empty()) {
     state.SkipWithError(fixture.error().c_str());
-    return;
+    return false;
   }
-  size_t i = 0;
-  const auto& tokens = fixture.tokens();
-  for (auto _ : state) {
-    auto principal = fixture.store().Verify(tokens[i].view(), "read:tokens");
-    benchmark::DoNotOptimize(principal);
-    if (!principal.ok()) {
-      state.SkipWithError("verify failed");
-      return;
+  return true;
+}
+
+// ---- the floor --------------------------------------------------------------
+
+// BM_Floor: one SHA-256 compression of the token from a state precomputed
+// over a 64-byte block (OpenSSL, SHA extensions where present), plus one
+// probe of an absl::flat_hash_map holding the N digests so made.
+void BM_Floor(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  unsigned char key_block[64] = {7};
+  SHA256_CTX keyed;
+  SHA256_Init(&keyed);
+  SHA256_Update(&keyed, key_block, sizeof key_block);
+  keygate::token::TokenCodec codec("kg_");
+  auto digest_of = [&](std::string_view token, keygate::Digest* out) {
+    unsigned char block[64] = {};
+    std::memcpy(block, token.data(), token.size());
+    block[token.size()] = 0x80;
+    const uint64_t bits = (64 + token.size()) * 8;
+    for (int i = 0; i < 8; ++i) block[63 - i] = static_cast<unsigned char>(bits >> (8 * i));
+    SHA256_CTX ctx;
+    std::memcpy(ctx.h, keyed.h, sizeof ctx.h);
+    SHA256_Transform(&ctx, block);
+    for (int i = 0; i < 8; ++i) {
+      const uint32_t h = ctx.h[i];
+      (*out)[4 * i] = h >> 24;
+      (*out)[4 * i + 1] = h >> 16;
+      (*out)[4 * i + 2] = h >> 8;
+      (*out)[4 * i + 3] = h;
     }
+  };
+  struct Hash {
+    size_t operator()(const keygate::Digest& d) const {
+      size_t h;
+      std::memcpy(&h, d.data(), sizeof h);
+      return h;
+    }
+  };
+  absl::flat_hash_map<keygate::Digest, uint32_t, Hash> map;
+  map.reserve(n);
+  std::vector<std::string> tokens;
+  tokens.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    tokens.emplace_back(codec.Generate(1).view());
+    keygate::Digest d;
+    digest_of(tokens.back(), &d);
+    map.emplace(d, i);
+  }
+  std::mt19937_64 rng(42);
+  std::shuffle(tokens.begin(), tokens.end(), rng);
+  size_t i = 0;
+  for (auto _ : state) {
+    keygate::Digest d;
+    digest_of(tokens[i], &d);
+    auto it = map.find(d);
+    benchmark::DoNotOptimize(it);
     if (++i == tokens.size()) i = 0;
   }
 }
-BENCHMARK(BM_VerifyValid)->Arg(1)->Arg(10000);
+BENCHMARK(BM_Floor)->Arg(10000)->Arg(1000000);
+
+// ---- verify -----------------------------------------------------------------
+
+void AddVerifyCounters(benchmark::State& state, uint64_t allocations,
+                       uint64_t calls) {
+  state.counters["allocs_per_verify"] =
+      calls == 0 ? 0 : static_cast<double>(allocations) / calls;
+}
+
+void BM_VerifyHit(benchmark::State& state) {
+  StoreFixture& fixture = Fixture(static_cast<int>(state.range(0)));
+  if (!Ready(state, fixture)) return;
+  const auto& tokens = fixture.tokens();
+  size_t i = (tokens.size() / state.threads()) * state.thread_index();
+  uint64_t calls = 0;
+  const uint64_t allocations_before = keygate::bench::ThreadAllocations();
+  for (auto _ : state) {
+    auto principal = fixture.store().Verify(tokens[i], "read:tokens");
+    if (!principal.ok()) {
+      state.SkipWithError("verify failed");
+      break;
+    }
+    benchmark::DoNotOptimize(principal);
+    ++calls;
+    if (++i == tokens.size()) i = 0;
+  }
+  AddVerifyCounters(state,
+                    keygate::bench::ThreadAllocations() - allocations_before,
+                    calls);
+  if (state.thread_index() == 0) {
+    state.counters["open_seconds"] = fixture.open_seconds();
+    state.counters["open_rss_bytes_per_token"] = fixture.open_rss_per_token();
+  }
+}
+BENCHMARK(BM_VerifyHit)->Arg(10000)->Arg(1000000)->Threads(1)->Threads(2)
+    ->UseRealTime();
+
+// Well-formed tokens (valid checksum) the store never issued.
+void BM_VerifyUnknown(benchmark::State& state) {
+  StoreFixture& fixture = Fixture(static_cast<int>(state.range(0)));
+  if (!Ready(state, fixture)) return;
+  keygate::token::TokenCodec codec("kg_");
+  std::vector<std::string> unknown;
+  for (int i = 0; i < 4096; ++i) unknown.emplace_back(codec.Generate(1).view());
+  size_t i = 0;
+  const uint64_t allocations_before = keygate::bench::ThreadAllocations();
+  for (auto _ : state) {
+    auto principal = fixture.store().Verify(unknown[i & 4095]);
+    benchmark::DoNotOptimize(principal);
+    ++i;
+  }
+  AddVerifyCounters(state,
+                    keygate::bench::ThreadAllocations() - allocations_before, i);
+}
+BENCHMARK(BM_VerifyUnknown)->Arg(10000)->Arg(1000000)->Threads(1)->Threads(2)
+    ->UseRealTime();
 
 // A typo'd token: rejected by the checksum alone.
 void BM_VerifyMalformed(benchmark::State& state) {
-  StoreFixture fixture(1);
-  if (!fixture.error().empty()) {
-    state.SkipWithError(fixture.error().c_str());
-    return;
-  }
-  std::string typo(fixture.tokens()[0].view());
+  StoreFixture& fixture = Fixture(static_cast<int>(state.range(0)));
+  if (!Ready(state, fixture)) return;
+  std::string typo = fixture.tokens()[0];
   typo[10] = typo[10] == 'a' ? 'b' : 'a';
   for (auto _ : state) {
     auto principal = fixture.store().Verify(typo);
     benchmark::DoNotOptimize(principal);
   }
 }
-BENCHMARK(BM_VerifyMalformed);
+BENCHMARK(BM_VerifyMalformed)->Arg(10000)->Arg(1000000)->Threads(1)
+    ->Threads(2)->UseRealTime();
 
-// Stage: strict parse + checksum only.
-void BM_ParseToken(benchmark::State& state) {
-  keygate::token::TokenCodec codec("kg_");
-  keygate::SecretString token = codec.Generate(1);
+void BM_VerifyRevoked(benchmark::State& state) {
+  StoreFixture& fixture = Fixture(static_cast<int>(state.range(0)));
+  if (!Ready(state, fixture)) return;
+  const auto& revoked = fixture.revoked();
+  size_t i = 0;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(codec.ParsePepperId(token.view()));
+    auto principal = fixture.store().Verify(revoked[i]);
+    benchmark::DoNotOptimize(principal);
+    if (++i == revoked.size()) i = 0;
   }
 }
-BENCHMARK(BM_ParseToken);
+BENCHMARK(BM_VerifyRevoked)->Arg(10000)->Arg(1000000)->Threads(1)->Threads(2)
+    ->UseRealTime();
+
+// ---- writes -----------------------------------------------------------------
+
+// BM_Create: CreateToken into an account of 1000 tokens in a store of N,
+// sync on (range 1) or off.
+void BM_Create(benchmark::State& state) {
+  StoreFixture& fixture = Fixture(static_cast<int>(state.range(0)));
+  if (!Ready(state, fixture)) return;
+  if (std::string e = fixture.Reopen(state.range(1) != 0); !e.empty()) {
+    state.SkipWithError(e.c_str());
+    return;
+  }
+  static int counter = 0;
+  for (auto _ : state) {
+    keygate::TokenSpec spec;
+    spec.name = "c" + std::to_string(counter++);
+    spec.scopes = {"read:tokens"};
+    auto created = fixture.store().CreateToken("org", AccountSlug(0), spec,
+                                               "bench");
+    if (!created.ok()) {
+      state.SkipWithError(created.status().ToString().c_str());
+      break;
+    }
+  }
+  (void)fixture.Reopen(false);
+}
+BENCHMARK(BM_Create)->ArgsProduct({{10000, 1000000}, {0, 1}})
+    ->Unit(benchmark::kMicrosecond);
+
+// BM_Revoke: RevokeToken of tokens made for it (outside the timing).
+void BM_Revoke(benchmark::State& state) {
+  StoreFixture& fixture = Fixture(static_cast<int>(state.range(0)));
+  if (!Ready(state, fixture)) return;
+  if (std::string e = fixture.Reopen(state.range(1) != 0); !e.empty()) {
+    state.SkipWithError(e.c_str());
+    return;
+  }
+  static int counter = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    keygate::TokenSpec spec;
+    spec.name = "r" + std::to_string(counter++);
+    spec.scopes = {"read:tokens"};
+    auto created = fixture.store().CreateToken("org", AccountSlug(1), spec,
+                                               "bench");
+    state.ResumeTiming();
+    if (!created.ok()) {
+      state.SkipWithError(created.status().ToString().c_str());
+      break;
+    }
+    absl::Status s = fixture.store().RevokeToken("org", AccountSlug(1),
+                                                 created->metadata.slug,
+                                                 "bench");
+    if (!s.ok()) {
+      state.SkipWithError(s.ToString().c_str());
+      break;
+    }
+  }
+  (void)fixture.Reopen(false);
+}
+BENCHMARK(BM_Revoke)->ArgsProduct({{10000, 1000000}, {0, 1}})
+    ->Unit(benchmark::kMicrosecond);
+
+// BM_Open: Store::Open of the N-token store (the index bulk load).
+void BM_Open(benchmark::State& state) {
+  StoreFixture& fixture = Fixture(static_cast<int>(state.range(0)));
+  if (!Ready(state, fixture)) return;
+  fixture.CloseStore();
+  for (auto _ : state) {
+    auto store = keygate::Store::Open(StoreOptions(fixture.path(), false));
+    if (!store.ok()) {
+      state.SkipWithError(store.status().ToString().c_str());
+      break;
+    }
+    state.PauseTiming();
+    store->reset();
+    state.ResumeTiming();
+  }
+  (void)fixture.Reopen(false);
+}
+BENCHMARK(BM_Open)->Arg(1000000)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// ---- memory -----------------------------------------------------------------
+
+// BM_IndexMemory: resident bytes per token of the verify index alone, filled
+// with N tokens as the store fills it (1000 per account, one scope set,
+// slugs "t<i>"). Iterations(1): the timing is the fill.
+void BM_IndexMemory(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  keygate::scope::ScopeCatalog catalog({"service_accounts", "tokens"});
+  for (auto _ : state) {
+    const uint64_t before = keygate::bench::ResidentBytes();
+    auto index = std::make_unique<keygate::index::VerifyIndex>();
+    std::vector<std::shared_ptr<keygate::index::AccountState>> accounts;
+    std::mt19937_64 rng(1);
+    for (int i = 0; i < n; ++i) {
+      if (i % kTokensPerAccount == 0) {
+        accounts.push_back(std::make_shared<keygate::index::AccountState>());
+      }
+      const uint32_t group = index->InternGroup(
+          "org", AccountSlug(i / kTokensPerAccount), {"read:tokens"},
+          &catalog, accounts.back());
+      keygate::Digest d;
+      for (size_t k = 0; k < d.size(); k += 8) {
+        const uint64_t r = rng();
+        std::memcpy(d.data() + k, &r, 8);
+      }
+      (void)index->Put(d, group, false, std::nullopt, "t" + std::to_string(i));
+    }
+    state.counters["bytes_per_token"] =
+        static_cast<double>(keygate::bench::ResidentBytes() - before) / n;
+  }
+}
+BENCHMARK(BM_IndexMemory)->Arg(1000000)->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
-
-BENCHMARK_MAIN();

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   librocksdb-dev libabsl-dev libsodium-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libboost1.81-dev
   nginx-light
   curl python3

@@ -337,7 +337,9 @@ TEST(KeyringFileTest, CreateFileThenLoad) {
   EXPECT_THAT((*keyring)->ids(), ElementsAre(1));
   EXPECT_EQ((*keyring)->active_id(), 1);
   const std::string hex = HexOf(KeyOf(**keyring, 1));
-  EXPECT_THAT(text, HasSubstr("\n1 " + hex + "\n"));
+  // New peppers are written with the SHA-256 digest algorithm.
+  EXPECT_THAT(text, HasSubstr("\n1 " + hex + " sha256\n"));
+  EXPECT_EQ((*keyring)->algorithm(1), DigestAlgorithm::kSha256KeyBlock);
   EXPECT_NE(hex, std::string(64, '0'));
 }
 
@@ -391,6 +393,46 @@ TEST(KeyringFileTest, RotateKeepsOldIdsAndActivatesTheNewOne) {
   struct stat st;
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST(KeyringTest, AlgorithmFieldIsOptionalAndDefaultsToBlake2b) {
+  auto keyring = Keyring::Parse(std::string("1 ") + kHex1 + "\n2 " + kHex2 +
+                                " sha256\n3 " + kHex3 + "\tblake2b  # old\n");
+  ASSERT_TRUE(keyring.ok()) << keyring.status();
+  EXPECT_EQ((*keyring)->algorithm(1), DigestAlgorithm::kBlake2bKeyed);
+  EXPECT_EQ((*keyring)->algorithm(2), DigestAlgorithm::kSha256KeyBlock);
+  EXPECT_EQ((*keyring)->algorithm(3), DigestAlgorithm::kBlake2bKeyed);
+  EXPECT_EQ(HexOf(KeyOf(**keyring, 2)),
+            "aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899");
+  EXPECT_EQ(DigestAlgorithmName(DigestAlgorithm::kSha256KeyBlock), "sha256");
+  EXPECT_EQ(DigestAlgorithmName(DigestAlgorithm::kBlake2bKeyed), "blake2b");
+}
+
+TEST(KeyringTest, UnknownAlgorithmIsRefusedWithoutQuotingTheLine) {
+  for (const std::string alg :
+       {"SHA256", "sha512", "blake2b sha256", "sha256x", "\xff"}) {
+    auto keyring = Keyring::Parse(std::string("1 ") + kHex1 + "\n2 " + kHex2 +
+                                  " " + alg + "\n");
+    ASSERT_FALSE(keyring.ok()) << alg;
+    EXPECT_EQ(keyring.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(Msg(keyring.status()), HasSubstr("line 2"));
+    EXPECT_THAT(Msg(keyring.status()), HasSubstr("algorithm"));
+    EXPECT_THAT(Msg(keyring.status()), Not(HasSubstr(alg)));
+    ExpectNoKeyMaterial(keyring.status(), {kHex1, kHex2});
+  }
+}
+
+TEST(KeyringFileTest, RotateWritesSha256AndKeepsOldAlgorithms) {
+  TempDir dir;
+  const std::string path = dir.File("pepper");
+  WriteFile(path, std::string("1 ") + kHex1 + "\n", 0600);  // the old format
+  auto id = Keyring::RotateFile(path);
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto keyring = Keyring::Load(path);
+  ASSERT_TRUE(keyring.ok()) << keyring.status();
+  EXPECT_EQ((*keyring)->algorithm(1), DigestAlgorithm::kBlake2bKeyed);
+  EXPECT_EQ((*keyring)->algorithm(2), DigestAlgorithm::kSha256KeyBlock);
+  EXPECT_THAT(ReadFile(path), HasSubstr(std::string("1 ") + kHex1 + "\n2 "));
 }
 
 TEST(KeyringFileTest, RotateUsesMaxPlusOneAndHandlesMissingNewline) {

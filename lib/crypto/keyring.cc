@@ -83,10 +83,29 @@ class WipedBuffer {
   size_t capacity_ = 0;
 };
 
+// Algorithms is the digest algorithm of every id (kBlake2bKeyed if absent).
+using Algorithms = std::array<DigestAlgorithm, kMaxPepperId + 1>;
+
+// The algorithm new pepper lines get (CreateFile, RotateFile).
+constexpr DigestAlgorithm kNewPepperAlgorithm = DigestAlgorithm::kSha256KeyBlock;
+
+// ParseAlgorithm maps a pepper-file algorithm name to its value.
+bool ParseAlgorithm(std::string_view name, DigestAlgorithm* out) {
+  for (DigestAlgorithm a :
+       {DigestAlgorithm::kBlake2bKeyed, DigestAlgorithm::kSha256KeyBlock}) {
+    if (name == DigestAlgorithmName(a)) {
+      *out = a;
+      return true;
+    }
+  }
+  return false;
+}
+
 class KeyringImpl final : public Keyring {
  public:
-  KeyringImpl(SodiumBlock block, std::array<bool, kMaxPepperId + 1> present)
-      : block_(std::move(block)), present_(present) {
+  KeyringImpl(SodiumBlock block, std::array<bool, kMaxPepperId + 1> present,
+              const Algorithms& algorithms)
+      : block_(std::move(block)), present_(present), algorithms_(algorithms) {
     for (int id = kMaxPepperId; id >= 1; --id) {
       if (present_[id]) {
         active_id_ = id;
@@ -107,6 +126,13 @@ class KeyringImpl final : public Keyring {
     return out;
   }
 
+  DigestAlgorithm algorithm(int id) const override {
+    if (id < 1 || id > kMaxPepperId || !present_[id]) {
+      return DigestAlgorithm::kBlake2bKeyed;
+    }
+    return algorithms_[id];
+  }
+
   const uint8_t* key(int id) const override {
     if (id < 1 || id > kMaxPepperId || !present_[id]) return nullptr;
     return block_.get()->keys[id];
@@ -115,6 +141,7 @@ class KeyringImpl final : public Keyring {
  private:
   SodiumBlock block_;
   std::array<bool, kMaxPepperId + 1> present_;
+  Algorithms algorithms_;
   int active_id_ = 0;
 };
 
@@ -142,7 +169,8 @@ absl::Status LineError(int line, std::string_view what) {
 // ParseInto parses pepper-file `text` into `block`, marking `present`.
 // Returns the number of peppers. Error messages never contain key material.
 absl::StatusOr<int> ParseInto(std::string_view text, KeyBlock* block,
-                              std::array<bool, kMaxPepperId + 1>* present) {
+                              std::array<bool, kMaxPepperId + 1>* present,
+                              Algorithms* algorithms) {
   std::array<int, kMaxPepperId + 1> first_line{};
   int count = 0;
   int line_number = 0;
@@ -162,7 +190,7 @@ absl::StatusOr<int> ParseInto(std::string_view text, KeyBlock* block,
     while (i < line.size() && line[i] >= '0' && line[i] <= '9') ++i;
     if (i == 0 || i > 2 || i == line.size() || !IsSpace(line[i])) {
       return LineError(line_number,
-                       "expected '<id> <64 hex digits>' with id 1..61");
+                       "expected '<id> <64 hex digits> [<algorithm>]' with id 1..61");
     }
     int id = 0;
     for (size_t k = 0; k < i; ++k) id = id * 10 + (line[k] - '0');
@@ -177,8 +205,21 @@ absl::StatusOr<int> ParseInto(std::string_view text, KeyBlock* block,
                                     " (first on line ", first_line[id], ")"));
     }
 
-    // <64 hex digits>
-    const std::string_view hex = Trim(line.substr(i));
+    // <64 hex digits> [<algorithm>]
+    std::string_view rest = Trim(line.substr(i));
+    size_t hex_end = 0;
+    while (hex_end < rest.size() && !IsSpace(rest[hex_end])) ++hex_end;
+    const std::string_view hex = rest.substr(0, hex_end);
+    const std::string_view algorithm_name = Trim(rest.substr(hex_end));
+    DigestAlgorithm algorithm = DigestAlgorithm::kBlake2bKeyed;
+    if (!algorithm_name.empty() &&
+        !ParseAlgorithm(algorithm_name, &algorithm)) {
+      // The name is not key material, but it is hostile text: never quote it.
+      return LineError(line_number,
+                       absl::StrCat("pepper ", id,
+                                    " must be 64 hex digits, then optionally "
+                                    "the algorithm 'blake2b' or 'sha256'"));
+    }
     if (hex.size() != kHexSize) {
       return LineError(line_number,
                        absl::StrCat("the key of pepper ", id, " must be ",
@@ -201,6 +242,7 @@ absl::StatusOr<int> ParseInto(std::string_view text, KeyBlock* block,
                                     " is not valid hex"));
     }
     (*present)[id] = true;
+    (*algorithms)[id] = algorithm;
     first_line[id] = line_number;
     ++count;
   }
@@ -357,7 +399,8 @@ absl::Status WithSource(const absl::Status& status, std::string_view source) {
                                                   status.message()));
 }
 
-// NewKeyLine returns "<id> <64 hex>\n" for a fresh random key, in `out`.
+// NewKeyLine returns "<id> <64 hex> <algorithm>\n" for a fresh random key of
+// kNewPepperAlgorithm, in `out`.
 void NewKeyLine(int id, WipedBuffer* out, size_t* size) {
   uint8_t key[kKeySize];
   crypto::RandomBytes(key, sizeof key);
@@ -365,13 +408,17 @@ void NewKeyLine(int id, WipedBuffer* out, size_t* size) {
   sodium_bin2hex(hex, sizeof hex, key, sizeof key);
   sodium_memzero(key, sizeof key);
   const std::string id_text = std::to_string(id);
-  out->Reset(id_text.size() + 1 + kHexSize + 1);
+  const std::string_view algorithm = DigestAlgorithmName(kNewPepperAlgorithm);
+  out->Reset(id_text.size() + 1 + kHexSize + 1 + algorithm.size() + 1);
   char* p = out->data();
   std::memcpy(p, id_text.data(), id_text.size());
   p += id_text.size();
   *p++ = ' ';
   std::memcpy(p, hex, kHexSize);
   p += kHexSize;
+  *p++ = ' ';
+  std::memcpy(p, algorithm.data(), algorithm.size());
+  p += algorithm.size();
   *p++ = '\n';
   *size = static_cast<size_t>(p - out->data());
   sodium_memzero(hex, sizeof hex);
@@ -386,16 +433,30 @@ absl::StatusOr<std::shared_ptr<const Keyring>> ParseText(
         "cannot allocate secure memory for the pepper keyring");
   }
   std::array<bool, kMaxPepperId + 1> present{};
-  absl::StatusOr<int> count = ParseInto(text, block.get(), &present);
+  Algorithms algorithms;
+  algorithms.fill(DigestAlgorithm::kBlake2bKeyed);
+  absl::StatusOr<int> count =
+      ParseInto(text, block.get(), &present, &algorithms);
   if (!count.ok()) return count.status();
   if (*count == 0) {
     return absl::InvalidArgumentError(
         "holds no pepper (expected lines '<id> <64 hex digits>')");
   }
-  return std::make_shared<const KeyringImpl>(std::move(block), present);
+  return std::make_shared<const KeyringImpl>(std::move(block), present,
+                                             algorithms);
 }
 
 }  // namespace
+
+std::string_view DigestAlgorithmName(DigestAlgorithm algorithm) {
+  switch (algorithm) {
+    case DigestAlgorithm::kBlake2bKeyed:
+      return "blake2b";
+    case DigestAlgorithm::kSha256KeyBlock:
+      return "sha256";
+  }
+  return "";
+}
 
 absl::StatusOr<std::shared_ptr<const Keyring>> Keyring::Parse(
     std::string_view text) {
@@ -431,7 +492,8 @@ absl::Status Keyring::CreateFile(const std::string& path) {
   static constexpr std::string_view kHeader =
       "# keygate pepper keyring: secret keys of the token digest.\n"
       "# Keep it mode 0600, apart from the store; back it up; never commit\n"
-      "# it. Losing it invalidates every token. Lines: <id> <64 hex digits>.\n";
+      "# it. Losing it invalidates every token.\n"
+      "# Lines: <id> <64 hex digits> [<algorithm>: blake2b (default), sha256].\n";
   WipedBuffer line;
   size_t line_size = 0;
   NewKeyLine(1, &line, &line_size);

@@ -127,10 +127,23 @@ absl::Status VerifyError(VerifyFailure failure,
     case VerifyFailure::kRevoked:
     case VerifyFailure::kExpired:
     case VerifyFailure::kAccountDisabled: {
-      absl::Status status = absl::UnauthenticatedError("invalid token");
-      status.SetPayload(kVerifyFailureTypeUrl,
-                        absl::Cord(std::string(1, static_cast<char>(code))));
-      return status;
+      // Prebuilt once per reason: a failed verify builds no string and
+      // allocates nothing (a copy shares the status).
+      static const absl::Status* const prebuilt = [] {
+        auto* statuses = new absl::Status[256];
+        for (VerifyFailure f :
+             {VerifyFailure::kMalformed, VerifyFailure::kUnknown,
+              VerifyFailure::kRevoked, VerifyFailure::kExpired,
+              VerifyFailure::kAccountDisabled}) {
+          const auto c = static_cast<unsigned char>(f);
+          statuses[c] = absl::UnauthenticatedError("invalid token");
+          statuses[c].SetPayload(
+              kVerifyFailureTypeUrl,
+              absl::Cord(std::string(1, static_cast<char>(c))));
+        }
+        return statuses;
+      }();
+      return prebuilt[code];
     }
     case VerifyFailure::kInsufficientScope: {
       absl::Status status = absl::PermissionDeniedError(

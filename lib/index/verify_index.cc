@@ -1,39 +1,314 @@
+// lib/index/verify_index.cc: the lock-free verify index.
 #include "lib/index/verify_index.h"
 
+#include <algorithm>
+#include <cstring>
+#include <limits>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "lib/crypto/token_digester.h"
+#include "lib/index/grace_period.h"
+
 namespace keygate::index {
+namespace {
 
-GrantPtr VerifyIndex::Find(const crypto::Digest& digest) const {
-  absl::ReaderMutexLock lock(&mu_);
-  auto it = map_.find(digest);
-  return it == map_.end() ? nullptr : it->second;
+// State word of a record: the group number, the revoked flag, and whether
+// the token expires.
+constexpr uint32_t kRevokedBit = uint32_t{1} << 31;
+constexpr uint32_t kExpiresBit = uint32_t{1} << 30;
+constexpr uint32_t kGroupMask = kExpiresBit - 1;
+
+constexpr size_t kMinCapacity = 16;
+
+// The home slot: digest bytes 0-7 scaled to the capacity (no power of two
+// needed, so the table can be sized to the load it is meant to have).
+size_t Home(const Digest& digest, size_t capacity) {
+  uint64_t h;
+  std::memcpy(&h, digest.data(), sizeof h);
+  return static_cast<size_t>(
+      (static_cast<unsigned __int128>(h) * capacity) >> 64);
 }
 
-bool VerifyIndex::Contains(const crypto::Digest& digest) const {
-  absl::ReaderMutexLock lock(&mu_);
-  return map_.contains(digest);
+uint32_t Tag(const Digest& digest) { return uint32_t{digest[8]} << 24; }
+
+// Too full: more than 70% of the slots hold a token or a tombstone.
+bool OverLoaded(size_t used, size_t capacity) { return used * 10 > capacity * 7; }
+
+}  // namespace
+
+struct VerifyIndex::Table {
+  explicit Table(size_t n)
+      : capacity(n), slots(new std::atomic<uint32_t>[n]) {
+    for (size_t i = 0; i < n; ++i) {
+      slots[i].store(0, std::memory_order_relaxed);
+    }
+  }
+  const size_t capacity;
+  const std::unique_ptr<std::atomic<uint32_t>[]> slots;
+};
+
+struct VerifyIndex::Record {
+  Digest digest{};
+  int64_t expires_at_us = 0;         // meaningful if kExpiresBit
+  std::atomic<uint32_t> state{0};    // group | kRevokedBit | kExpiresBit
+  uint32_t slug = 0;                 // offset of [size][bytes] in slugs_
+};
+static_assert(sizeof(Digest) + 16 == 48);
+
+VerifyIndex::VerifyIndex() : table_(new Table(kMinCapacity)) {}
+
+VerifyIndex::~VerifyIndex() { delete table_.load(std::memory_order_relaxed); }
+
+bool VerifyIndex::Find(const Digest& digest, TokenEntry* out) const noexcept {
+  GracePeriod::ReadSection section;
+  const Table* table = table_.load(std::memory_order_acquire);
+  const uint32_t tag = Tag(digest);
+  const size_t capacity = table->capacity;
+  size_t i = Home(digest, capacity);
+  // The table always has empty slots (at most 70% used), so this ends.
+  for (;;) {
+    const uint32_t slot = table->slots[i].load(std::memory_order_acquire);
+    const uint32_t ref = slot & kRefMask;
+    if (ref == 0) return false;
+    if (ref != kTombstone && (slot & ~kRefMask) == tag) {
+      const Record& record = records_.At(ref - 1);
+      if (crypto::DigestEqual(record.digest, digest)) {
+        const uint32_t state = record.state.load(std::memory_order_acquire);
+        out->group = groups_.At(state & kGroupMask);
+        out->revoked = (state & kRevokedBit) != 0;
+        if (state & kExpiresBit) {
+          out->expires_at = absl::FromUnixMicros(record.expires_at_us);
+        } else {
+          out->expires_at.reset();
+        }
+        const char* slug = &slugs_.At(record.slug);
+        out->slug_size = static_cast<uint8_t>(slug[0]);
+        std::memcpy(out->slug, slug + 1, out->slug_size);
+        return true;
+      }
+    }
+    if (++i == capacity) i = 0;
+  }
 }
 
-void VerifyIndex::Put(const crypto::Digest& digest, GrantPtr grant) {
-  GrantPtr old;  // a replaced grant is released outside the lock
+bool VerifyIndex::Contains(const Digest& digest) const noexcept {
+  TokenEntry entry;
+  return Find(digest, &entry);
+}
+
+uint32_t VerifyIndex::InternGroup(std::string_view organization,
+                                  std::string_view service_account,
+                                  const std::vector<std::string>& scopes,
+                                  const scope::ScopeCatalog* catalog,
+                                  std::shared_ptr<AccountState> account) {
+  // The key names the account state (a re-created account gets a new one)
+  // and every field, length-prefixed.
+  const uintptr_t account_id = reinterpret_cast<uintptr_t>(account.get());
+  std::string key(reinterpret_cast<const char*>(&account_id), sizeof account_id);
+  auto append = [&key](std::string_view field) {
+    key += std::to_string(field.size());
+    key += ':';
+    key.append(field.data(), field.size());
+  };
+  append(organization);
+  append(service_account);
+  for (const std::string& scope : scopes) append(scope);
   absl::MutexLock lock(&mu_);
-  auto it = map_.try_emplace(digest).first;
-  old = std::exchange(it->second, std::move(grant));
+  auto [it, inserted] = group_numbers_.try_emplace(std::move(key), 0);
+  if (!inserted) return it->second;
+  auto group = std::make_unique<::keygate::internal::GrantGroup>();
+  group->organization = std::string(organization);
+  group->service_account = std::string(service_account);
+  group->scopes = scopes;
+  group->scope_mask = catalog->Compile(scopes);
+  group->catalog = catalog;
+  group->account = std::move(account);
+  const uint32_t number = static_cast<uint32_t>(group_owners_.size());
+  groups_.Ensure(number);
+  groups_.At(number) = group.get();  // reachable once a record names it
+  group_owners_.push_back(std::move(group));
+  it->second = number;
+  return number;
 }
 
-void VerifyIndex::Erase(const crypto::Digest& digest) {
-  GrantPtr old;  // released outside the lock
+void VerifyIndex::Locate(const Table& table, const Digest& digest,
+                         size_t* found, size_t* free_slot) const {
+  *found = SIZE_MAX;
+  *free_slot = SIZE_MAX;
+  const uint32_t tag = Tag(digest);
+  size_t i = Home(digest, table.capacity);
+  for (;;) {
+    const uint32_t slot = table.slots[i].load(std::memory_order_relaxed);
+    const uint32_t ref = slot & kRefMask;
+    if (ref == 0) {
+      if (*free_slot == SIZE_MAX) *free_slot = i;
+      return;
+    }
+    if (ref == kTombstone) {
+      if (*free_slot == SIZE_MAX) *free_slot = i;
+    } else if ((slot & ~kRefMask) == tag &&
+               crypto::DigestEqual(records_.At(ref - 1).digest, digest)) {
+      *found = i;
+      return;
+    }
+    if (++i == table.capacity) i = 0;
+  }
+}
+
+uint32_t VerifyIndex::AllocateSlug(std::string_view slug) {
+  std::vector<uint32_t>& free = free_slugs_[slug.size()];
+  uint32_t offset;
+  if (!free.empty()) {
+    offset = free.back();
+    free.pop_back();
+  } else {
+    const size_t need = slug.size() + 1;
+    const size_t chunk = decltype(slugs_)::kChunkSize;
+    // Never straddle a chunk.
+    if (next_slug_ / chunk != (next_slug_ + need - 1) / chunk) {
+      next_slug_ = static_cast<uint32_t>((next_slug_ / chunk + 1) * chunk);
+    }
+    offset = next_slug_;
+    next_slug_ += static_cast<uint32_t>(need);
+    slugs_.Ensure(offset);
+  }
+  char* p = &slugs_.At(offset);
+  p[0] = static_cast<char>(slug.size());
+  std::memcpy(p + 1, slug.data(), slug.size());
+  return offset;
+}
+
+absl::Status VerifyIndex::Put(const Digest& digest, uint32_t group,
+                              bool revoked,
+                              std::optional<absl::Time> expires_at,
+                              std::string_view slug) {
+  if (slug.size() > kMaxSlugSize) {
+    return absl::InvalidArgumentError("token slug too long for the index");
+  }
+  const uint32_t state = group | (revoked ? kRevokedBit : 0) |
+                         (expires_at ? kExpiresBit : 0);
   absl::MutexLock lock(&mu_);
-  auto it = map_.find(digest);
-  if (it == map_.end()) return;
-  old = std::move(it->second);
-  map_.erase(it);
+  if (group >= group_owners_.size()) {
+    return absl::InvalidArgumentError("unknown grant group");
+  }
+  Table* table = table_.load(std::memory_order_relaxed);
+  size_t found, free_slot;
+  Locate(*table, digest, &found, &free_slot);
+  if (found != SIZE_MAX) {
+    const uint32_t ref = table->slots[found].load(std::memory_order_relaxed) &
+                         kRefMask;
+    records_.At(ref - 1).state.store(state, std::memory_order_release);
+    return absl::OkStatus();
+  }
+  if (live_ >= kMaxTokens) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the verify index holds its maximum of ", kMaxTokens, " tokens"));
+  }
+  const bool reuses_tombstone =
+      (table->slots[free_slot].load(std::memory_order_relaxed) & kRefMask) ==
+      kTombstone;
+  if (!reuses_tombstone && OverLoaded(live_ + tombstones_ + 1, table->capacity)) {
+    Rehash(std::max(kMinCapacity, (live_ + 1) * 2));
+    table = table_.load(std::memory_order_relaxed);
+    Locate(*table, digest, &found, &free_slot);
+  }
+  uint32_t number;
+  if (!free_records_.empty()) {
+    number = free_records_.back();
+    free_records_.pop_back();
+  } else {
+    number = next_record_++;
+    records_.Ensure(number);
+  }
+  // Not reachable by readers until the slot store below.
+  Record& record = records_.At(number);
+  record.digest = digest;
+  record.expires_at_us = expires_at ? absl::ToUnixMicros(*expires_at) : 0;
+  record.slug = AllocateSlug(slug);
+  record.state.store(state, std::memory_order_relaxed);
+  if ((table->slots[free_slot].load(std::memory_order_relaxed) & kRefMask) ==
+      kTombstone) {
+    --tombstones_;
+  }
+  table->slots[free_slot].store(Tag(digest) | (number + 1),
+                                std::memory_order_release);
+  ++live_;
+  return absl::OkStatus();
+}
+
+void VerifyIndex::Erase(const std::vector<Digest>& digests) {
+  absl::MutexLock lock(&mu_);
+  Table* table = table_.load(std::memory_order_relaxed);
+  std::vector<uint32_t> erased;
+  for (const Digest& digest : digests) {
+    size_t found, free_slot;
+    Locate(*table, digest, &found, &free_slot);
+    if (found == SIZE_MAX) continue;
+    const uint32_t ref =
+        table->slots[found].load(std::memory_order_relaxed) & kRefMask;
+    table->slots[found].store(kTombstone, std::memory_order_release);
+    erased.push_back(ref - 1);
+    --live_;
+    ++tombstones_;
+  }
+  if (erased.empty()) return;
+  // No reader still holds a way to the erased records after this.
+  GracePeriod::WaitForReaders();
+  for (uint32_t number : erased) {
+    Record& record = records_.At(number);
+    const uint32_t slug = record.slug;
+    free_slugs_[static_cast<uint8_t>(slugs_.At(slug))].push_back(slug);
+    record.digest.fill(0);
+    free_records_.push_back(number);
+  }
+  // Many tombstones: rebuild at the live size (also shrinks the table).
+  if (tombstones_ > live_ && table->capacity > kMinCapacity) {
+    Rehash(std::max(kMinCapacity, live_ * 2));
+  }
+}
+
+void VerifyIndex::Rehash(size_t capacity) {
+  Table* old_table = table_.load(std::memory_order_relaxed);
+  auto* table = new Table(capacity);
+  for (size_t i = 0; i < old_table->capacity; ++i) {
+    const uint32_t slot = old_table->slots[i].load(std::memory_order_relaxed);
+    const uint32_t ref = slot & kRefMask;
+    if (ref == 0 || ref == kTombstone) continue;
+    size_t j = Home(records_.At(ref - 1).digest, capacity);
+    while (table->slots[j].load(std::memory_order_relaxed) != 0) {
+      if (++j == capacity) j = 0;
+    }
+    table->slots[j].store(slot, std::memory_order_relaxed);
+  }
+  table_.store(table, std::memory_order_release);
+  tombstones_ = 0;
+  GracePeriod::WaitForReaders();
+  delete old_table;
+}
+
+void VerifyIndex::Reserve(size_t n) {
+  absl::MutexLock lock(&mu_);
+  const Table* table = table_.load(std::memory_order_relaxed);
+  n = std::min(n, kMaxTokens);
+  if (OverLoaded(n, table->capacity)) {
+    Rehash(std::max(kMinCapacity, n * 10 / 6 + 1));
+  }
+}
+
+bool VerifyIndex::HasRoomFor(size_t n) const {
+  absl::MutexLock lock(&mu_);
+  return live_ + n <= kMaxTokens;
 }
 
 size_t VerifyIndex::size() const {
-  absl::ReaderMutexLock lock(&mu_);
-  return map_.size();
+  absl::MutexLock lock(&mu_);
+  return live_;
+}
+
+size_t VerifyIndex::table_capacity() const {
+  absl::MutexLock lock(&mu_);
+  return table_.load(std::memory_order_relaxed)->capacity;
 }
 
 }  // namespace keygate::index

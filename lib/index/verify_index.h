@@ -1,60 +1,154 @@
-// lib/index/verify_index.h: the in-memory map from keyed digest to grant that
-// answers Store::Verify without touching storage.
+// lib/index/verify_index.h: the in-memory map from keyed digest to token
+// that answers Store::Verify without touching storage.
 #ifndef KEYGATE_LIB_INDEX_VERIFY_INDEX_H_
 #define KEYGATE_LIB_INDEX_VERIFY_INDEX_H_
 
-#include <cstring>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
-#include "lib/crypto/token_digester.h"
-#include "lib/index/token_grant.h"
+#include "absl/time/time.h"
+#include "lib/base/digest.h"
+#include "lib/index/grant_group.h"
+#include "lib/index/stable_array.h"
+#include "lib/scope/scope.h"
 
 namespace keygate::index {
 
-using GrantPtr = std::shared_ptr<const internal::TokenGrant>;
-
-// VerifyIndex holds a grant for every stored token (revoked ones included
-// until purged, so failures can say why). The store keeps it exact: every
-// write updates it after the write is durable and before the write returns.
-// Safe for concurrent use; Find takes a shared lock only.
+// VerifyIndex holds every stored token (revoked ones too until purged, so
+// failures can say why). The store keeps it exact: every write updates it
+// after the write is durable and before the write returns.
+//
+// Layout (~60 bytes per token at 1M, see BENCHMARKS.md):
+//  - a table of 4-byte slots, open addressing with linear probing, at most
+//    70% full: an 8-bit tag (digest byte 8) and a 24-bit record number; the
+//    home slot comes from digest bytes 0-7 (the digest is a keyed PRF
+//    output, so these are uniform);
+//  - 48-byte records (the full digest, compared in constant time; expiry;
+//    slug location; one atomic word with the group number and the revoked
+//    flag) in chunks that never move;
+//  - token slugs in a byte arena; everything tokens share (organization,
+//    account, scopes, the account's state) interned in GrantGroups.
+//
+// Concurrency. Find and Contains take no lock, do no read-modify-write of a
+// shared cache line and allocate nothing (after the calling thread's first
+// call): they run inside a GracePeriod::ReadSection, load the current table
+// with acquire, and read slots, records and groups that writers published
+// with release stores. Writers are serialized by an internal mutex and
+// never make a reader wait:
+//  - insert fills a free record, then publishes its slot with one 4-byte
+//    release store (a reader sees the whole token or none of it);
+//  - revoke flips the record's state word with one release store;
+//  - erase writes a tombstone into the slot, then waits for a grace period
+//    (every read section that could have seen the old slot has ended)
+//    before the record and slug are reused: a reader never sees a record
+//    change under it;
+//  - a rehash builds a new table beside the old one, publishes it with one
+//    pointer store, waits for a grace period, then frees the old table;
+//    readers keep probing the old table meanwhile, which is exact too
+//    (writers are serialized, so no write lands in between).
+// Hence a Find that starts after a write returned sees that write, and no
+// Find ever sees a torn or recycled entry. Groups are never freed before the
+// index, so Principals may point at them.
+//
+// Limits: kMaxTokens tokens (Put fails with ResourceExhausted beyond).
 class VerifyIndex {
  public:
-  // Find returns the grant of `digest`, or nullptr. Allocation-free.
-  GrantPtr Find(const crypto::Digest& digest) const ABSL_LOCKS_EXCLUDED(mu_);
+  static constexpr size_t kMaxTokens = (size_t{1} << 24) - 2;
 
-  // Contains reports whether `digest` is present.
-  bool Contains(const crypto::Digest& digest) const ABSL_LOCKS_EXCLUDED(mu_);
+  VerifyIndex();
+  ~VerifyIndex();
+  VerifyIndex(const VerifyIndex&) = delete;
+  VerifyIndex& operator=(const VerifyIndex&) = delete;
 
-  // Put inserts or replaces the grant of `digest`.
-  void Put(const crypto::Digest& digest, GrantPtr grant) ABSL_LOCKS_EXCLUDED(mu_);
+  // Find copies the entry of `digest` to `out` and returns true, or returns
+  // false (leaving `out` unspecified) if absent. Lock-free and
+  // allocation-free; one probe sequence; the digest is compared in constant
+  // time.
+  bool Find(const Digest& digest, TokenEntry* out) const noexcept;
 
-  // Erase removes `digest` if present.
-  void Erase(const crypto::Digest& digest) ABSL_LOCKS_EXCLUDED(mu_);
+  // Contains reports whether `digest` is present. Like Find.
+  bool Contains(const Digest& digest) const noexcept;
+
+  // InternGroup returns the number of the group with these fields, making
+  // it if new. `catalog` must outlive the index; `scopes` sorted and
+  // normalized. Never fails below 2^30 groups. Writers only (takes the
+  // writer mutex).
+  uint32_t InternGroup(std::string_view organization,
+                       std::string_view service_account,
+                       const std::vector<std::string>& scopes,
+                       const scope::ScopeCatalog* catalog,
+                       std::shared_ptr<AccountState> account)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Put inserts `digest`, or updates its group and revoked flag if present
+  // (the slug and expiry of a token never change). `group` comes from
+  // InternGroup; `slug` is at most kMaxSlugSize bytes. Fails with
+  // ResourceExhausted (changing nothing) past kMaxTokens, InvalidArgument
+  // for a bad group or slug.
+  absl::Status Put(const Digest& digest, uint32_t group, bool revoked,
+                   std::optional<absl::Time> expires_at, std::string_view slug)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Erase removes every digest of `digests` that is present; a Find that
+  // starts after this returns misses them. Waits for one grace period.
+  void Erase(const std::vector<Digest>& digests) ABSL_LOCKS_EXCLUDED(mu_);
+  void Erase(const Digest& digest) ABSL_LOCKS_EXCLUDED(mu_) {
+    Erase(std::vector<Digest>{digest});
+  }
+
+  // Reserve sizes the table for `n` tokens in one rehash (bulk loads).
+  void Reserve(size_t n) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // HasRoomFor reports whether `n` more tokens fit (below kMaxTokens).
+  bool HasRoomFor(size_t n) const ABSL_LOCKS_EXCLUDED(mu_);
 
   size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
+  // table_capacity returns the slot count of the current table (tests).
+  size_t table_capacity() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  // The digest is already a keyed pseudo-random value: its first 8 bytes are
-  // a perfectly good hash.
-  struct DigestHash {
-    size_t operator()(const crypto::Digest& d) const noexcept {
-      size_t h;
-      std::memcpy(&h, d.data(), sizeof(h));
-      return h;
-    }
-  };
-  // Equality in constant time, like every comparison of secret-derived data.
-  struct DigestEq {
-    bool operator()(const crypto::Digest& a, const crypto::Digest& b) const noexcept {
-      return crypto::DigestEqual(a, b);
-    }
-  };
+  struct Table;
+  struct Record;
+
+  // Slot values: low 24 bits a record number + 1, 0 = empty, kTombstone =
+  // erased; high 8 bits the tag.
+  static constexpr uint32_t kRefMask = 0x00FFFFFF;
+  static constexpr uint32_t kTombstone = kRefMask;
+
+  // Locate finds the slot of `digest` in `table` (or SIZE_MAX) and the
+  // first reusable slot of its probe sequence. REQUIRES: mu_ held.
+  void Locate(const Table& table, const Digest& digest, size_t* found,
+              size_t* free_slot) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Rehash moves every live slot into a new table of `capacity` slots and
+  // frees the old one after a grace period.
+  void Rehash(size_t capacity) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint32_t AllocateSlug(std::string_view slug) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  std::atomic<Table*> table_;
+  StableArray<Record, 16, 256> records_;                 // 2^24 records
+  StableArray<const ::keygate::internal::GrantGroup*, 12, 4096> groups_;
+  StableArray<char, 20, 4096> slugs_;  // [size byte][bytes], 1 MiB chunks
 
   mutable absl::Mutex mu_;
-  absl::flat_hash_map<crypto::Digest, GrantPtr, DigestHash, DigestEq> map_
+  size_t live_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t tombstones_ ABSL_GUARDED_BY(mu_) = 0;
+  uint32_t next_record_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<uint32_t> free_records_ ABSL_GUARDED_BY(mu_);
+  uint32_t next_slug_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<uint32_t> free_slugs_[kMaxSlugSize + 1] ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<::keygate::internal::GrantGroup>> group_owners_
+      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, uint32_t> group_numbers_
       ABSL_GUARDED_BY(mu_);
 };
 

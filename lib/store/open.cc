@@ -162,7 +162,7 @@ absl::Status StoreImpl::Load() {
               "the store holds tokens digested with pepper ", pepper_id,
               ", which the keyring lacks: wrong or incomplete pepper file?"));
         }
-        LoadToken(token);
+        if (absl::Status s = LoadToken(token); !s.ok()) return s;
         return storage::ScanControl::kContinue;
       });
   if (!status.ok()) return status;

@@ -179,8 +179,9 @@ class StoreImpl final : public Store {
       ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
 
   // ----- verify.cc: the verify index, changed only after a durable write.
-  // PublishToken makes the index answer for `token` as stored.
-  void PublishToken(const storage::StoredToken& token)
+  // PublishToken makes the index answer for `token` as stored. Fails only
+  // if the index is full (CreateToken checks HasRoomFor before writing).
+  absl::Status PublishToken(const storage::StoredToken& token)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // ForgetTokens removes deleted tokens from the index.
   void ForgetTokens(const std::vector<Digest>& digests)
@@ -197,14 +198,16 @@ class StoreImpl final : public Store {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // LoadToken adds a stored token while opening, after every account was
   // published: a token without its account never verifies.
-  void LoadToken(const storage::StoredToken& token)
+  absl::Status LoadToken(const storage::StoredToken& token)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   std::shared_ptr<index::AccountState> AccountStateFor(
       std::string_view organization, std::string_view slug)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  index::GrantPtr MakeGrant(const TokenMetadata& metadata,
-                            std::shared_ptr<index::AccountState> account) const;
+  // IndexToken puts `token` into the index with its interned group.
+  absl::Status IndexToken(const storage::StoredToken& token,
+                          std::shared_ptr<index::AccountState> account)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   const Options options_;
   const Clock* const clock_;

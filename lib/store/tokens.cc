@@ -158,10 +158,16 @@ absl::StatusOr<CreatedToken> StoreImpl::CreateToken(
   m.expires_at = expires_at;
   m.pepper_id = pepper_id;
 
+  // The verify index is bounded; refuse before writing rather than store a
+  // token that could not verify. Writers are serialized, so the room stays.
+  if (!index_.HasRoomFor(1)) {
+    return absl::ResourceExhaustedError(
+        "the store holds the most tokens its verify index can address");
+  }
   storage::Batch batch;
   tables_->PutNewToken(batch, stored);
   if (absl::Status s = Commit(batch); !s.ok()) return s;
-  PublishToken(stored);
+  if (absl::Status s = PublishToken(stored); !s.ok()) return s;
   created.metadata = std::move(m);
   return created;
 }
@@ -241,8 +247,8 @@ absl::Status StoreImpl::RevokeToken(std::string_view organization,
   storage::Batch batch;
   tables_->UpdateToken(batch, stored);
   if (absl::Status s = Commit(batch); !s.ok()) return s;
-  PublishToken(stored);
-  return absl::OkStatus();
+  // Updates the present entry in place: cannot fail.
+  return PublishToken(stored);
 }
 
 absl::StatusOr<PurgeResult> StoreImpl::PurgeRetired() {

@@ -7,7 +7,7 @@
 
 #include "keygate/errors.h"
 #include "lib/errors/payloads.h"
-#include "lib/index/token_grant.h"
+#include "lib/index/grant_group.h"
 #include "lib/storage/keys.h"
 #include "lib/store/store_impl.h"
 
@@ -30,33 +30,37 @@ absl::StatusOr<Principal> StoreImpl::Verify(
   if (!digester_->Compute(pepper_id, token, &digest)) {
     return internal::VerifyError(VerifyFailure::kUnknown);
   }
-  index::GrantPtr grant = index_.Find(digest);
-  if (grant == nullptr) return internal::VerifyError(VerifyFailure::kUnknown);
-  if (grant->revoked) return internal::VerifyError(VerifyFailure::kRevoked);
-  if (grant->account->deleted.load(std::memory_order_acquire)) {
+  // A copy out of the index: no lock, no reference count, no allocation.
+  index::TokenEntry entry;
+  if (!index_.Find(digest, &entry)) {
     return internal::VerifyError(VerifyFailure::kUnknown);
   }
-  if (grant->account->disabled.load(std::memory_order_acquire)) {
+  if (entry.revoked) return internal::VerifyError(VerifyFailure::kRevoked);
+  const internal::GrantGroup& group = *entry.group;
+  if (group.account->deleted.load(std::memory_order_acquire)) {
+    return internal::VerifyError(VerifyFailure::kUnknown);
+  }
+  if (group.account->disabled.load(std::memory_order_acquire)) {
     return internal::VerifyError(VerifyFailure::kAccountDisabled);
   }
-  if (grant->expires_at && *grant->expires_at <= Now()) {
+  if (entry.expires_at && *entry.expires_at <= Now()) {
     return internal::VerifyError(VerifyFailure::kExpired);
   }
-  if (required && !catalog_->Grants(grant->scope_mask, *required)) {
+  if (required && !catalog_->Grants(group.scope_mask, *required)) {
     return internal::VerifyError(VerifyFailure::kInsufficientScope,
                                  required_scope);
   }
-  return internal::PrincipalFactory::Make(std::move(grant));
+  return internal::PrincipalFactory::Make(entry);
 }
 
-void StoreImpl::PublishToken(const storage::StoredToken& token) {
+absl::Status StoreImpl::PublishToken(const storage::StoredToken& token) {
   const TokenMetadata& m = token.metadata;
-  index_.Put(token.digest,
-             MakeGrant(m, AccountStateFor(m.organization, m.service_account)));
+  return IndexToken(token,
+                    AccountStateFor(m.organization, m.service_account));
 }
 
 void StoreImpl::ForgetTokens(const std::vector<Digest>& digests) {
-  for (const Digest& digest : digests) index_.Erase(digest);
+  index_.Erase(digests);
 }
 
 void StoreImpl::PublishAccount(const ServiceAccount& account) {
@@ -79,7 +83,7 @@ void StoreImpl::ForgetAccount(std::string_view organization,
   accounts_.erase(it);
 }
 
-void StoreImpl::LoadToken(const storage::StoredToken& token) {
+absl::Status StoreImpl::LoadToken(const storage::StoredToken& token) {
   const TokenMetadata& m = token.metadata;
   auto it = accounts_.find(storage::AccountKey(m.organization, m.service_account));
   std::shared_ptr<index::AccountState> state;
@@ -90,7 +94,7 @@ void StoreImpl::LoadToken(const storage::StoredToken& token) {
   } else {
     state = it->second;
   }
-  index_.Put(token.digest, MakeGrant(m, std::move(state)));
+  return IndexToken(token, std::move(state));
 }
 
 std::shared_ptr<index::AccountState> StoreImpl::AccountStateFor(
@@ -101,20 +105,15 @@ std::shared_ptr<index::AccountState> StoreImpl::AccountStateFor(
   return it->second;
 }
 
-index::GrantPtr StoreImpl::MakeGrant(
-    const TokenMetadata& metadata,
-    std::shared_ptr<index::AccountState> account) const {
-  auto grant = std::make_shared<internal::TokenGrant>();
-  grant->organization = metadata.organization;
-  grant->service_account = metadata.service_account;
-  grant->token_slug = metadata.slug;
-  grant->scopes = metadata.scopes;
-  grant->scope_mask = catalog_->Compile(metadata.scopes);
-  grant->catalog = catalog_;
-  grant->expires_at = metadata.expires_at;
-  grant->revoked = metadata.revoked_at.has_value();
-  grant->account = std::move(account);
-  return grant;
+absl::Status StoreImpl::IndexToken(
+    const storage::StoredToken& token,
+    std::shared_ptr<index::AccountState> account) {
+  const TokenMetadata& m = token.metadata;
+  const uint32_t group =
+      index_.InternGroup(m.organization, m.service_account, m.scopes,
+                         catalog_.get(), std::move(account));
+  return index_.Put(token.digest, group, m.revoked_at.has_value(),
+                    m.expires_at, m.slug);
 }
 
 }  // namespace keygate::store
