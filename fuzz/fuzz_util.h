@@ -20,6 +20,7 @@
 #include <system_error>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "keygate/clock.h"
@@ -34,6 +35,13 @@ inline void FuzzCheck(bool ok, const char* what) {
     std::fprintf(stderr, "fuzz invariant broken: %s\n", what);
     std::abort();
   }
+}
+
+// MessageOf returns `status`'s message as a std::string_view (Debian's
+// absl::string_view is its own type); it lives as long as `status`.
+inline std::string_view MessageOf(const absl::Status& status) {
+  const auto message = status.message();
+  return std::string_view(message.data(), message.size());
 }
 
 // FuzzInput hands out the fuzzer's bytes as typed values; once the input is

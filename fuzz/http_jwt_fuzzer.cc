@@ -76,7 +76,8 @@ void CheckVerify(std::string_view jwt) {
   if (!claims.ok()) {
     FuzzCheck(absl::IsUnauthenticated(claims.status()),
               "JWT failure is Unauthenticated");
-    const std::string_view message = claims.status().message();
+    const std::string_view message =
+        keygate::fuzz::MessageOf(claims.status());
     FuzzCheck(message.find(kKey) == std::string_view::npos,
               "JWT error never holds the key");
     const size_t dot = jwt.rfind('.');

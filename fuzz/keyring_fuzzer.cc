@@ -43,7 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!keyring.ok()) {
     FuzzCheck(absl::IsInvalidArgument(keyring.status()),
               "keyring parse failure is InvalidArgument");
-    FuzzCheck(!HasHexRun(keyring.status().message(), 64),
+    FuzzCheck(!HasHexRun(keygate::fuzz::MessageOf(keyring.status()), 64),
               "keyring error never echoes a key");
     return 0;
   }
