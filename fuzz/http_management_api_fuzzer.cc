@@ -19,6 +19,8 @@
 //     is then marked sensitive).
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -118,9 +120,23 @@ struct Fixture {
   }
 };
 
+// The current fixture. Not a static object: RocksDB must be closed before
+// its own statics are destroyed at exit, so DestroyFixture is registered with
+// atexit after the first store has opened (atexit handlers run in reverse
+// order of registration, interleaved with static destructors).
+std::unique_ptr<Fixture>* current_fixture = nullptr;
+
+void DestroyFixture() {
+  delete current_fixture;
+  current_fixture = nullptr;
+}
+
 std::unique_ptr<Fixture>& CurrentFixture() {
-  static std::unique_ptr<Fixture> fixture;
-  return fixture;
+  if (current_fixture == nullptr) {
+    current_fixture = new std::unique_ptr<Fixture>(std::make_unique<Fixture>());
+    std::atexit(DestroyFixture);
+  }
+  return *current_fixture;
 }
 
 bool Contains(std::string_view haystack, std::string_view needle) {
@@ -133,7 +149,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > kMaxInputSize) return 0;
   static int inputs = 0;
   std::unique_ptr<Fixture>& fixture = CurrentFixture();
-  if (!fixture || ++inputs % kInputsPerStore == 0) {
+  if (++inputs % kInputsPerStore == 0) {
     fixture.reset();
     fixture = std::make_unique<Fixture>();
   }
