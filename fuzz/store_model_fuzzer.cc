@@ -11,8 +11,8 @@
 // Invariants checked after every operation:
 //   - each call's status is the one the model predicts where the contract
 //     states it (NotFound for an absent account or token, AlreadyExists for
-//     a taken slug, OK otherwise); unspecified outcomes are followed, not
-//     guessed;
+//     a taken slug, FailedPrecondition for a token on a disabled account,
+//     OK otherwise);
 //   - Verify succeeds exactly for tokens that exist, are not revoked or
 //     expired, and whose account exists and is enabled, and then names the
 //     right organization, account and slug; every failure is
@@ -193,13 +193,18 @@ class Harness {
       FuzzCheck(absl::IsNotFound(created.status()), "absent account NotFound");
       return;
     }
+    // A disabled account gets no tokens (FailedPrecondition), checked
+    // before the slug.
+    if (model_.accounts[{org, account}].disabled) {
+      FuzzCheck(absl::IsFailedPrecondition(created.status()),
+                "disabled account refuses tokens");
+      return;
+    }
     if (model_.tokens.count(id)) {
       FuzzCheck(absl::IsAlreadyExists(created.status()),
                 "taken token slug is AlreadyExists");
       return;
     }
-    // Whether a disabled account may get tokens is not stated: follow.
-    if (model_.accounts[{org, account}].disabled && !created.ok()) return;
     FuzzCheck(created.ok(), "token created");
     const keygate::TokenMetadata& m = created->metadata;
     FuzzCheck(m.organization == org && m.service_account == account &&
