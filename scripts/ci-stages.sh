@@ -35,10 +35,8 @@ stage_asan() {
     -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
     -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
   cmake --build build-asan -j"$JOBS"
-  # disable_coredump=0: ASan otherwise zeroes RLIMIT_CORE in every process,
-  # which the CLI's core-dump tests check.
   # shellcheck disable=SC2086
-  ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1:disable_coredump=0" \
+  ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1" \
   UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
     ctest --test-dir build-asan --output-on-failure -j2 \
       ${KEYGATE_ASAN_CTEST_ARGS:-}
