@@ -20,7 +20,7 @@
 
 #include "fuzz/fuzz_util.h"
 #include "keygate/errors.h"
-#include "keygate/problem.h"
+#include "keygate/http/problem.h"
 #include "lib/http/json_codec.h"
 #include "nlohmann/json.hpp"
 
@@ -36,7 +36,7 @@ void CheckDecodeFailure(const absl::Status& status) {
   FuzzCheck(absl::IsInvalidArgument(status), "decode failure is InvalidArgument");
   FuzzCheck(!keygate::FieldErrorsOf(status).empty(),
             "decode failure names a field");
-  const int http_status = keygate::ProblemFromStatus(status).status;
+  const int http_status = keygate::http::ProblemFromStatus(status).status;
   FuzzCheck(http_status >= 400 && http_status < 500, "decode failure is 4xx");
 }
 

@@ -195,7 +195,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzCheck(response.status < 500, "hostile input is never a 5xx");
   if (response.status >= 400) {
     const auto type = response.FindHeader("Content-Type");
-    FuzzCheck(type && *type == keygate::kProblemContentType,
+    FuzzCheck(type && *type == keygate::http::kProblemContentType,
               "error is problem+json");
     const nlohmann::json body =
         nlohmann::json::parse(response.body, nullptr, false);

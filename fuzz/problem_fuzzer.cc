@@ -18,14 +18,14 @@
 
 #include "absl/status/status.h"
 #include "fuzz/fuzz_util.h"
-#include "keygate/problem.h"
+#include "keygate/http/problem.h"
 #include "lib/base/utf8.h"
 #include "nlohmann/json.hpp"
 
 namespace {
 
-using keygate::Problem;
-using keygate::ProblemError;
+using keygate::http::Problem;
+using keygate::http::ProblemError;
 using keygate::fuzz::FuzzCheck;
 using keygate::fuzz::FuzzInput;
 
@@ -68,7 +68,7 @@ void FuzzProblemToJson(FuzzInput& input) {
     problem.extensions.emplace_back(std::move(name), input.ConsumeString(64));
   }
 
-  const std::string text = keygate::ProblemToJson(problem);
+  const std::string text = keygate::http::ProblemToJson(problem);
   const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   FuzzCheck(!j.is_discarded(), "problem JSON parses");
   FuzzCheck(j.is_object(), "problem JSON is an object");
@@ -137,19 +137,19 @@ void FuzzProblemFromStatus(FuzzInput& input) {
   const auto code = static_cast<absl::StatusCode>(input.ConsumeInRange(1, 16));
   const std::string message = input.ConsumeString(256);
   const std::string instance = input.ConsumeString(64);
-  keygate::ProblemContext context;
+  keygate::http::ProblemContext context;
   context.instance = instance;
   const Problem problem =
-      keygate::ProblemFromStatus(absl::Status(code, message), context);
+      keygate::http::ProblemFromStatus(absl::Status(code, message), context);
   FuzzCheck(problem.status >= 400 && problem.status <= 599,
             "status problem is an error status");
-  const std::string text = keygate::ProblemToJson(problem);
+  const std::string text = keygate::http::ProblemToJson(problem);
   const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   FuzzCheck(!j.is_discarded() && j.is_object(), "status problem parses");
   if (problem.status >= 500) {
-    const Problem other = keygate::ProblemFromStatus(
+    const Problem other = keygate::http::ProblemFromStatus(
         absl::Status(code, "a different internal message"), context);
-    FuzzCheck(keygate::ProblemToJson(other) == text,
+    FuzzCheck(keygate::http::ProblemToJson(other) == text,
               "5xx body independent of the status message");
   }
 }
