@@ -78,14 +78,9 @@ MediaType ClassifyContentType(std::string_view value) {
 absl::Status RenameFields(
     const absl::Status& status,
     const std::vector<std::pair<std::string, std::string>>& renames) {
-  if (status.code() != absl::StatusCode::kInvalidArgument &&
-      status.code() != absl::StatusCode::kAlreadyExists) {
-    return status;
-  }
+  if (status.code() != absl::StatusCode::kInvalidArgument) return status;
   std::vector<FieldError> errors = FieldErrorsOf(status);
-  if (errors.empty() || status.code() != absl::StatusCode::kInvalidArgument) {
-    return status;
-  }
+  if (errors.empty()) return status;
   bool changed = false;
   for (FieldError& e : errors) {
     for (const auto& [from, to] : renames) {
@@ -230,9 +225,8 @@ namespace {
 // render. Each returns the Response; a refusal at any step ends it.
 class Handler {
  public:
-  Handler(Store* store, const CallerResolver* callers,
-          const ManagementApiOptions& options)
-      : store_(store), callers_(callers), options_(options) {}
+  Handler(const CallerResolver* callers, const ManagementApiOptions& options)
+      : callers_(callers), options_(options) {}
 
   // Authenticate resolves the caller for the route's scope.
   std::optional<Response> Authenticate(Caller& caller, std::string_view scope,
@@ -299,11 +293,8 @@ class Handler {
     return ProblemResponse(problem, options_.problem_type_base);
   }
 
-  Store* store() const { return store_; }
-  const ManagementApiOptions& options() const { return options_; }
 
  private:
-  Store* store_;
   const CallerResolver* callers_;
   const ManagementApiOptions& options_;
 };
@@ -350,7 +341,7 @@ Response ManagementApi::Dispatch(Context& context) const {
   context.operation = found->operation;
   context.scope = found->scope;
 
-  Handler h(store_, callers_, options_);
+  Handler h(callers_, options_);
   std::string* why = &context.auth_failure;
   Caller& caller = context.caller;
   const std::vector<std::string>& params = context.params;
