@@ -8,6 +8,8 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <benchmark/benchmark.h>
 #include <openssl/sha.h>
+#include <rocksdb/perf_context.h>
+#include <rocksdb/perf_level.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "bench/alloc_counter.h"
 #include "keygate/keygate.h"
@@ -37,6 +40,18 @@ constexpr int kTokensPerAccount = 1000;
 constexpr int kRevokedEvery = 100;  // 1% revoked
 
 std::string AccountSlug(int i) { return "acct-" + std::to_string(i); }
+
+// InVisitOrder copies `tokens` into strings allocated one after another in
+// the order they will be verified: a server reads a presented token from a
+// hot request buffer, so the benchmarks (the floor and keygate alike) read
+// their input from memory that the prefetcher streams, not from strings
+// scattered among the fixture's other allocations.
+std::vector<std::string> InVisitOrder(const std::vector<std::string>& tokens) {
+  std::vector<std::string> out;
+  out.reserve(tokens.size());
+  for (const std::string& t : tokens) out.emplace_back(t);
+  return out;
+}
 
 keygate::Options StoreOptions(const std::string& path, bool sync) {
   keygate::Options options;
@@ -147,6 +162,8 @@ class StoreFixture {
     // Verify in a random order: no help from the cache or the prefetcher.
     std::mt19937_64 rng(42);
     std::shuffle(tokens_.begin(), tokens_.end(), rng);
+    tokens_ = InVisitOrder(tokens_);
+    revoked_ = InVisitOrder(revoked_);
     return "";
   }
 
@@ -160,12 +177,33 @@ class StoreFixture {
   double open_rss_per_token_ = 0;
 };
 
-// Fixture returns the process's fixture of `n` tokens, built on first use.
+// Fixtures holds the process's store fixtures by N (never destroyed itself:
+// CloseFixtures empties it at exit).
+absl::Mutex fixtures_mu;
+std::map<int, std::unique_ptr<StoreFixture>>& Fixtures() {
+  static auto* fixtures = new std::map<int, std::unique_ptr<StoreFixture>>;
+  return *fixtures;
+}
+
+// CloseFixtures closes every store and removes its directory. Runs at exit,
+// registered after the first store opened, so before the static objects
+// RocksDB made while opening are destroyed (closing later crashes in
+// RocksDB's logger).
+void CloseFixtures() {
+  absl::MutexLock lock(&fixtures_mu);
+  Fixtures().clear();
+}
+
+// Fixture returns the process's fixture of `n` tokens, built on first use
+// (by whichever benchmark thread gets there first).
 StoreFixture& Fixture(int n) {
-  // Destroyed at exit: the stores close and their directories go.
-  static std::map<int, std::unique_ptr<StoreFixture>> fixtures;
-  auto& slot = fixtures[n];
-  if (slot == nullptr) slot = std::make_unique<StoreFixture>(n);
+  absl::MutexLock lock(&fixtures_mu);
+  auto& slot = Fixtures()[n];
+  if (slot == nullptr) {
+    slot = std::make_unique<StoreFixture>(n);
+    static const bool registered = std::atexit(CloseFixtures) == 0;
+    (void)registered;
+  }
   return *slot;
 }
 
@@ -177,26 +215,69 @@ bool Ready(benchmark::State& state, StoreFixture& fixture) {
   return true;
 }
 
+// VerifySizes registers N = 10k and 1M tokens, and 10M when the environment
+// has KEYGATE_BENCH_10M=1 (a 10M fixture takes minutes and ~3 GB of disk).
+void VerifySizes(benchmark::internal::Benchmark* b) {
+  b->Arg(10000)->Arg(1000000);
+  const char* ten_million = std::getenv("KEYGATE_BENCH_10M");
+  if (ten_million != nullptr && std::string(ten_million) == "1") {
+    b->Arg(10000000);
+  }
+}
+
+// RocksDbReads counts what the calling thread asks of RocksDB (memtable
+// gets and seeks, block cache hits, block reads) through RocksDB's
+// thread-local perf context, from construction to Count().
+class RocksDbReads {
+ public:
+  RocksDbReads() {
+    rocksdb::SetPerfLevel(rocksdb::PerfLevel::kEnableCount);
+    rocksdb::get_perf_context()->Reset();
+  }
+  ~RocksDbReads() { rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable); }
+  uint64_t Count() const {
+    const rocksdb::PerfContext* c = rocksdb::get_perf_context();
+    return c->get_from_memtable_count + c->seek_on_memtable_count +
+           c->block_cache_hit_count + c->block_read_count;
+  }
+};
+
 // ---- the floor --------------------------------------------------------------
 
-// BM_Floor: one SHA-256 compression of the token from a state precomputed
-// over a 64-byte block (OpenSSL, SHA extensions where present), plus one
-// probe of an absl::flat_hash_map holding the N digests so made.
-void BM_Floor(benchmark::State& state) {
-  const int n = static_cast<int>(state.range(0));
-  unsigned char key_block[64] = {7};
-  SHA256_CTX keyed;
-  SHA256_Init(&keyed);
-  SHA256_Update(&keyed, key_block, sizeof key_block);
-  keygate::token::TokenCodec codec("kg_");
-  auto digest_of = [&](std::string_view token, keygate::Digest* out) {
+// FloorFixture is BM_Floor's data for N tokens, built once per process (not
+// per repetition): random tokens in a shuffled order and an
+// absl::flat_hash_map of their digests.
+class FloorFixture {
+ public:
+  explicit FloorFixture(int n) {
+    unsigned char key_block[64] = {7};
+    SHA256_Init(&keyed_);
+    SHA256_Update(&keyed_, key_block, sizeof key_block);
+    keygate::token::TokenCodec codec("kg_");
+    map_.reserve(n);
+    tokens_.reserve(n);
+    for (int i = 0; i < n; ++i) {
+      tokens_.emplace_back(codec.Generate(1).view());
+      keygate::Digest d;
+      DigestOf(tokens_.back(), &d);
+      map_.emplace(d, i);
+    }
+    std::mt19937_64 rng(42);
+    std::shuffle(tokens_.begin(), tokens_.end(), rng);
+    tokens_ = InVisitOrder(tokens_);
+  }
+
+  // DigestOf is one SHA-256 compression of `token` from the keyed state.
+  void DigestOf(std::string_view token, keygate::Digest* out) const {
     unsigned char block[64] = {};
     std::memcpy(block, token.data(), token.size());
     block[token.size()] = 0x80;
     const uint64_t bits = (64 + token.size()) * 8;
-    for (int i = 0; i < 8; ++i) block[63 - i] = static_cast<unsigned char>(bits >> (8 * i));
+    for (int i = 0; i < 8; ++i) {
+      block[63 - i] = static_cast<unsigned char>(bits >> (8 * i));
+    }
     SHA256_CTX ctx;
-    std::memcpy(ctx.h, keyed.h, sizeof ctx.h);
+    std::memcpy(ctx.h, keyed_.h, sizeof ctx.h);
     SHA256_Transform(&ctx, block);
     for (int i = 0; i < 8; ++i) {
       const uint32_t h = ctx.h[i];
@@ -205,7 +286,8 @@ void BM_Floor(benchmark::State& state) {
       (*out)[4 * i + 2] = h >> 8;
       (*out)[4 * i + 3] = h;
     }
-  };
+  }
+
   struct Hash {
     size_t operator()(const keygate::Digest& d) const {
       size_t h;
@@ -213,48 +295,77 @@ void BM_Floor(benchmark::State& state) {
       return h;
     }
   };
-  absl::flat_hash_map<keygate::Digest, uint32_t, Hash> map;
-  map.reserve(n);
-  std::vector<std::string> tokens;
-  tokens.reserve(n);
-  for (int i = 0; i < n; ++i) {
-    tokens.emplace_back(codec.Generate(1).view());
-    keygate::Digest d;
-    digest_of(tokens.back(), &d);
-    map.emplace(d, i);
+  const absl::flat_hash_map<keygate::Digest, uint32_t, Hash>& map() const {
+    return map_;
   }
-  std::mt19937_64 rng(42);
-  std::shuffle(tokens.begin(), tokens.end(), rng);
-  size_t i = 0;
+  const std::vector<std::string>& tokens() const { return tokens_; }
+
+ private:
+  SHA256_CTX keyed_;
+  absl::flat_hash_map<keygate::Digest, uint32_t, Hash> map_;
+  std::vector<std::string> tokens_;
+};
+
+FloorFixture& Floor(int n) {
+  static absl::Mutex mu;
+  static std::map<int, std::unique_ptr<FloorFixture>> fixtures;
+  absl::MutexLock lock(&mu);
+  auto& slot = fixtures[n];
+  if (slot == nullptr) slot = std::make_unique<FloorFixture>(n);
+  return *slot;
+}
+
+// BM_Floor: one SHA-256 compression of the token from a state precomputed
+// over a 64-byte block (OpenSSL, SHA extensions where present), plus one
+// probe of an absl::flat_hash_map holding the N digests so made.
+void BM_Floor(benchmark::State& state) {
+  const FloorFixture& floor = Floor(static_cast<int>(state.range(0)));
+  const auto& tokens = floor.tokens();
+  const auto& map = floor.map();
+  size_t i = (tokens.size() / state.threads()) * state.thread_index();
   for (auto _ : state) {
     keygate::Digest d;
-    digest_of(tokens[i], &d);
+    floor.DigestOf(tokens[i], &d);
     auto it = map.find(d);
     benchmark::DoNotOptimize(it);
     if (++i == tokens.size()) i = 0;
   }
 }
-BENCHMARK(BM_Floor)->Arg(10000)->Arg(1000000);
+BENCHMARK(BM_Floor)->Apply(VerifySizes)->Threads(1)->Threads(2)
+    ->UseRealTime();
 
 // ---- verify -----------------------------------------------------------------
 
+// AddVerifyCounters sets allocs_per_verify and rocksdb_reads (per verify,
+// averaged over the threads).
 void AddVerifyCounters(benchmark::State& state, uint64_t allocations,
-                       uint64_t calls) {
-  state.counters["allocs_per_verify"] =
-      calls == 0 ? 0 : static_cast<double>(allocations) / calls;
+                       uint64_t rocksdb_reads, uint64_t calls) {
+  const double n = calls == 0 ? 1 : static_cast<double>(calls);
+  state.counters["allocs_per_verify"] = benchmark::Counter(
+      static_cast<double>(allocations) / n, benchmark::Counter::kAvgThreads);
+  state.counters["rocksdb_reads"] = benchmark::Counter(
+      static_cast<double>(rocksdb_reads) / n, benchmark::Counter::kAvgThreads);
 }
 
-void BM_VerifyHit(benchmark::State& state) {
-  StoreFixture& fixture = Fixture(static_cast<int>(state.range(0)));
-  if (!Ready(state, fixture)) return;
-  const auto& tokens = fixture.tokens();
+// RunVerify verifies `tokens` (from a per-thread offset, cycling) with
+// `required_scope` and sets the per-verify counters; `expect_ok` says
+// whether every call must succeed.
+void RunVerify(benchmark::State& state, StoreFixture& fixture,
+               const std::vector<std::string>& tokens,
+               std::string_view required_scope, bool expect_ok) {
+  if (tokens.empty()) {
+    state.SkipWithError("no tokens");
+    return;
+  }
+  keygate::Store& store = fixture.store();
   size_t i = (tokens.size() / state.threads()) * state.thread_index();
   uint64_t calls = 0;
+  RocksDbReads reads;
   const uint64_t allocations_before = keygate::bench::ThreadAllocations();
   for (auto _ : state) {
-    auto principal = fixture.store().Verify(tokens[i], "read:tokens");
-    if (!principal.ok()) {
-      state.SkipWithError("verify failed");
+    auto principal = store.Verify(tokens[i], required_scope);
+    if (principal.ok() != expect_ok) {
+      state.SkipWithError("unexpected verify outcome");
       break;
     }
     benchmark::DoNotOptimize(principal);
@@ -263,33 +374,40 @@ void BM_VerifyHit(benchmark::State& state) {
   }
   AddVerifyCounters(state,
                     keygate::bench::ThreadAllocations() - allocations_before,
-                    calls);
+                    reads.Count(), calls);
+}
+
+void BM_VerifyHit(benchmark::State& state) {
+  StoreFixture& fixture = Fixture(static_cast<int>(state.range(0)));
+  if (!Ready(state, fixture)) return;
+  RunVerify(state, fixture, fixture.tokens(), "read:tokens", true);
   if (state.thread_index() == 0) {
     state.counters["open_seconds"] = fixture.open_seconds();
     state.counters["open_rss_bytes_per_token"] = fixture.open_rss_per_token();
   }
 }
-BENCHMARK(BM_VerifyHit)->Arg(10000)->Arg(1000000)->Threads(1)->Threads(2)
+BENCHMARK(BM_VerifyHit)->Apply(VerifySizes)->Threads(1)->Threads(2)
     ->UseRealTime();
 
-// Well-formed tokens (valid checksum) the store never issued.
+// UnknownTokens returns 4096 well-formed tokens (valid checksum) no store
+// issued.
+const std::vector<std::string>& UnknownTokens() {
+  static const std::vector<std::string>* const tokens = [] {
+    auto* v = new std::vector<std::string>;
+    keygate::token::TokenCodec codec("kg_");
+    for (int i = 0; i < 4096; ++i) v->emplace_back(codec.Generate(1).view());
+    return v;
+  }();
+  return *tokens;
+}
+
+// Well-formed tokens the store never issued: one probe, no RocksDB read.
 void BM_VerifyUnknown(benchmark::State& state) {
   StoreFixture& fixture = Fixture(static_cast<int>(state.range(0)));
   if (!Ready(state, fixture)) return;
-  keygate::token::TokenCodec codec("kg_");
-  std::vector<std::string> unknown;
-  for (int i = 0; i < 4096; ++i) unknown.emplace_back(codec.Generate(1).view());
-  size_t i = 0;
-  const uint64_t allocations_before = keygate::bench::ThreadAllocations();
-  for (auto _ : state) {
-    auto principal = fixture.store().Verify(unknown[i & 4095]);
-    benchmark::DoNotOptimize(principal);
-    ++i;
-  }
-  AddVerifyCounters(state,
-                    keygate::bench::ThreadAllocations() - allocations_before, i);
+  RunVerify(state, fixture, UnknownTokens(), "", false);
 }
-BENCHMARK(BM_VerifyUnknown)->Arg(10000)->Arg(1000000)->Threads(1)->Threads(2)
+BENCHMARK(BM_VerifyUnknown)->Apply(VerifySizes)->Threads(1)->Threads(2)
     ->UseRealTime();
 
 // A typo'd token: rejected by the checksum alone.
@@ -298,27 +416,42 @@ void BM_VerifyMalformed(benchmark::State& state) {
   if (!Ready(state, fixture)) return;
   std::string typo = fixture.tokens()[0];
   typo[10] = typo[10] == 'a' ? 'b' : 'a';
-  for (auto _ : state) {
-    auto principal = fixture.store().Verify(typo);
-    benchmark::DoNotOptimize(principal);
-  }
+  RunVerify(state, fixture, {typo}, "", false);
 }
-BENCHMARK(BM_VerifyMalformed)->Arg(10000)->Arg(1000000)->Threads(1)
-    ->Threads(2)->UseRealTime();
+BENCHMARK(BM_VerifyMalformed)->Apply(VerifySizes)->Threads(1)->Threads(2)
+    ->UseRealTime();
 
 void BM_VerifyRevoked(benchmark::State& state) {
   StoreFixture& fixture = Fixture(static_cast<int>(state.range(0)));
   if (!Ready(state, fixture)) return;
-  const auto& revoked = fixture.revoked();
-  size_t i = 0;
-  for (auto _ : state) {
-    auto principal = fixture.store().Verify(revoked[i]);
-    benchmark::DoNotOptimize(principal);
-    if (++i == revoked.size()) i = 0;
-  }
+  RunVerify(state, fixture, fixture.revoked(), "", false);
 }
-BENCHMARK(BM_VerifyRevoked)->Arg(10000)->Arg(1000000)->Threads(1)->Threads(2)
+BENCHMARK(BM_VerifyRevoked)->Apply(VerifySizes)->Threads(1)->Threads(2)
     ->UseRealTime();
+
+// BM_ListPage: one ListTokens page of 100 from an account of 1000 tokens in
+// a store of N (rocksdb_reads shows the counter counts real reads).
+void BM_ListPage(benchmark::State& state) {
+  StoreFixture& fixture = Fixture(static_cast<int>(state.range(0)));
+  if (!Ready(state, fixture)) return;
+  keygate::PageRequest page;
+  page.limit = 100;
+  uint64_t calls = 0;
+  RocksDbReads reads;
+  for (auto _ : state) {
+    auto listed = fixture.store().ListTokens("org", AccountSlug(2), page);
+    if (!listed.ok()) {
+      state.SkipWithError(listed.status().ToString().c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(listed);
+    ++calls;
+  }
+  state.counters["rocksdb_reads"] =
+      calls == 0 ? 0 : static_cast<double>(reads.Count()) / calls;
+}
+BENCHMARK(BM_ListPage)->Arg(10000)->Arg(1000000)
+    ->Unit(benchmark::kMicrosecond);
 
 // ---- writes -----------------------------------------------------------------
 

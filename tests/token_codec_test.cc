@@ -290,6 +290,29 @@ TEST_F(TokenCodecTest, SecretUsesTheWholeAlphabet) {
   }
 }
 
+// The secret maps CSPRNG bytes onto the alphabet by rejection sampling:
+// without the rejection (b % 62 over all 256 byte values) the first 8
+// characters would be drawn 25% more often than the others.
+TEST_F(TokenCodecTest, SecretHasNoModuloBias) {
+  std::array<int, 62> counts{};
+  constexpr int kTokens = 4000;
+  for (int i = 0; i < kTokens; ++i) {
+    const std::string token = NewToken(1);
+    for (size_t j = 4; j < 4 + kSecretChars; ++j) ++counts[Base62(token[j])];
+  }
+  // 172000 draws: expected 2774 per char, sd ~52; +-12% is ~6.4 sd (a
+  // uniform source fails with negligible probability), while a 25% bias is
+  // ~13 sd away.
+  long first8 = 0, rest = 0;
+  for (int v = 0; v < 62; ++v) {
+    EXPECT_GT(counts[v], 2441) << "char " << kAlphabet[v];
+    EXPECT_LT(counts[v], 3107) << "char " << kAlphabet[v];
+    (v < 8 ? first8 : rest) += counts[v];
+  }
+  // Mean of the first 8 against the other 54: within 6% (bias would be 25%).
+  EXPECT_LT(static_cast<double>(first8) / 8, 1.06 * rest / 54.0);
+}
+
 TEST(IsValidPrefixTest, Accepts) {
   EXPECT_TRUE(IsValidPrefix("kg_"));
   EXPECT_TRUE(IsValidPrefix("a_"));

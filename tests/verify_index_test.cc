@@ -107,6 +107,35 @@ TEST_F(VerifyIndexTest, ExpiryAndMaximumSlugRoundTrip) {
   EXPECT_FALSE(Find(2).has_value());
 }
 
+// Slug entries carry the expiry only when there is one; a freed entry is
+// reused only by an entry of the same size, so a token never inherits
+// another's expiry or slug bytes.
+TEST_F(VerifyIndexTest, ReusedSlugEntriesKeepTheirOwnExpiry) {
+  const absl::Time t = absl::FromUnixMicros(1800000000123456);
+  // "abcdefghi" without expiry and "a" with expiry are both 10 bytes.
+  ASSERT_TRUE(index_.Put(DigestOf(1), Group(), false, t, "a").ok());
+  ASSERT_TRUE(index_.Put(DigestOf(2), Group(), false, std::nullopt,
+                         "abcdefghi").ok());
+  index_.Erase(std::vector<Digest>{DigestOf(1), DigestOf(2)});
+  ASSERT_TRUE(index_.Put(DigestOf(3), Group(), false, std::nullopt, "b").ok());
+  ASSERT_TRUE(index_.Put(DigestOf(4), Group(), false, t, "xyz").ok());
+  ASSERT_TRUE(index_.Put(DigestOf(5), Group(), false, std::nullopt,
+                         "123456789").ok());
+  ASSERT_TRUE(index_.Put(DigestOf(6), Group(), false, t, "z").ok());
+  EXPECT_EQ(Slug(*Find(3)), "b");
+  EXPECT_FALSE(Find(3)->expires_at.has_value());
+  EXPECT_EQ(Slug(*Find(4)), "xyz");
+  EXPECT_EQ(Find(4)->expires_at, t);
+  EXPECT_EQ(Slug(*Find(5)), "123456789");
+  EXPECT_FALSE(Find(5)->expires_at.has_value());
+  EXPECT_EQ(Slug(*Find(6)), "z");
+  EXPECT_EQ(Find(6)->expires_at, t);
+  // Revoking keeps the expiry (it lives with the slug, not the state).
+  ASSERT_TRUE(index_.Put(DigestOf(6), Group(), true, t, "z").ok());
+  EXPECT_TRUE(Find(6)->revoked);
+  EXPECT_EQ(Find(6)->expires_at, t);
+}
+
 TEST_F(VerifyIndexTest, GroupsAreInternedPerAccountStateAndScopes) {
   EXPECT_EQ(Group(), Group());
   EXPECT_NE(Group("sa"), Group("other"));

@@ -13,11 +13,28 @@
 namespace keygate::index {
 namespace {
 
-// State word of a record: the group number, the revoked flag, and whether
-// the token expires.
+// State word of a record: the group number and the revoked flag.
 constexpr uint32_t kRevokedBit = uint32_t{1} << 31;
-constexpr uint32_t kExpiresBit = uint32_t{1} << 30;
-constexpr uint32_t kGroupMask = kExpiresBit - 1;
+constexpr uint32_t kGroupMask = (uint32_t{1} << 30) - 1;
+
+// Slug arena entry: a header byte (the slug size, kExpiresFlag if an expiry
+// follows), the expiry in Unix microseconds (8 bytes, unaligned) if
+// flagged, then the slug bytes. Expiring tokens pay the 8 bytes, others not.
+constexpr uint8_t kExpiresFlag = 0x80;
+constexpr uint8_t kSlugSizeMask = 0x7f;
+static_assert(kMaxSlugSize <= kSlugSizeMask);
+constexpr size_t kExpirySize = sizeof(int64_t);
+
+// A record keeps a slug of up to kInlineSlugSize bytes of a token without
+// expiry in itself (one cache miss less on a hit); others go to the arena.
+constexpr size_t kInlineSlugSize = 11;
+constexpr uint8_t kOutOfLine = 0xff;
+
+// EntrySize is the arena bytes of a slug entry with header byte `header`.
+size_t EntrySize(uint8_t header) {
+  return 1 + ((header & kExpiresFlag) ? kExpirySize : 0) +
+         (header & kSlugSizeMask);
+}
 
 constexpr size_t kMinCapacity = 16;
 
@@ -50,13 +67,17 @@ struct VerifyIndex::Table {
 
 struct VerifyIndex::Record {
   Digest digest{};
-  int64_t expires_at_us = 0;         // meaningful if kExpiresBit
-  std::atomic<uint32_t> state{0};    // group | kRevokedBit | kExpiresBit
-  uint32_t slug = 0;                 // offset of [size][bytes] in slugs_
+  std::atomic<uint32_t> state{0};  // group | kRevokedBit
+  // The slug size if the slug is inline (no expiry, at most
+  // kInlineSlugSize bytes), else kOutOfLine and `slug` starts with the
+  // offset of the slug entry in slugs_.
+  uint8_t slug_size = 0;
+  char slug[kInlineSlugSize] = {};
 };
-static_assert(sizeof(Digest) + 16 == 48);
 
-VerifyIndex::VerifyIndex() : table_(new Table(kMinCapacity)) {}
+VerifyIndex::VerifyIndex() : table_(new Table(kMinCapacity)) {
+  static_assert(sizeof(Record) == 48, "48-byte records");
+}
 
 VerifyIndex::~VerifyIndex() { delete table_.load(std::memory_order_relaxed); }
 
@@ -77,14 +98,27 @@ bool VerifyIndex::Find(const Digest& digest, TokenEntry* out) const noexcept {
         const uint32_t state = record.state.load(std::memory_order_acquire);
         out->group = groups_.At(state & kGroupMask);
         out->revoked = (state & kRevokedBit) != 0;
-        if (state & kExpiresBit) {
-          out->expires_at = absl::FromUnixMicros(record.expires_at_us);
+        if (record.slug_size != kOutOfLine) {
+          out->expires_at.reset();
+          out->slug_size = record.slug_size;
+          std::memcpy(out->slug, record.slug, kInlineSlugSize);
+          return true;
+        }
+        uint32_t offset;
+        std::memcpy(&offset, record.slug, sizeof offset);
+        const char* entry = &slugs_.At(offset);
+        const uint8_t header = static_cast<uint8_t>(entry[0]);
+        const char* slug = entry + 1;
+        if (header & kExpiresFlag) {
+          int64_t expires_at_us;
+          std::memcpy(&expires_at_us, slug, kExpirySize);
+          out->expires_at = absl::FromUnixMicros(expires_at_us);
+          slug += kExpirySize;
         } else {
           out->expires_at.reset();
         }
-        const char* slug = &slugs_.At(record.slug);
-        out->slug_size = static_cast<uint8_t>(slug[0]);
-        std::memcpy(out->slug, slug + 1, out->slug_size);
+        out->slug_size = header & kSlugSizeMask;
+        std::memcpy(out->slug, slug, out->slug_size);
         return true;
       }
     }
@@ -156,14 +190,17 @@ void VerifyIndex::Locate(const Table& table, const Digest& digest,
   }
 }
 
-uint32_t VerifyIndex::AllocateSlug(std::string_view slug) {
-  std::vector<uint32_t>& free = free_slugs_[slug.size()];
+uint32_t VerifyIndex::AllocateSlug(std::string_view slug,
+                                   std::optional<absl::Time> expires_at) {
+  const uint8_t header = static_cast<uint8_t>(
+      slug.size() | (expires_at ? kExpiresFlag : 0));
+  const size_t need = EntrySize(header);
+  std::vector<uint32_t>& free = free_slugs_[need];
   uint32_t offset;
   if (!free.empty()) {
     offset = free.back();
     free.pop_back();
   } else {
-    const size_t need = slug.size() + 1;
     const size_t chunk = decltype(slugs_)::kChunkSize;
     // Never straddle a chunk.
     if (next_slug_ / chunk != (next_slug_ + need - 1) / chunk) {
@@ -174,8 +211,13 @@ uint32_t VerifyIndex::AllocateSlug(std::string_view slug) {
     slugs_.Ensure(offset);
   }
   char* p = &slugs_.At(offset);
-  p[0] = static_cast<char>(slug.size());
-  std::memcpy(p + 1, slug.data(), slug.size());
+  *p++ = static_cast<char>(header);
+  if (expires_at) {
+    const int64_t expires_at_us = absl::ToUnixMicros(*expires_at);
+    std::memcpy(p, &expires_at_us, kExpirySize);
+    p += kExpirySize;
+  }
+  std::memcpy(p, slug.data(), slug.size());
   return offset;
 }
 
@@ -186,8 +228,7 @@ absl::Status VerifyIndex::Put(const Digest& digest, uint32_t group,
   if (slug.size() > kMaxSlugSize) {
     return absl::InvalidArgumentError("token slug too long for the index");
   }
-  const uint32_t state = group | (revoked ? kRevokedBit : 0) |
-                         (expires_at ? kExpiresBit : 0);
+  const uint32_t state = group | (revoked ? kRevokedBit : 0);
   absl::MutexLock lock(&mu_);
   if (group >= group_owners_.size()) {
     return absl::InvalidArgumentError("unknown grant group");
@@ -224,8 +265,15 @@ absl::Status VerifyIndex::Put(const Digest& digest, uint32_t group,
   // Not reachable by readers until the slot store below.
   Record& record = records_.At(number);
   record.digest = digest;
-  record.expires_at_us = expires_at ? absl::ToUnixMicros(*expires_at) : 0;
-  record.slug = AllocateSlug(slug);
+  if (!expires_at && slug.size() <= kInlineSlugSize) {
+    record.slug_size = static_cast<uint8_t>(slug.size());
+    std::memset(record.slug, 0, kInlineSlugSize);
+    std::memcpy(record.slug, slug.data(), slug.size());
+  } else {
+    record.slug_size = kOutOfLine;
+    const uint32_t offset = AllocateSlug(slug, expires_at);
+    std::memcpy(record.slug, &offset, sizeof offset);
+  }
   record.state.store(state, std::memory_order_relaxed);
   if ((table->slots[free_slot].load(std::memory_order_relaxed) & kRefMask) ==
       kTombstone) {
@@ -257,8 +305,12 @@ void VerifyIndex::Erase(const std::vector<Digest>& digests) {
   GracePeriod::WaitForReaders();
   for (uint32_t number : erased) {
     Record& record = records_.At(number);
-    const uint32_t slug = record.slug;
-    free_slugs_[static_cast<uint8_t>(slugs_.At(slug))].push_back(slug);
+    if (record.slug_size == kOutOfLine) {
+      uint32_t offset;
+      std::memcpy(&offset, record.slug, sizeof offset);
+      free_slugs_[EntrySize(static_cast<uint8_t>(slugs_.At(offset)))]
+          .push_back(offset);
+    }
     record.digest.fill(0);
     free_records_.push_back(number);
   }

@@ -28,16 +28,20 @@ namespace keygate::index {
 // failures can say why). The store keeps it exact: every write updates it
 // after the write is durable and before the write returns.
 //
-// Layout (~60 bytes per token at 1M, see BENCHMARKS.md):
+// Layout (~55 bytes per token at 1M with short slugs, see BENCHMARKS.md):
 //  - a table of 4-byte slots, open addressing with linear probing, at most
 //    70% full: an 8-bit tag (digest byte 8) and a 24-bit record number; the
 //    home slot comes from digest bytes 0-7 (the digest is a keyed PRF
 //    output, so these are uniform);
-//  - 48-byte records (the full digest, compared in constant time; expiry;
-//    slug location; one atomic word with the group number and the revoked
-//    flag) in chunks that never move;
-//  - token slugs in a byte arena; everything tokens share (organization,
-//    account, scopes, the account's state) interned in GrantGroups.
+//  - 48-byte records (the full digest, compared in constant time; one
+//    atomic word with the group number and the revoked flag; the slug
+//    inline if it has at most 11 bytes and the token no expiry, else the
+//    offset of its slug entry) in chunks that never move: a hit on such a
+//    token touches one slot and one record;
+//  - other slugs, with the expiry, in a byte arena of entries
+//    [header][expiry, if any][slug bytes]; everything tokens share
+//    (organization, account, scopes, the account's state) interned in
+//    GrantGroups.
 //
 // Concurrency. Find and Contains take no lock, do no read-modify-write of a
 // shared cache line and allocate nothing (after the calling thread's first
@@ -132,7 +136,11 @@ class VerifyIndex {
   // Rehash moves every live slot into a new table of `capacity` slots and
   // frees the old one after a grace period.
   void Rehash(size_t capacity) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  uint32_t AllocateSlug(std::string_view slug) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // AllocateSlug stores the slug entry of a new record (slug, and expiry
+  // if any) and returns its offset in slugs_.
+  uint32_t AllocateSlug(std::string_view slug,
+                        std::optional<absl::Time> expires_at)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::atomic<Table*> table_;
   StableArray<Record, 16, 256> records_;                 // 2^24 records
@@ -145,7 +153,9 @@ class VerifyIndex {
   uint32_t next_record_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<uint32_t> free_records_ ABSL_GUARDED_BY(mu_);
   uint32_t next_slug_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<uint32_t> free_slugs_[kMaxSlugSize + 1] ABSL_GUARDED_BY(mu_);
+  // Free slug entries by entry size (header + expiry + slug bytes).
+  std::vector<uint32_t> free_slugs_[1 + 8 + kMaxSlugSize + 1]
+      ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<::keygate::internal::GrantGroup>> group_owners_
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint32_t> group_numbers_

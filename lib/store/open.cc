@@ -151,6 +151,7 @@ absl::Status StoreImpl::Load() {
   if (!status.ok()) return status;
 
   // Tokens.
+  LoadedGroup last_group;
   status = tables_->ScanTokens(
       storage::TokenRange::All(),
       [&](const storage::StoredToken& token) ABSL_NO_THREAD_SAFETY_ANALYSIS
@@ -162,7 +163,7 @@ absl::Status StoreImpl::Load() {
               "the store holds tokens digested with pepper ", pepper_id,
               ", which the keyring lacks: wrong or incomplete pepper file?"));
         }
-        if (absl::Status s = LoadToken(token); !s.ok()) return s;
+        if (absl::Status s = LoadToken(token, last_group); !s.ok()) return s;
         return storage::ScanControl::kContinue;
       });
   if (!status.ok()) return status;

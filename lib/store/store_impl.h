@@ -196,9 +196,20 @@ class StoreImpl final : public Store {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   void ForgetAccount(std::string_view organization, std::string_view slug)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // LoadedGroup is the grant group LoadToken interned last: the open scan
+  // visits tokens in key order (by organization and account), so most
+  // tokens reuse it without interning.
+  struct LoadedGroup {
+    std::string organization;
+    std::string service_account;
+    std::vector<std::string> scopes;
+    uint32_t number = 0;
+    bool valid = false;
+  };
   // LoadToken adds a stored token while opening, after every account was
-  // published: a token without its account never verifies.
-  absl::Status LoadToken(const storage::StoredToken& token)
+  // published: a token without its account never verifies. `last` is the
+  // scan's LoadedGroup (starts default).
+  absl::Status LoadToken(const storage::StoredToken& token, LoadedGroup& last)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   std::shared_ptr<index::AccountState> AccountStateFor(

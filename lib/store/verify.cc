@@ -5,6 +5,8 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/cord.h"
+#include "absl/types/optional.h"
 #include "keygate/errors.h"
 #include "lib/errors/payloads.h"
 #include "lib/index/grant_group.h"
@@ -12,6 +14,48 @@
 #include "lib/store/store_impl.h"
 
 namespace keygate::store {
+namespace {
+
+// ThreadFailureStatuses are the calling thread's own copies of the
+// prebuilt verify-failure statuses. Copies of an absl::Status share one
+// reference-counted rep, so returning the process-wide prebuilt status would
+// make every failed verify two atomic read-modify-writes on one cache line
+// that every verifying thread shares; a rep per thread keeps them on the
+// thread's own line. Made (allocating) on the thread's first failure.
+class ThreadFailureStatuses {
+ public:
+  ThreadFailureStatuses() {
+    for (VerifyFailure failure :
+         {VerifyFailure::kMalformed, VerifyFailure::kUnknown,
+          VerifyFailure::kRevoked, VerifyFailure::kExpired,
+          VerifyFailure::kAccountDisabled}) {
+      absl::Status& status = statuses_[static_cast<int>(failure)];
+      status = internal::VerifyError(failure);
+      // Rewriting the payload unshares the rep (copy-on-write).
+      absl::optional<absl::Cord> payload =
+          status.GetPayload(internal::kVerifyFailureTypeUrl);
+      if (payload.has_value()) {
+        status.SetPayload(internal::kVerifyFailureTypeUrl, *payload);
+      }
+    }
+  }
+
+  // Get returns the status of `failure`. REQUIRES: a failure Verify
+  // returns prebuilt (not kNone, not kInsufficientScope).
+  const absl::Status& Get(VerifyFailure failure) const {
+    return statuses_[static_cast<int>(failure)];
+  }
+
+ private:
+  absl::Status statuses_[static_cast<int>(VerifyFailure::kAccountDisabled) + 1];
+};
+
+const absl::Status& Failure(VerifyFailure failure) {
+  thread_local const ThreadFailureStatuses statuses;
+  return statuses.Get(failure);
+}
+
+}  // namespace
 
 absl::StatusOr<Principal> StoreImpl::Verify(
     std::string_view token, std::string_view required_scope) const {
@@ -25,26 +69,26 @@ absl::StatusOr<Principal> StoreImpl::Verify(
   }
   if (closed_.load(std::memory_order_acquire)) return StoreClosedError();
   const int pepper_id = codec_.ParsePepperId(token);
-  if (pepper_id == 0) return internal::VerifyError(VerifyFailure::kMalformed);
+  if (pepper_id == 0) return Failure(VerifyFailure::kMalformed);
   Digest digest;
   if (!digester_->Compute(pepper_id, token, &digest)) {
-    return internal::VerifyError(VerifyFailure::kUnknown);
+    return Failure(VerifyFailure::kUnknown);
   }
   // A copy out of the index: no lock, no reference count, no allocation.
   index::TokenEntry entry;
   if (!index_.Find(digest, &entry)) {
-    return internal::VerifyError(VerifyFailure::kUnknown);
+    return Failure(VerifyFailure::kUnknown);
   }
-  if (entry.revoked) return internal::VerifyError(VerifyFailure::kRevoked);
+  if (entry.revoked) return Failure(VerifyFailure::kRevoked);
   const internal::GrantGroup& group = *entry.group;
   if (group.account->deleted.load(std::memory_order_acquire)) {
-    return internal::VerifyError(VerifyFailure::kUnknown);
+    return Failure(VerifyFailure::kUnknown);
   }
   if (group.account->disabled.load(std::memory_order_acquire)) {
-    return internal::VerifyError(VerifyFailure::kAccountDisabled);
+    return Failure(VerifyFailure::kAccountDisabled);
   }
   if (entry.expires_at && *entry.expires_at <= Now()) {
-    return internal::VerifyError(VerifyFailure::kExpired);
+    return Failure(VerifyFailure::kExpired);
   }
   if (required && !catalog_->Grants(group.scope_mask, *required)) {
     return internal::VerifyError(VerifyFailure::kInsufficientScope,
@@ -83,18 +127,31 @@ void StoreImpl::ForgetAccount(std::string_view organization,
   accounts_.erase(it);
 }
 
-absl::Status StoreImpl::LoadToken(const storage::StoredToken& token) {
+absl::Status StoreImpl::LoadToken(const storage::StoredToken& token,
+                                  LoadedGroup& last) {
   const TokenMetadata& m = token.metadata;
-  auto it = accounts_.find(storage::AccountKey(m.organization, m.service_account));
-  std::shared_ptr<index::AccountState> state;
-  if (it == accounts_.end()) {
-    // A token without its account cannot verify.
-    state = std::make_shared<index::AccountState>();
-    state->deleted.store(true);
-  } else {
-    state = it->second;
+  if (!last.valid || last.organization != m.organization ||
+      last.service_account != m.service_account || last.scopes != m.scopes) {
+    auto it =
+        accounts_.find(storage::AccountKey(m.organization, m.service_account));
+    std::shared_ptr<index::AccountState> state;
+    if (it == accounts_.end()) {
+      // A token without its account cannot verify.
+      state = std::make_shared<index::AccountState>();
+      state->deleted.store(true);
+    } else {
+      state = it->second;
+    }
+    last.number = index_.InternGroup(m.organization, m.service_account,
+                                     m.scopes, catalog_.get(),
+                                     std::move(state));
+    last.organization = m.organization;
+    last.service_account = m.service_account;
+    last.scopes = m.scopes;
+    last.valid = true;
   }
-  return IndexToken(token, std::move(state));
+  return index_.Put(token.digest, last.number, m.revoked_at.has_value(),
+                    m.expires_at, m.slug);
 }
 
 std::shared_ptr<index::AccountState> StoreImpl::AccountStateFor(

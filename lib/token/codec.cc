@@ -78,9 +78,26 @@ SecretString TokenCodec::Generate(int pepper_id) const {
   size_t pos = 0;
   for (char c : prefix_) buf[pos++] = c;
   buf[pos++] = kAlphabet[pepper_id];
+  // Rejection sampling over CSPRNG bytes: a byte below kAcceptBelow
+  // (= 4 * 62) maps uniformly onto the alphabet by `% 62`; about 3% of the
+  // bytes are drawn again. One randombytes_buf call per token instead of
+  // one randombytes_uniform (a getrandom syscall with libsodium's sysrandom
+  // backend) per character.
+  constexpr unsigned kAcceptBelow = (256 / kBase) * kBase;
+  unsigned char random[64];
+  size_t used = sizeof random;
   for (size_t i = 0; i < kSecretChars; ++i) {
-    buf[pos++] = kAlphabet[crypto::RandomUniform(kBase)];
+    unsigned char b;
+    do {
+      if (used == sizeof random) {
+        randombytes_buf(random, sizeof random);
+        used = 0;
+      }
+      b = random[used++];
+    } while (b >= kAcceptBelow);
+    buf[pos++] = kAlphabet[b % kBase];
   }
+  sodium_memzero(random, sizeof random);
   EncodeChecksum(Crc32c(buf, pos), buf + pos);
   pos += kChecksumChars;
 
