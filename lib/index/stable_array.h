@@ -6,6 +6,11 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <new>
+#include <type_traits>
+
+#include "lib/index/huge_pages.h"
 
 namespace keygate::index {
 
@@ -13,7 +18,9 @@ namespace keygate::index {
 // are allocated (value-initialized) on demand and freed only by the
 // destructor. Readers index it without locks: a chunk pointer is published
 // with a release store before any element of it is reachable. Ensure is for
-// the (single, serialized) writer.
+// the (single, serialized) writer. Chunks come from AllocateHugePageBacked
+// (huge pages for chunks of 2 MiB and more); T must be trivially
+// destructible, and a zeroed T must equal a value-initialized one.
 template <typename T, int kChunkBits, size_t kMaxChunks>
 class StableArray {
  public:
@@ -24,7 +31,11 @@ class StableArray {
     for (auto& c : chunks_) c.store(nullptr, std::memory_order_relaxed);
   }
   ~StableArray() {
-    for (auto& c : chunks_) delete[] c.load(std::memory_order_relaxed);
+    for (auto& c : chunks_) {
+      if (T* chunk = c.load(std::memory_order_relaxed)) {
+        FreeHugePageBacked(chunk, ChunkBytes());
+      }
+    }
   }
   StableArray(const StableArray&) = delete;
   StableArray& operator=(const StableArray&) = delete;
@@ -37,17 +48,29 @@ class StableArray {
   }
 
   // Ensure allocates the chunk of element `i`; false if `i` is past the
-  // capacity. Writer only.
+  // capacity. Writer only. Throws std::bad_alloc when out of memory, as the
+  // `new` it replaces did.
   bool Ensure(size_t i) {
     if (i >= kCapacity) return false;
     std::atomic<T*>& chunk = chunks_[i >> kChunkBits];
+    static_assert(std::is_trivially_destructible_v<T>);
     if (chunk.load(std::memory_order_relaxed) == nullptr) {
-      chunk.store(new T[kChunkSize](), std::memory_order_release);
+      void* memory = AllocateHugePageBacked(ChunkBytes());
+      if (memory == nullptr) throw std::bad_alloc();
+      // Zeroed memory, then value-initialized elements (the same bytes for
+      // the element types used here; this also starts their lifetimes).
+      T* elements = static_cast<T*>(memory);
+      std::uninitialized_value_construct_n(elements, kChunkSize);
+      chunk.store(elements, std::memory_order_release);
     }
     return true;
   }
 
  private:
+  // Functions, not constants: T may be incomplete where the array is
+  // declared.
+  static constexpr size_t ChunkBytes() { return kChunkSize * sizeof(T); }
+
   std::atomic<T*> chunks_[kMaxChunks];
 };
 

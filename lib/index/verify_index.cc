@@ -4,11 +4,14 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <new>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "lib/crypto/token_digester.h"
 #include "lib/index/grace_period.h"
+#include "lib/index/huge_pages.h"
 
 namespace keygate::index {
 namespace {
@@ -54,15 +57,23 @@ bool OverLoaded(size_t used, size_t capacity) { return used * 10 > capacity * 7;
 
 }  // namespace
 
+// Table is one open-addressing slot array (huge-page-backed when large).
 struct VerifyIndex::Table {
-  explicit Table(size_t n)
-      : capacity(n), slots(new std::atomic<uint32_t>[n]) {
-    for (size_t i = 0; i < n; ++i) {
-      slots[i].store(0, std::memory_order_relaxed);
-    }
+  explicit Table(size_t n) : capacity(n), slots(AllocateSlots(n)) {}
+  ~Table() { FreeHugePageBacked(slots, capacity * sizeof *slots); }
+  Table(const Table&) = delete;
+  Table& operator=(const Table&) = delete;
+
+  static std::atomic<uint32_t>* AllocateSlots(size_t n) {
+    void* memory = AllocateHugePageBacked(n * sizeof(std::atomic<uint32_t>));
+    if (memory == nullptr) throw std::bad_alloc();
+    auto* slots = static_cast<std::atomic<uint32_t>*>(memory);
+    std::uninitialized_value_construct_n(slots, n);  // all empty (0)
+    return slots;
   }
+
   const size_t capacity;
-  const std::unique_ptr<std::atomic<uint32_t>[]> slots;
+  std::atomic<uint32_t>* const slots;
 };
 
 struct VerifyIndex::Record {

@@ -143,7 +143,8 @@ class VerifyIndex {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::atomic<Table*> table_;
-  StableArray<Record, 16, 256> records_;                 // 2^24 records
+  // 2^24 records in chunks of 6 MiB (three huge pages each).
+  StableArray<Record, 17, 128> records_;
   StableArray<const ::keygate::internal::GrantGroup*, 12, 4096> groups_;
   StableArray<char, 20, 4096> slugs_;  // [size byte][bytes], 1 MiB chunks
 
