@@ -136,6 +136,33 @@ TEST_F(VerifyIndexTest, ReusedSlugEntriesKeepTheirOwnExpiry) {
   EXPECT_EQ(Find(6)->expires_at, t);
 }
 
+// Slugs of up to 11 bytes of tokens without expiry live in the record, the
+// others in the arena: both sides of the boundary, with and without expiry,
+// across erase and reuse of the records.
+TEST_F(VerifyIndexTest, InlineAndArenaSlugsAcrossTheBoundary) {
+  const absl::Time t = absl::FromUnixMicros(1700000000000001);
+  const std::string s11(11, 'k'), s12(12, 'm');
+  for (int round = 0; round < 2; ++round) {
+    const uint32_t base = 100 * round;
+    ASSERT_TRUE(index_.Put(DigestOf(base + 1), Group(), false, std::nullopt, s11).ok());
+    ASSERT_TRUE(index_.Put(DigestOf(base + 2), Group(), false, std::nullopt, s12).ok());
+    ASSERT_TRUE(index_.Put(DigestOf(base + 3), Group(), false, t, s11).ok());
+    ASSERT_TRUE(index_.Put(DigestOf(base + 4), Group(), false, t, "ab").ok());
+    EXPECT_EQ(Slug(*Find(base + 1)), s11);
+    EXPECT_FALSE(Find(base + 1)->expires_at.has_value());
+    EXPECT_EQ(Slug(*Find(base + 2)), s12);
+    EXPECT_FALSE(Find(base + 2)->expires_at.has_value());
+    EXPECT_EQ(Slug(*Find(base + 3)), s11);
+    EXPECT_EQ(Find(base + 3)->expires_at, t);
+    EXPECT_EQ(Slug(*Find(base + 4)), "ab");
+    EXPECT_EQ(Find(base + 4)->expires_at, t);
+    // Free the records (and arena entries) for the next round to reuse.
+    index_.Erase(std::vector<Digest>{DigestOf(base + 1), DigestOf(base + 2),
+                                     DigestOf(base + 3), DigestOf(base + 4)});
+    EXPECT_EQ(index_.size(), 0u);
+  }
+}
+
 TEST_F(VerifyIndexTest, GroupsAreInternedPerAccountStateAndScopes) {
   EXPECT_EQ(Group(), Group());
   EXPECT_NE(Group("sa"), Group("other"));
