@@ -94,6 +94,10 @@ absl::StatusOr<Principal> StoreImpl::Verify(
     return internal::VerifyError(VerifyFailure::kInsufficientScope,
                                  required_scope);
   }
+  // Last-used goes here: the hit is final. VerifyIndex::Find knows the hit's
+  // record number (its slot's ref - 1, stable while the token is indexed);
+  // returning it in TokenEntry gives a per-token slot to stamp without a
+  // lookup (keep the stamp off shared cache lines: per-thread buffers).
   return internal::PrincipalFactory::Make(entry);
 }
 
