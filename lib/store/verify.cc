@@ -50,17 +50,20 @@ absl::StatusOr<Principal> StoreImpl::Verify(
     return internal::VerifyError(VerifyFailure::kInsufficientScope,
                                  required_scope);
   }
+  last_used_.Touch(digest, clock_->Now());  // lock-free, usually a read
   return internal::PrincipalFactory::Make(entry);
 }
 
 absl::Status StoreImpl::PublishToken(const storage::StoredToken& token) {
   const TokenMetadata& m = token.metadata;
+  last_used_.Add(token.digest);  // a new token; no effect on a revoked one
   return IndexToken(token,
                     AccountStateFor(m.organization, m.service_account));
 }
 
 void StoreImpl::ForgetTokens(const std::vector<Digest>& digests) {
   index_.Erase(digests);
+  last_used_.Erase(digests);
 }
 
 void StoreImpl::PublishAccount(const ServiceAccount& account) {
@@ -94,6 +97,7 @@ absl::Status StoreImpl::LoadToken(const storage::StoredToken& token) {
   } else {
     state = it->second;
   }
+  last_used_.Add(token.digest);
   return IndexToken(token, std::move(state));
 }
 
