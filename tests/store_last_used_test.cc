@@ -156,15 +156,15 @@ TEST_F(LastUsedTest, GranularityBoundsHowOftenTheTimeMoves) {
   Options options = DefaultOptions();
   options.last_used_flush_interval = absl::Minutes(10);  // granularity 10 s
   KG_ASSERT_OK(Reopen(options));
-  KG_ASSERT_OK_AND_ASSIGN(CreatedToken t, CreateToken("svc", "g", {"read:tokens"}, "g"));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken t, CreateToken("svc", "gr", {"read:tokens"}, "gr"));
   const absl::Time first = clock_.Now();
   KG_ASSERT_OK(store_->Verify(t.value.view(), ""));
   clock_.Advance(absl::Seconds(9));
   KG_ASSERT_OK(store_->Verify(t.value.view(), ""));
-  EXPECT_EQ(LastUsedOf("g"), first);
+  EXPECT_EQ(LastUsedOf("gr"), first);
   clock_.Advance(absl::Seconds(1));
   KG_ASSERT_OK(store_->Verify(t.value.view(), ""));
-  EXPECT_EQ(LastUsedOf("g"), first + absl::Seconds(10));
+  EXPECT_EQ(LastUsedOf("gr"), first + absl::Seconds(10));
 }
 
 TEST_F(LastUsedTest, BackgroundFlushWritesWithinTheInterval) {
@@ -252,10 +252,10 @@ TEST_F(LastUsedTest, FlushRacingRevokeAndPurgeResurrectsNothing) {
     while (!stop.load()) (void)FlushLastUsed(*store_);
   });
   for (int i = 0; i < kTokens; ++i) {
-    KG_ASSERT_OK(store_->RevokeToken(kOrg, "svc", tokens[i].metadata.slug, kActor));
+    KG_EXPECT_OK(store_->RevokeToken(kOrg, "svc", tokens[i].metadata.slug, kActor));
     if (i % 10 == 9) {
       clock_.Advance(absl::Hours(24 * 31));
-      KG_ASSERT_OK(store_->PurgeRetired());
+      KG_EXPECT_OK(store_->PurgeRetired());
     }
   }
   stop.store(true);

@@ -3,6 +3,8 @@
 
 #include <utility>
 
+#include "absl/time/clock.h"
+
 namespace keygate::store {
 
 LastUsedFlusher::LastUsedFlusher(absl::Duration interval,
@@ -27,10 +29,7 @@ void LastUsedFlusher::Run() {
   while (true) {
     {
       absl::MutexLock lock(&mu_);
-      const auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_;
-      };
-      mu_.AwaitWithDeadline(absl::Condition(&stopping), next);
+      mu_.AwaitWithDeadline(absl::Condition(&stopping_), next);
       if (stopping_) return;
     }
     flush_();
