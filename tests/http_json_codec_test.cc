@@ -186,7 +186,7 @@ TEST(EncodeTest, TokenMetadataHasNullsNeverTheValue) {
   std::string body = CreatedTokenBody(created);
   json parsed = json::parse(body);
   EXPECT_EQ(parsed["token"], "kg_abcDEF123-_");
-  EXPECT_EQ(parsed.size(), 9u);
+  EXPECT_EQ(parsed.size(), 10u);  // the 9 metadata members + token
 
   // A value that would need escaping is refused rather than mis-encoded.
   CreatedToken odd{m, SecretString("kg_\"}")};
