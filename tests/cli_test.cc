@@ -389,6 +389,36 @@ TEST_F(CliTest, TokenValueIsWrittenToNoFile) {
   EXPECT_GT(files, 2u);
 }
 
+TEST_F(CliTest, TokenListJsonShowsLastUsedAtAcrossProcesses) {
+  Init();
+  CreateAccount("acme", "ci-bot");
+  const std::string token = CreateToken("acme", "ci-bot", "Deploy",
+                                        {"--slug", "deploy", "--scope",
+                                         "read:tokens"});
+  ASSERT_FALSE(token.empty());
+  Result r = Run({"--json", "token", "list", "--org", "acme", "ci-bot"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  json list = Json(r.out);
+  ASSERT_EQ(list["items"].size(), 1u);
+  ASSERT_TRUE(list["items"][0].contains("lastUsedAt"));
+  EXPECT_TRUE(list["items"][0]["lastUsedAt"].is_null());
+
+  // One process verifies and exits (Close writes the time); the next lists.
+  ASSERT_EQ(Run({"token", "verify", "-"}, token).exit_code, 0);
+  r = Run({"--json", "token", "list", "--org", "acme", "ci-bot"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  list = Json(r.out);
+  ASSERT_EQ(list["items"].size(), 1u);
+  ASSERT_TRUE(list["items"][0]["lastUsedAt"].is_string()) << r.out;
+  absl::Time used;
+  std::string error;
+  ASSERT_TRUE(absl::ParseTime(absl::RFC3339_full,
+                              list["items"][0]["lastUsedAt"].get<std::string>(),
+                              &used, &error))
+      << error;
+  EXPECT_LE(absl::AbsDuration(absl::Now() - used), absl::Minutes(5));
+}
+
 TEST_F(CliTest, VerifyExitCodesAndRevocation) {
   Init();
   CreateAccount("acme", "ci-bot");

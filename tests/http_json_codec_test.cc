@@ -169,7 +169,8 @@ TEST(EncodeTest, TokenMetadataHasNullsNeverTheValue) {
   EXPECT_EQ(j.dump(),
             R"({"name":"Tok","slug":"tok","scopes":["read:tokens"],)"
             R"("expiresAt":null,"createdAt":"2026-01-02T03:04:05Z",)"
-            R"("createdBy":"alice","revokedAt":null,"revokedBy":null})");
+            R"("createdBy":"alice","revokedAt":null,"revokedBy":null,)"
+            R"("lastUsedAt":null})");
   m.revoked_at = m.created_at;
   m.revoked_by = "bob";
   m.expires_at = m.created_at;
@@ -177,12 +178,15 @@ TEST(EncodeTest, TokenMetadataHasNullsNeverTheValue) {
   EXPECT_EQ(j["revokedBy"], "bob");
   EXPECT_EQ(j["revokedAt"], "2026-01-02T03:04:05Z");
   EXPECT_EQ(j["expiresAt"], "2026-01-02T03:04:05Z");
+  m.last_used_at = absl::FromUnixSeconds(1767323046);
+  j = TokenMetadataJson(m);
+  EXPECT_EQ(j["lastUsedAt"], "2026-01-02T03:04:06Z");
 
   CreatedToken created{m, SecretString("kg_abcDEF123-_")};
   std::string body = CreatedTokenBody(created);
   json parsed = json::parse(body);
   EXPECT_EQ(parsed["token"], "kg_abcDEF123-_");
-  EXPECT_EQ(parsed.size(), 9u);
+  EXPECT_EQ(parsed.size(), 10u);  // the 9 metadata members + token
 
   // A value that would need escaping is refused rather than mis-encoded.
   CreatedToken odd{m, SecretString("kg_\"}")};

@@ -18,6 +18,7 @@
 #include "keygate/http/bearer.h"
 #include "keygate/http/caller.h"
 #include "keygate/http/jwt.h"
+#include "lib/http/json_codec.h"
 #include "nlohmann/json.hpp"
 #include "tests/store_test_util.h"
 
@@ -427,6 +428,30 @@ TEST_F(ManagementApiTest, PathPrefixMountsEveryRoute) {
   EXPECT_EQ(created.FindHeader("Location").value_or(""),
             "/api/service-accounts/bot");
   EXPECT_EQ(Call("GET", "/api/healthz", "").status, 200);
+}
+
+TEST_F(ManagementApiTest, TokenListShowsLastUsedAt) {
+  KG_ASSERT_OK(CreateAccount("bot"));
+  KG_ASSERT_OK(CreateToken("bot", "idle", {"read:tokens"}, "idle"));
+  // A token caller is verified by the call itself: that is a use.
+  const std::string reader = Token("bot", {"read:tokens"});
+  clock_.Advance(absl::Seconds(7));
+  Response response = Call("GET", "/service-accounts/bot/tokens", reader);
+  ASSERT_EQ(response.status, 200) << response.body;
+  json body = Body(response);
+  ASSERT_TRUE(body["items"].is_array()) << response.body;
+  int seen = 0;
+  for (const json& item : body["items"]) {
+    ASSERT_TRUE(item.contains("lastUsedAt")) << item.dump();
+    if (item["slug"] == "idle") {
+      EXPECT_TRUE(item["lastUsedAt"].is_null()) << item.dump();
+      ++seen;
+    } else {
+      EXPECT_EQ(item["lastUsedAt"], FormatRfc3339(clock_.Now()));
+      ++seen;
+    }
+  }
+  EXPECT_EQ(seen, 2);
 }
 
 TEST_F(ManagementApiTest, ProblemTypesUseTheHostsBase) {

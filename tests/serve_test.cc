@@ -189,7 +189,8 @@ TEST_F(ServeTest, TokenLifecycle) {
   EXPECT_TRUE(token["revokedBy"].is_null());
   EXPECT_EQ(token["createdBy"], "alice");
   EXPECT_TRUE(token["createdAt"].is_string());
-  EXPECT_EQ(token.size(), 9u) << token.dump();
+  EXPECT_TRUE(token["lastUsedAt"].is_null());
+  EXPECT_EQ(token.size(), 10u) << token.dump();
 
   auto list = Get("/service-accounts/deployer/tokens", jwt_);
   ASSERT_TRUE(list);
@@ -234,6 +235,8 @@ TEST_F(ServeTest, TokenLifecycle) {
   json revoked_meta = Json(list2)["items"][0];
   EXPECT_TRUE(revoked_meta["revokedAt"].is_string());
   EXPECT_EQ(revoked_meta["revokedBy"], "alice");
+  // It verified (whoami, auth/check) before the revocation.
+  EXPECT_TRUE(revoked_meta["lastUsedAt"].is_string()) << revoked_meta.dump();
 
   // Revoking again, or an unknown token, is 404.
   ExpectProblem(Delete("/service-accounts/deployer/tokens/deploy", jwt_), 404);

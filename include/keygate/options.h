@@ -52,6 +52,16 @@ struct Options {
   // Default: 30 days.
   absl::Duration retention = absl::Hours(24 * 30);
 
+  // How often each token's last-used time (TokenMetadata::last_used_at) is
+  // written to the store. Verify keeps the time in memory only (to the
+  // second, refreshed at most once per max(1 s, interval / 60) per token);
+  // a background thread of the store writes the times that changed, in one
+  // batch, every interval, and Close writes the rest. A crash loses at most
+  // the last interval of last-used times, never a token or a revocation.
+  // Zero or negative: no background thread, written at Close only.
+  // Default: 60 seconds.
+  absl::Duration last_used_flush_interval = absl::Seconds(60);
+
   // Maximum active (unrevoked, unexpired) tokens per organization; creating
   // one more fails with ResourceExhausted. Default: 0, meaning no limit.
   uint32_t max_active_tokens_per_organization = 0;

@@ -41,6 +41,12 @@ struct TokenMetadata {
   std::optional<absl::Time> revoked_at;
   std::string revoked_by;  // empty unless revoked
   int pepper_id = 0;       // which pepper digested it (not secret)
+  // The whole second of the token's latest successful Verify, or nullopt if
+  // it never verified (or only before this field existed). Kept in memory
+  // and written to the store every Options::last_used_flush_interval and at
+  // Close, so it may lag the latest verify by max(1 s, interval / 60); a
+  // crash loses at most one interval of it.
+  std::optional<absl::Time> last_used_at;
 
   bool revoked() const { return revoked_at.has_value(); }
   // active reports whether the token is neither revoked nor expired at `now`.

@@ -93,6 +93,7 @@ ordered_json TokenMetadataJson(const TokenMetadata& metadata) {
   } else {
     out["revokedBy"] = metadata.revoked_by;
   }
+  out["lastUsedAt"] = OptionalTime(metadata.last_used_at);
   return out;
 }
 

@@ -17,6 +17,37 @@ absl::Time DecodeTime(uint64_t encoded) {
   return absl::FromUnixMicros(static_cast<int64_t>(encoded ^ kSignBit));
 }
 
+uint64_t LastUsedKey(const Digest& digest) {
+  uint64_t key = 0;
+  for (int i = 7; i >= 0; --i) key = (key << 8) | digest[i];
+  if (key == 0) key = 1;
+  if (key == ~uint64_t{0}) key = ~uint64_t{0} - 1;
+  return key;
+}
+
+std::string LastUsedRecordKey(uint64_t last_used_key) {
+  std::string key(kLastUsedPrefix);
+  for (int i = 0; i < 8; ++i) {
+    key.push_back(static_cast<char>((last_used_key >> (8 * i)) & 0xff));
+  }
+  return key;
+}
+
+bool DecodeLastUsedRecordKey(std::string_view key, uint64_t* last_used_key) {
+  if (key.size() != kLastUsedPrefix.size() + 8 ||
+      key.substr(0, kLastUsedPrefix.size()) != kLastUsedPrefix) {
+    return false;
+  }
+  uint64_t value = 0;
+  for (int i = 7; i >= 0; --i) {
+    value = (value << 8) |
+            static_cast<uint8_t>(key[kLastUsedPrefix.size() + i]);
+  }
+  if (value == 0 || value == ~uint64_t{0}) return false;
+  *last_used_key = value;
+  return true;
+}
+
 std::string PepperFingerprintKey(int pepper_id) {
   return absl::StrCat("pepper/", pepper_id);
 }

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "absl/time/time.h"
+#include "lib/base/digest.h"
 
 namespace keygate::storage {
 
@@ -44,6 +45,18 @@ std::string TokenTimeKey(std::string_view org, std::string_view account,
 std::string TokenTimeSuffix(absl::Time created_at, std::string_view slug);
 
 // digests CF: the 32 digest bytes (DigestBytes in lib/base/digest.h).
+
+// default (meta) CF, last-used range: "last_used/" + the 8 bytes of a
+// LastUsedKey (an addition to format v1 that stores written before simply
+// lack). LastUsedKey is the first 8 bytes of a token's keyed digest as a
+// little-endian integer, with 0 and 2^64-1 (which mark empty and erased
+// slots in memory) moved to 1 and 2^64-2; two tokens sharing it share a
+// last-used time (probability ~n^2 / 2^65).
+inline constexpr std::string_view kLastUsedPrefix = "last_used/";
+uint64_t LastUsedKey(const Digest& digest);
+std::string LastUsedRecordKey(uint64_t last_used_key);
+// DecodeLastUsedRecordKey reads a key of the range; false if malformed.
+bool DecodeLastUsedRecordKey(std::string_view key, uint64_t* last_used_key);
 
 // Times are stored as big-endian microseconds with the sign bit flipped, so
 // byte order is time order.

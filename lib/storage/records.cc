@@ -161,4 +161,20 @@ absl::Status DecodeDigestRecord(std::string_view value,
   return absl::OkStatus();
 }
 
+std::string EncodeLastUsed(absl::Time last_used) {
+  std::string value;
+  value.push_back(static_cast<char>(kRecordVersion));
+  PutTime(&value, last_used);
+  return value;
+}
+
+absl::Status DecodeLastUsed(std::string_view value, absl::Time* last_used) {
+  Decoder decoder(value);
+  if (absl::Status s = CheckVersion(decoder, "last-used"); !s.ok()) return s;
+  if (!GetTime(decoder, last_used) || !decoder.done()) {
+    return Corrupt("last-used");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace keygate::storage

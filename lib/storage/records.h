@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "keygate/service_account.h"
 #include "keygate/token.h"
 #include "lib/base/digest.h"
@@ -46,6 +47,12 @@ absl::Status DecodeToken(std::string_view value, StoredToken* token);
 std::string EncodeDigestRecord(std::string_view token_key);
 absl::Status DecodeDigestRecord(std::string_view value,
                                 std::string_view* token_key);
+
+// Last-used record (default CF, key LastUsedRecordKey): a token's last
+// successful verify, to the second: version byte, then the time (8 bytes,
+// as every stored time).
+std::string EncodeLastUsed(absl::Time last_used);
+absl::Status DecodeLastUsed(std::string_view value, absl::Time* last_used);
 
 }  // namespace keygate::storage
 

@@ -205,6 +205,32 @@ void Tables::DeleteToken(Batch& batch, const StoredToken& token) const {
                                                  m.service_account,
                                                  m.created_at, m.slug));
   batch.Delete(Family::kDigests, DigestBytes(token.digest));
+  batch.Delete(Family::kMeta, LastUsedRecordKey(LastUsedKey(token.digest)));
+}
+
+void Tables::PutLastUsed(Batch& batch, uint64_t last_used_key,
+                         absl::Time last_used) const {
+  batch.Put(Family::kMeta, LastUsedRecordKey(last_used_key),
+            EncodeLastUsed(last_used));
+}
+
+absl::Status Tables::ScanLastUsed(
+    absl::FunctionRef<absl::StatusOr<ScanControl>(uint64_t, absl::Time)>
+        visit) const {
+  return Scan(Family::kMeta, kLastUsedPrefix, "",
+              [&](std::string_view key,
+                  std::string_view value) -> absl::StatusOr<ScanControl> {
+                uint64_t last_used_key;
+                if (!DecodeLastUsedRecordKey(key, &last_used_key)) {
+                  return absl::DataLossError("corrupt last-used key");
+                }
+                absl::Time last_used;
+                if (absl::Status s = DecodeLastUsed(value, &last_used);
+                    !s.ok()) {
+                  return s;
+                }
+                return visit(last_used_key, last_used);
+              });
 }
 
 absl::Status Tables::ScanTokens(const TokenRange& range,

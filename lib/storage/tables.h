@@ -134,7 +134,8 @@ class Tables {
   // UpdateToken replaces the row of an existing token (revocation).
   // REQUIRES: the token exists with the same digest and created_at.
   void UpdateToken(Batch& batch, const StoredToken& token) const;
-  // DeleteToken deletes every record of a token (as read from storage).
+  // DeleteToken deletes every record of a token (as read from storage),
+  // its last-used record included.
   void DeleteToken(Batch& batch, const StoredToken& token) const;
   // ScanTokens visits the tokens of `range` in key order.
   absl::Status ScanTokens(const TokenRange& range, TokenVisitor visit) const;
@@ -159,6 +160,19 @@ class Tables {
   // CountActiveTokens counts the organization's tokens active at `now`.
   absl::StatusOr<uint64_t> CountActiveTokens(std::string_view organization,
                                              absl::Time now) const;
+  // ----- last-used times (default CF, the last_used/ range) -----
+
+  // PutLastUsed records the last-used time of the token whose
+  // storage::LastUsedKey is `last_used_key`. Writes that record only.
+  void PutLastUsed(Batch& batch, uint64_t last_used_key,
+                   absl::Time last_used) const;
+  // ScanLastUsed visits every last-used record (a store written before
+  // they existed has none).
+  absl::Status ScanLastUsed(
+      absl::FunctionRef<absl::StatusOr<ScanControl>(uint64_t last_used_key,
+                                                    absl::Time last_used)>
+          visit) const;
+
   // ContainsDigest reports whether a token with `digest` is stored (the
   // digests CF is the unique key of tokens).
   absl::StatusOr<bool> ContainsDigest(const Digest& digest) const;

@@ -89,6 +89,7 @@ absl::StatusOr<std::unique_ptr<Store>> StoreImpl::Open(
     (void)store->Close();
     return load_status;
   }
+  store->StartLastUsedFlusher();
   return std::unique_ptr<Store>(std::move(store));
 }
 
@@ -167,6 +168,7 @@ absl::Status StoreImpl::Load() {
         return storage::ScanControl::kContinue;
       });
   if (!status.ok()) return status;
+  if (status = LoadLastUsed(); !status.ok()) return status;
 
   if (batch.size() > 0) return tables_->Write(batch, /*sync=*/true);
   return absl::OkStatus();

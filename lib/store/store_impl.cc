@@ -55,16 +55,20 @@ StoreImpl::StoreImpl(Options options, std::unique_ptr<storage::Tables> tables,
       codec_(options_.token_prefix),
       digester_(std::move(digester)),
       catalog_(std::move(catalog)),
-      tables_(std::move(tables)) {}
+      tables_(std::move(tables)),
+      last_used_(LastUsedGranularity(options_.last_used_flush_interval)) {}
 
 StoreImpl::~StoreImpl() { (void)Close(); }
 
 absl::Status StoreImpl::Close() {
+  // Before the locks: a flush in progress holds them.
+  if (flusher_ != nullptr) flusher_->Stop();
   absl::MutexLock write_lock(&write_mu_);
   absl::MutexLock db_lock(&db_mu_);
   closed_.store(true, std::memory_order_release);
   if (tables_ == nullptr) return absl::OkStatus();
-  absl::Status status = tables_->Close();
+  absl::Status status = WriteLastUsed();
+  status.Update(tables_->Close());
   tables_.reset();
   return status;
 }

@@ -10,6 +10,8 @@
 //   verify.cc      Verify and the upkeep of the verify index (grants and
 //                  per-account state)
 //   slugs.cc       choosing slugs (lib/store/slugs.h)
+//   last_used.cc   loading and flushing the last-used times
+//                  (lib/store/last_used_table.h, last_used_flusher.h)
 #ifndef KEYGATE_LIB_STORE_STORE_IMPL_H_
 #define KEYGATE_LIB_STORE_STORE_IMPL_H_
 
@@ -27,6 +29,8 @@
 #include "lib/crypto/token_digester.h"
 #include "lib/index/verify_index.h"
 #include "lib/scope/scope.h"
+#include "lib/store/last_used_flusher.h"
+#include "lib/store/last_used_table.h"
 #include "lib/storage/records.h"
 #include "lib/storage/tables.h"
 #include "lib/token/codec.h"
@@ -98,6 +102,18 @@ class StoreImpl final : public Store {
   absl::StatusOr<PurgeResult> PurgeRetired() override
       ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
 
+  // ----- last_used.cc
+  // FlushLastUsed writes every last-used time that changed since the last
+  // flush, in one batch (what the background flusher and Close run). OK
+  // with nothing to write; FailedPrecondition once closed; a storage error
+  // leaves the times pending for the next flush.
+  absl::Status FlushLastUsed() ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
+  // last_used_records_written counts the last-used records flushes have
+  // written since Open (tests: coalescing).
+  uint64_t last_used_records_written() const {
+    return last_used_records_written_.load(std::memory_order_relaxed);
+  }
+
  private:
   // WriteGuard is the one way a write starts: it takes write_mu_ (writers
   // are serialized: each reads, checks, then writes) and then db_mu_ shared
@@ -147,6 +163,18 @@ class StoreImpl final : public Store {
   // them in a new store) and fills the verify index from storage.
   absl::Status Load() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_)
       ABSL_LOCKS_EXCLUDED(db_mu_);
+
+  // ----- last_used.cc
+  // LoadLastUsed reads the stored last-used times into last_used_ (after
+  // the tokens are loaded; records of tokens that are gone are ignored).
+  absl::Status LoadLastUsed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_)
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
+  // WriteLastUsed is FlushLastUsed under the caller's locks.
+  absl::Status WriteLastUsed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_)
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
+  // StartLastUsedFlusher starts the background flush if the options ask
+  // for one (Open, once the store is loaded).
+  void StartLastUsedFlusher();
 
   // ----- store_impl.cc
   // Now is the clock's time at the precision storage keeps (microseconds).
@@ -238,6 +266,15 @@ class StoreImpl final : public Store {
   absl::flat_hash_map<std::string, std::shared_ptr<index::AccountState>>
       accounts_ ABSL_GUARDED_BY(write_mu_);
   index::VerifyIndex index_;
+
+  // Last-used times: kept by Verify in memory, written by the flusher
+  // (set once by Open, stopped by Close) and by Close. Flushes take
+  // write_mu_, so they are serialized with revoke, purge and delete: a
+  // flush never writes a token record, and never writes the time of a
+  // token deleted before it.
+  LastUsedTable last_used_;
+  std::unique_ptr<LastUsedFlusher> flusher_;
+  std::atomic<uint64_t> last_used_records_written_{0};
 };
 
 }  // namespace keygate::store

@@ -212,6 +212,7 @@ absl::StatusOr<Page<TokenMetadata>> StoreImpl::ListTokens(
           return storage::ScanControl::kStop;
         }
         result.items.push_back(token.metadata);
+        result.items.back().last_used_at = last_used_.Get(token.digest);
         last_position = std::string(position);
         return storage::ScanControl::kContinue;
       });

@@ -94,21 +94,20 @@ absl::StatusOr<Principal> StoreImpl::Verify(
     return internal::VerifyError(VerifyFailure::kInsufficientScope,
                                  required_scope);
   }
-  // Last-used goes here: the hit is final. VerifyIndex::Find knows the hit's
-  // record number (its slot's ref - 1, stable while the token is indexed);
-  // returning it in TokenEntry gives a per-token slot to stamp without a
-  // lookup (keep the stamp off shared cache lines: per-thread buffers).
+  last_used_.Touch(digest, clock_->Now());  // lock-free, usually a read
   return internal::PrincipalFactory::Make(entry);
 }
 
 absl::Status StoreImpl::PublishToken(const storage::StoredToken& token) {
   const TokenMetadata& m = token.metadata;
+  last_used_.Add(token.digest);  // a new token; no effect on a revoked one
   return IndexToken(token,
                     AccountStateFor(m.organization, m.service_account));
 }
 
 void StoreImpl::ForgetTokens(const std::vector<Digest>& digests) {
   index_.Erase(digests);
+  last_used_.Erase(digests);
 }
 
 void StoreImpl::PublishAccount(const ServiceAccount& account) {
@@ -154,6 +153,7 @@ absl::Status StoreImpl::LoadToken(const storage::StoredToken& token,
     last.scopes = m.scopes;
     last.valid = true;
   }
+  last_used_.Add(token.digest);
   return index_.Put(token.digest, last.number, m.revoked_at.has_value(),
                     m.expires_at, m.slug);
 }
