@@ -4,7 +4,9 @@
 // Stores of N tokens are built once per process by a bulk path (storage
 // batches of tokens digested exactly as CreateToken does, spread over
 // accounts of 1000 tokens, 1% revoked), then opened with Store::Open, which
-// loads the verify index as at any start.
+// loads the verify index as at any start. The write benchmarks use stores
+// whose N tokens all sit in one account of one organization instead
+// (OneAccountFixture), opened with an organization quota.
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <benchmark/benchmark.h>
 #include <openssl/sha.h>
@@ -53,19 +55,24 @@ std::vector<std::string> InVisitOrder(const std::vector<std::string>& tokens) {
   return out;
 }
 
-keygate::Options StoreOptions(const std::string& path, bool sync) {
+// `quota` is Options::max_active_tokens_per_organization (0: none).
+keygate::Options StoreOptions(const std::string& path, bool sync,
+                              uint32_t quota = 0) {
   keygate::Options options;
   options.path = path;
   options.keyring = *keygate::Keyring::Parse(kPepper);
   options.sync_writes = sync;
+  options.max_active_tokens_per_organization = quota;
   return options;
 }
 
-// StoreFixture is a store of `n` tokens built by the bulk path; tokens()
-// are the active ones, revoked() the revoked ones.
+// StoreFixture is a store of `n` tokens built by the bulk path, in accounts
+// of `tokens_per_account` tokens; tokens() are the active ones, revoked()
+// the revoked ones.
 class StoreFixture {
  public:
-  explicit StoreFixture(int n) : n_(n) {
+  explicit StoreFixture(int n, int tokens_per_account = kTokensPerAccount)
+      : n_(n), tokens_per_account_(tokens_per_account) {
     char tmpl[] = "/tmp/keygate-bench-XXXXXX";
     dir_ = mkdtemp(tmpl);
     error_ = Build();
@@ -84,10 +91,11 @@ class StoreFixture {
   double open_seconds() const { return open_seconds_; }
   double open_rss_per_token() const { return open_rss_per_token_; }
 
-  // Reopen closes the store and opens it again with `sync`.
-  std::string Reopen(bool sync) {
+  // Reopen closes the store and opens it again with `sync` and `quota`
+  // (StoreOptions).
+  std::string Reopen(bool sync, uint32_t quota = 0) {
     store_.reset();
-    auto store = keygate::Store::Open(StoreOptions(path(), sync));
+    auto store = keygate::Store::Open(StoreOptions(path(), sync, quota));
     if (!store.ok()) return store.status().ToString();
     store_ = *std::move(store);
     return "";
@@ -99,7 +107,7 @@ class StoreFixture {
     {
       auto store = keygate::Store::Open(StoreOptions(path(), false));
       if (!store.ok()) return store.status().ToString();
-      for (int a = 0; a * kTokensPerAccount < std::max(n_, 1); ++a) {
+      for (int a = 0; a * tokens_per_account_ < std::max(n_, 1); ++a) {
         auto account = (*store)->CreateServiceAccount(
             "org", {"bench", AccountSlug(a)}, "bench");
         if (!account.ok()) return account.status().ToString();
@@ -120,7 +128,7 @@ class StoreFixture {
         keygate::SecretString value = codec.Generate(1);
         (*digester)->Compute(1, value.view(), &t.digest);
         t.metadata.organization = "org";
-        t.metadata.service_account = AccountSlug(i / kTokensPerAccount);
+        t.metadata.service_account = AccountSlug(i / tokens_per_account_);
         t.metadata.slug = "t" + std::to_string(i);
         t.metadata.name = t.metadata.slug;
         t.metadata.scopes = {"read:tokens"};
@@ -168,6 +176,7 @@ class StoreFixture {
   }
 
   const int n_;
+  const int tokens_per_account_;
   std::string dir_;
   std::string error_;
   std::unique_ptr<keygate::Store> store_;
@@ -204,6 +213,15 @@ StoreFixture& Fixture(int n) {
     static const bool registered = std::atexit(CloseFixtures) == 0;
     (void)registered;
   }
+  return *slot;
+}
+
+// OneAccountFixture returns the process's fixture of `n` tokens all in
+// account AccountSlug(0) of organization "org", built on first use.
+StoreFixture& OneAccountFixture(int n) {
+  static std::map<int, std::unique_ptr<StoreFixture>> fixtures;
+  auto& slot = fixtures[n];
+  if (slot == nullptr) slot = std::make_unique<StoreFixture>(n, std::max(n, 1));
   return *slot;
 }
 
@@ -455,12 +473,18 @@ BENCHMARK(BM_ListPage)->Arg(10000)->Arg(1000000)
 
 // ---- writes -----------------------------------------------------------------
 
-// BM_Create: CreateToken into an account of 1000 tokens in a store of N,
-// sync on (range 1) or off.
+// The write benchmarks run with an organization quota far above what they
+// create, so that every create checks it (and nothing is refused).
+constexpr uint32_t kWriteQuota = 4000000000u;
+
+// BM_Create: CreateToken into the one account of a store whose N existing
+// tokens are all in that account and organization (OneAccountFixture),
+// with an organization quota; sync on (range 1) or off.
 void BM_Create(benchmark::State& state) {
-  StoreFixture& fixture = Fixture(static_cast<int>(state.range(0)));
+  StoreFixture& fixture = OneAccountFixture(static_cast<int>(state.range(0)));
   if (!Ready(state, fixture)) return;
-  if (std::string e = fixture.Reopen(state.range(1) != 0); !e.empty()) {
+  if (std::string e = fixture.Reopen(state.range(1) != 0, kWriteQuota);
+      !e.empty()) {
     state.SkipWithError(e.c_str());
     return;
   }
@@ -476,16 +500,20 @@ void BM_Create(benchmark::State& state) {
       break;
     }
   }
+  state.counters["tokens_in_account"] = fixture.n();
   (void)fixture.Reopen(false);
 }
 BENCHMARK(BM_Create)->ArgsProduct({{10000, 1000000}, {0, 1}})
     ->Unit(benchmark::kMicrosecond);
 
-// BM_Revoke: RevokeToken of tokens made for it (outside the timing).
+// BM_Revoke: RevokeToken, in the one account of OneAccountFixture (N
+// existing tokens, with the quota), of tokens made for it outside the
+// timing.
 void BM_Revoke(benchmark::State& state) {
-  StoreFixture& fixture = Fixture(static_cast<int>(state.range(0)));
+  StoreFixture& fixture = OneAccountFixture(static_cast<int>(state.range(0)));
   if (!Ready(state, fixture)) return;
-  if (std::string e = fixture.Reopen(state.range(1) != 0); !e.empty()) {
+  if (std::string e = fixture.Reopen(state.range(1) != 0, kWriteQuota);
+      !e.empty()) {
     state.SkipWithError(e.c_str());
     return;
   }
@@ -495,14 +523,14 @@ void BM_Revoke(benchmark::State& state) {
     keygate::TokenSpec spec;
     spec.name = "r" + std::to_string(counter++);
     spec.scopes = {"read:tokens"};
-    auto created = fixture.store().CreateToken("org", AccountSlug(1), spec,
+    auto created = fixture.store().CreateToken("org", AccountSlug(0), spec,
                                                "bench");
     state.ResumeTiming();
     if (!created.ok()) {
       state.SkipWithError(created.status().ToString().c_str());
       break;
     }
-    absl::Status s = fixture.store().RevokeToken("org", AccountSlug(1),
+    absl::Status s = fixture.store().RevokeToken("org", AccountSlug(0),
                                                  created->metadata.slug,
                                                  "bench");
     if (!s.ok()) {
@@ -510,6 +538,7 @@ void BM_Revoke(benchmark::State& state) {
       break;
     }
   }
+  state.counters["tokens_in_account"] = fixture.n();
   (void)fixture.Reopen(false);
 }
 BENCHMARK(BM_Revoke)->ArgsProduct({{10000, 1000000}, {0, 1}})

@@ -158,6 +158,8 @@ absl::Status StoreImpl::DeleteServiceAccount(std::string_view organization,
   absl::StatusOr<ServiceAccount> account = ReadAccount(organization, slug);
   if (!account.ok()) return account.status();
 
+  // O(tokens of this account): they must all be deleted; the scan covers
+  // this account's key range only, and no other account is visited.
   storage::Batch batch;
   std::vector<Digest> digests;
   if (absl::Status s = DeleteTokens(
@@ -170,6 +172,7 @@ absl::Status StoreImpl::DeleteServiceAccount(std::string_view organization,
   if (absl::Status s = Commit(batch); !s.ok()) return s;
   ForgetAccount(organization, slug);
   ForgetTokens(digests);
+  active_tokens_.ForgetAccount(organization, slug);
   return absl::OkStatus();
 }
 

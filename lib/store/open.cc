@@ -165,6 +165,7 @@ absl::Status StoreImpl::Load() {
               ", which the keyring lacks: wrong or incomplete pepper file?"));
         }
         if (absl::Status s = LoadToken(token, last_group); !s.ok()) return s;
+        active_tokens_.Add(token.metadata);
         return storage::ScanControl::kContinue;
       });
   if (!status.ok()) return status;

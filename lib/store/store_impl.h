@@ -12,6 +12,9 @@
 //   slugs.cc       choosing slugs (lib/store/slugs.h)
 //   last_used.cc   loading and flushing the last-used times
 //                  (lib/store/last_used_table.h, last_used_flusher.h)
+// and the names and active counts CreateToken checks in active_tokens_
+// (lib/store/active_token_index.h), kept like the verify index: filled at
+// open, changed by every writer after its batch commits.
 #ifndef KEYGATE_LIB_STORE_STORE_IMPL_H_
 #define KEYGATE_LIB_STORE_STORE_IMPL_H_
 
@@ -29,6 +32,7 @@
 #include "lib/crypto/token_digester.h"
 #include "lib/index/verify_index.h"
 #include "lib/scope/scope.h"
+#include "lib/store/active_token_index.h"
 #include "lib/store/last_used_flusher.h"
 #include "lib/store/last_used_table.h"
 #include "lib/storage/records.h"
@@ -198,6 +202,13 @@ class StoreImpl final : public Store {
       ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
 
   // ----- tokens.cc
+  // PurgeChunk commits one chunk of PurgeRetired: the deletions in `batch`
+  // of the tokens whose digests are `digests` and whose metadata (the
+  // non-revoked ones only) is `unrevoked`, then updates the indexes and
+  // clears the three.
+  absl::Status PurgeChunk(storage::Batch& batch, std::vector<Digest>& digests,
+                          std::vector<TokenMetadata>& unrevoked)
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu_) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // DeleteTokens adds to `batch` the deletion of every token of `range` that
   // `select` picks, and collects their digests for the index.
   absl::Status DeleteTokens(
@@ -265,6 +276,9 @@ class StoreImpl final : public Store {
   // AccountKey -> shared state of that account's grants.
   absl::flat_hash_map<std::string, std::shared_ptr<index::AccountState>>
       accounts_ ABSL_GUARDED_BY(write_mu_);
+  // The non-revoked tokens' names per account and active counts per
+  // organization, as committed.
+  ActiveTokenIndex active_tokens_ ABSL_GUARDED_BY(write_mu_);
   index::VerifyIndex index_;
 
   // Last-used times: kept by Verify in memory, written by the flusher

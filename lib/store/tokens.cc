@@ -21,6 +21,8 @@ constexpr size_t kMaxScopesPerToken = 64;
 constexpr absl::Duration kMaxTokenLifetime = absl::Hours(24 * 366 * 100);
 // A token listing position is be64(~created micros) + slug.
 constexpr size_t kTimePositionSize = 8;
+// PurgeRetired commits its deletions in batches of at most this many tokens.
+constexpr size_t kPurgeChunkTokens = 1000;
 
 // CheckScopes validates a token's requested scopes; appends to errors.
 void CheckScopes(const scope::ScopeCatalog& catalog,
@@ -99,11 +101,10 @@ absl::StatusOr<CreatedToken> StoreImpl::CreateToken(
         "the service account is disabled; enable it before creating tokens");
   }
 
-  // The name is unique among the account's active tokens.
-  absl::StatusOr<bool> name_taken = tables_->FindActiveTokenName(
-      organization, service_account, spec.name, now);
-  if (!name_taken.ok()) return name_taken.status();
-  if (*name_taken) {
+  // The name is unique among the account's active tokens; the quota counts
+  // the organization's. Both from active_tokens_, not scans.
+  if (active_tokens_.NameTaken(organization, service_account, spec.name,
+                               now)) {
     return ConflictError({"name",
                           "an active token with this name already exists",
                           SafeValue(spec.name)});
@@ -119,15 +120,12 @@ absl::StatusOr<CreatedToken> StoreImpl::CreateToken(
       });
   if (!slug.ok()) return slug.status();
 
-  if (options_.max_active_tokens_per_organization > 0) {
-    absl::StatusOr<uint64_t> active =
-        tables_->CountActiveTokens(organization, now);
-    if (!active.ok()) return active.status();
-    if (*active >= options_.max_active_tokens_per_organization) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the organization has reached its quota of ",
-          options_.max_active_tokens_per_organization, " active tokens"));
-    }
+  if (options_.max_active_tokens_per_organization > 0 &&
+      active_tokens_.CountActive(organization, now) >=
+          options_.max_active_tokens_per_organization) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the organization has reached its quota of ",
+        options_.max_active_tokens_per_organization, " active tokens"));
   }
 
   CreatedToken created;
@@ -167,6 +165,7 @@ absl::StatusOr<CreatedToken> StoreImpl::CreateToken(
   storage::Batch batch;
   tables_->PutNewToken(batch, stored);
   if (absl::Status s = Commit(batch); !s.ok()) return s;
+  active_tokens_.Add(m);
   if (absl::Status s = PublishToken(stored); !s.ok()) return s;
   created.metadata = std::move(m);
   return created;
@@ -242,12 +241,14 @@ absl::Status StoreImpl::RevokeToken(std::string_view organization,
     return TokenNotFoundError();
   }
   storage::StoredToken& stored = **token;
+  const TokenMetadata unrevoked = stored.metadata;
   stored.metadata.revoked_at = Now();
   stored.metadata.revoked_by = std::string(actor);
 
   storage::Batch batch;
   tables_->UpdateToken(batch, stored);
   if (absl::Status s = Commit(batch); !s.ok()) return s;
+  active_tokens_.Remove(unrevoked);
   // Updates the present entry in place: cannot fail.
   return PublishToken(stored);
 }
@@ -257,22 +258,55 @@ absl::StatusOr<PurgeResult> StoreImpl::PurgeRetired() {
   if (!guard.status().ok()) return guard.status();
   const absl::Time cutoff = Now() - options_.retention;
 
+  // Chunks of at most kPurgeChunkTokens tokens, each one atomic batch
+  // followed by its index updates: a crash or an error between chunks
+  // leaves the earlier chunks purged and every token whole. The scan goes
+  // on over the deletions (a RocksDB iterator keeps its own view).
+  PurgeResult result;
   storage::Batch batch;
   std::vector<Digest> digests;
-  absl::Status status = DeleteTokens(
+  std::vector<TokenMetadata> unrevoked;
+  const storage::Tables& tables = *tables_;
+  absl::Status status = tables.ScanTokens(
       storage::TokenRange::All(),
-      [cutoff](const TokenMetadata& m) {
-        return (m.revoked_at && *m.revoked_at <= cutoff) ||
-               (!m.revoked_at && m.expires_at && *m.expires_at <= cutoff);
-      },
-      batch, digests);
+      [&](const storage::StoredToken& token) ABSL_NO_THREAD_SAFETY_ANALYSIS
+      -> absl::StatusOr<storage::ScanControl> {
+        const TokenMetadata& m = token.metadata;
+        const bool retired =
+            (m.revoked_at && *m.revoked_at <= cutoff) ||
+            (!m.revoked_at && m.expires_at && *m.expires_at <= cutoff);
+        if (!retired) return storage::ScanControl::kContinue;
+        tables.DeleteToken(batch, token);
+        digests.push_back(token.digest);
+        if (!m.revoked()) unrevoked.push_back(m);
+        if (digests.size() == kPurgeChunkTokens) {
+          result.tokens_purged += digests.size();
+          if (absl::Status s = PurgeChunk(batch, digests, unrevoked);
+              !s.ok()) {
+            return s;
+          }
+        }
+        return storage::ScanControl::kContinue;
+      });
   if (!status.ok()) return status;
-  PurgeResult result;
-  if (digests.empty()) return result;
+  result.tokens_purged += digests.size();
+  if (absl::Status s = PurgeChunk(batch, digests, unrevoked); !s.ok()) {
+    return s;
+  }
+  return result;
+}
+
+absl::Status StoreImpl::PurgeChunk(storage::Batch& batch,
+                                   std::vector<Digest>& digests,
+                                   std::vector<TokenMetadata>& unrevoked) {
+  if (digests.empty()) return absl::OkStatus();
   if (absl::Status s = Commit(batch); !s.ok()) return s;
   ForgetTokens(digests);
-  result.tokens_purged = digests.size();
-  return result;
+  for (const TokenMetadata& m : unrevoked) active_tokens_.Remove(m);
+  batch = storage::Batch();
+  digests.clear();
+  unrevoked.clear();
+  return absl::OkStatus();
 }
 
 absl::Status StoreImpl::DeleteTokens(
