@@ -290,7 +290,9 @@ TEST_F(VerifyIndexStressTest, ReadersAgreeWithWritersThroughEveryKindOfWrite) {
     TokenEntry e;
     const bool found = index_.Find(DigestOf(k), &e);
     EXPECT_EQ(found, state != kAbsent) << k;
-    if (found) EXPECT_EQ(e.revoked, state == kRevoked) << k;
+    if (found) {
+      EXPECT_EQ(e.revoked, state == kRevoked) << k;
+    }
     present += state != kAbsent;
   }
   EXPECT_EQ(index_.size(), present);
