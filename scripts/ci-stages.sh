@@ -143,6 +143,11 @@ run_stage() {
   return "$status"
 }
 
+if ! command -v "$CLANG_CXX" >/dev/null; then
+  echo "ci-stages: $CLANG_CXX not found (Debian 12: apt-get install clang-14)" >&2
+  exit 1
+fi
+
 stages=("$@")
 [ ${#stages[@]} -eq 0 ] && stages=(asan fuzz tsan)
 failed=0
