@@ -44,6 +44,24 @@
 namespace keygate::tool {
 namespace {
 
+// kLatencySlack widens the fresh-request bound of
+// IdleAndTricklingClientsDelayNobody in the ASan build (the asan CI stage):
+// on a shared 2-core machine a sanitized listener answered with a 1.09-1.56 s
+// maximum beside the hostile connections, with no bug. Under ASan that test
+// is a liveness bound (a stall of seconds still fails); the main ctest run
+// keeps the 1 s bound.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr int kLatencySlack = 4;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr int kLatencySlack = 4;
+#else
+constexpr int kLatencySlack = 1;
+#endif
+#else
+constexpr int kLatencySlack = 1;
+#endif
+
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -814,7 +832,7 @@ TEST_P(HttpListenerSlowClientTest, IdleAndTricklingClientsDelayNobody) {
               absl::FormatDuration(Median(latencies)).c_str(),
               absl::FormatDuration(max).c_str());
   for (absl::Duration latency : latencies) {
-    EXPECT_LT(latency, absl::Seconds(1));
+    EXPECT_LT(latency, absl::Seconds(1) * kLatencySlack);
   }
   for (int i = 0; i < kTricklers; ++i) {
     // Cut at head_timeout (2 s) after its first byte, seen within the poll

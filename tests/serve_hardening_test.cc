@@ -12,8 +12,29 @@
 
 #include "tests/serve_test_util.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define KEYGATE_SERVE_TEST_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KEYGATE_SERVE_TEST_UNDER_ASAN 1
+#endif
+#endif
+
 namespace keygate::tool {
 namespace {
+
+// kLatencySlack widens the two latency bounds below in the ASan build (the
+// asan CI stage): the server runs several times slower there, and on a shared
+// 2-core machine a sanitized server answered 20 requests behind 216 hostile
+// connections with a 1.1 s maximum and 50 keep-alive requests in 4.1 s, with
+// no bug. Under ASan those two tests are liveness bounds only (a stall of
+// seconds still fails); the main ctest run keeps the exact bounds, which is
+// where a Nagle stall (50 x 40 ms) is told apart.
+#if KEYGATE_SERVE_TEST_UNDER_ASAN
+constexpr double kLatencySlack = 4.0;
+#else
+constexpr double kLatencySlack = 1.0;
+#endif
 
 using namespace ::keygate::tool::test;  // NOLINT: the shared HTTP test kit
 using Clock = std::chrono::steady_clock;
@@ -161,7 +182,7 @@ TEST_F(ServeHardeningTest, IdleAndTricklingClientsDelayNoOne) {
   std::printf("latency with 200 idle + 16 trickling: median %.2f ms, max %.2f ms\n",
               millis[millis.size() / 2], millis.back());
   // Liveness, not performance: the old server took 2 s to forever here.
-  EXPECT_LT(millis.back(), 1000.0);
+  EXPECT_LT(millis.back(), 1000.0 * kLatencySlack);
   // Let the head deadline pass: the tricklers are cut off.
   std::this_thread::sleep_for(std::chrono::seconds(6));
   go.store(false);
@@ -192,7 +213,7 @@ TEST_F(ServeHardeningTest, KeepAliveRequestsAreNotDelayedByNagle) {
   double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   std::printf("50 keep-alive requests: %.1f ms\n", ms);
   // 50 x 40 ms of Nagle would be 2 s.
-  EXPECT_LT(ms, 1500.0);
+  EXPECT_LT(ms, 1500.0 * kLatencySlack);
 }
 
 // Finding 4: ~100k nested '[' crashed the server while building the error.
