@@ -254,6 +254,8 @@ absl::Status StoreImpl::RevokeToken(std::string_view organization,
 absl::StatusOr<PurgeResult> StoreImpl::PurgeRetired() {
   WriteGuard guard(this);
   if (!guard.status().ok()) return guard.status();
+  // Strict, as Store::PurgeRetired states: a token retired exactly
+  // `retention` ago is kept; one retired a microsecond earlier goes.
   const absl::Time cutoff = Now() - options_.retention;
 
   storage::Batch batch;
@@ -261,8 +263,8 @@ absl::StatusOr<PurgeResult> StoreImpl::PurgeRetired() {
   absl::Status status = DeleteTokens(
       storage::TokenRange::All(),
       [cutoff](const TokenMetadata& m) {
-        return (m.revoked_at && *m.revoked_at <= cutoff) ||
-               (!m.revoked_at && m.expires_at && *m.expires_at <= cutoff);
+        return (m.revoked_at && *m.revoked_at < cutoff) ||
+               (!m.revoked_at && m.expires_at && *m.expires_at < cutoff);
       },
       batch, digests);
   if (!status.ok()) return status;
