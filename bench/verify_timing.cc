@@ -20,7 +20,8 @@
 //       different amount of work, and is not expected to be close.
 //
 // Not run by ctest. Usage: keygate_verify_timing [samples per pair]
-// (default 1000000) [tokens] (default 10000). Prints one line per pair:
+// (default 1000000) [tokens] (default 10000); pepper algorithm sha256, as
+// `keygate init` writes. Prints one line per pair:
 // the t over all samples, per crop percentile, and the largest |t|.
 #include <algorithm>
 #include <array>
@@ -202,7 +203,8 @@ int Run(size_t samples, int tokens) {
   options.sync_writes = false;
   absl::StatusOr<std::shared_ptr<const keygate::Keyring>> keyring =
       keygate::Keyring::Parse(
-          "1 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n");
+          "1 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f "
+          "sha256\n");
   if (!keyring.ok()) {
     std::fprintf(stderr, "keyring: %s\n", keyring.status().ToString().c_str());
     return 1;

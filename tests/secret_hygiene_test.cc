@@ -130,16 +130,16 @@ class SecretHygieneTest : public ::testing::Test {
   httplib::Result Http(const std::string& method, const std::string& path,
                        const httplib::Headers& headers,
                        const std::string& body = "") {
-    httplib::Result res;
-    if (method == "GET") {
-      res = client_->Get(path.c_str(), headers);
-    } else if (method == "POST") {
-      res = client_->Post(path.c_str(), headers, body, "application/json");
-    } else if (method == "PATCH") {
-      res = client_->Patch(path.c_str(), headers, body, "application/json");
-    } else {
-      res = client_->Delete(path.c_str(), headers);
-    }
+    httplib::Result res = [&] {
+      if (method == "GET") return client_->Get(path.c_str(), headers);
+      if (method == "POST") {
+        return client_->Post(path.c_str(), headers, body, "application/json");
+      }
+      if (method == "PATCH") {
+        return client_->Patch(path.c_str(), headers, body, "application/json");
+      }
+      return client_->Delete(path.c_str(), headers);
+    }();
     ++http_requests_;
     if (!res) {
       ADD_FAILURE() << method << " " << Truncated(path) << ": transport error";
