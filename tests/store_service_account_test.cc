@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "keygate/keygate.h"
+#include "lib/storage/tables.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "tests/store_test_util.h"
@@ -646,6 +647,33 @@ TEST_F(ServiceAccountTest, TimestampsRoundTripExactly) {
       << absl::FormatTime(got.created_at) << " vs "
       << absl::FormatTime(created.created_at);
   EXPECT_EQ(got.updated_at, created.updated_at);
+}
+
+// A token whose account row is gone (deleted outside the store API, or a
+// store damaged by hand) is loaded at open as belonging to a deleted
+// account: it never verifies. Verify's "account deleted" check is what
+// refuses it; DeleteServiceAccount alone cannot show that check, since it
+// also erases the tokens from the index.
+TEST_F(ServiceAccountTest, TokenWhoseAccountRowIsMissingNeverVerifies) {
+  KG_ASSERT_OK(CreateAccount("orphaned"));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken t, CreateToken("orphaned", "t"));
+  KG_ASSERT_OK(store_->Verify(t.value.view()));
+  KG_ASSERT_OK(store_->Close());
+  store_.reset();
+  {
+    KG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<storage::Tables> tables,
+                            storage::Tables::Open(StorePath(), false));
+    storage::Batch batch;
+    tables->DeleteAccount(batch, kOrg, "orphaned");
+    KG_ASSERT_OK(tables->Write(batch, true));
+    KG_ASSERT_OK(tables->Close());
+  }
+  KG_ASSERT_OK(Reopen());
+  auto v = store_->Verify(t.value.view());
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(VerifyFailureOf(v.status()), VerifyFailure::kUnknown)
+      << VerifyFailureName(VerifyFailureOf(v.status()));
+  EXPECT_FALSE(store_->Verify(t.value.view(), "read:tokens").ok());
 }
 
 }  // namespace

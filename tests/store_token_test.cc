@@ -855,5 +855,128 @@ TEST_F(TokenTest, CreateTokenOnDisabledAccountIsFailedPrecondition) {
   KG_EXPECT_OK(store_->Verify(created.value.view()));
 }
 
+// Boundaries the docs state, pinned with the manual clock (times are at
+// stored, microsecond precision; the clock starts on a whole second).
+
+// Store::Verify: a token is expired from its expiry instant on.
+TEST_F(TokenTest, VerifyExpiryBoundaryIsTheExpiryInstant) {
+  const absl::Time expiry = clock_.Now() + absl::Minutes(5);
+  KG_ASSERT_OK_AND_ASSIGN(
+      CreatedToken t,
+      CreateToken("svc", "edge", {"read:tokens"}, std::nullopt, expiry));
+  clock_.Set(expiry - absl::Microseconds(1));
+  KG_EXPECT_OK(store_->Verify(t.value.view()));
+  KG_EXPECT_OK(store_->Verify(t.value.view(), "read:tokens"));
+  clock_.Set(expiry);
+  ExpectVerifyFailure(t.value.view(), VerifyFailure::kExpired,
+                      "exactly at expiry");
+  ExpectVerifyFailure(t.value.view(), VerifyFailure::kExpired,
+                      "exactly at expiry, with a scope", "read:tokens");
+}
+
+// The quota counts active tokens: one expiring exactly now no longer counts.
+TEST_F(TokenTest, QuotaStopsCountingATokenAtItsExpiryInstant) {
+  Options options = DefaultOptions();
+  options.max_active_tokens_per_organization = 1;
+  KG_ASSERT_OK(Reopen(options));
+  const absl::Time expiry = clock_.Now() + absl::Minutes(5);
+  KG_ASSERT_OK(
+      CreateToken("svc", "first", {"read:tokens"}, std::nullopt, expiry));
+  clock_.Set(expiry - absl::Microseconds(1));
+  EXPECT_EQ(CreateToken("svc", "second").status().code(),
+            absl::StatusCode::kResourceExhausted)
+      << "a token one microsecond before its expiry is still active";
+  clock_.Set(expiry);
+  KG_EXPECT_OK(CreateToken("svc", "second"));
+}
+
+// Names are unique among active tokens: the name of a token expiring exactly
+// now is free again.
+TEST_F(TokenTest, NameIsFreeAgainAtTheExpiryInstant) {
+  const absl::Time expiry = clock_.Now() + absl::Minutes(5);
+  KG_ASSERT_OK(CreateToken("svc", "deploy", {"read:tokens"},
+                           std::string("deploy-1"), expiry));
+  clock_.Set(expiry - absl::Microseconds(1));
+  EXPECT_EQ(CreateToken("svc", "deploy", {"read:tokens"},
+                        std::string("deploy-2"))
+                .status()
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+  clock_.Set(expiry);
+  KG_EXPECT_OK(CreateToken("svc", "deploy", {"read:tokens"},
+                           std::string("deploy-2")));
+  KG_ASSERT_OK_AND_ASSIGN(auto listed, AllTokens("svc"));
+  ASSERT_EQ(listed.size(), 2u);
+  size_t active = 0;
+  for (const TokenMetadata& m : listed) active += m.active(clock_.Now()) ? 1 : 0;
+  EXPECT_EQ(active, 1u);
+}
+
+// Store::PurgeRetired: "longer ago than Options::retention" is strict. A
+// token revoked (or expired) exactly `retention` ago stays; a microsecond
+// later it goes.
+TEST_F(TokenTest, PurgeRetiredBoundaryIsStrict) {
+  Options options = DefaultOptions();
+  options.retention = absl::Hours(1);
+  KG_ASSERT_OK(Reopen(options));
+  const absl::Time t0 = clock_.Now();
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken revoked, CreateToken("svc", "revoked"));
+  KG_ASSERT_OK(store_->RevokeToken(kOrg, "svc", revoked.metadata.slug, kActor));
+  const absl::Time expiry = t0 + absl::Minutes(10);
+  KG_ASSERT_OK(
+      CreateToken("svc", "expiring", {"read:tokens"}, std::nullopt, expiry));
+  auto names = [&]() {
+    std::set<std::string> out;
+    absl::StatusOr<std::vector<TokenMetadata>> listed = AllTokens("svc");
+    EXPECT_TRUE(listed.ok()) << listed.status();
+    if (listed.ok()) {
+      for (const TokenMetadata& m : *listed) out.insert(m.name);
+    }
+    return out;
+  };
+
+  clock_.Set(t0 + options.retention);  // revoked exactly `retention` ago
+  {
+    KG_ASSERT_OK_AND_ASSIGN(PurgeResult r, store_->PurgeRetired());
+    EXPECT_EQ(r.tokens_purged, 0u);
+    EXPECT_EQ(names(), std::set<std::string>({"revoked", "expiring"}));
+  }
+  clock_.Set(t0 + options.retention + absl::Microseconds(1));
+  {
+    KG_ASSERT_OK_AND_ASSIGN(PurgeResult r, store_->PurgeRetired());
+    EXPECT_EQ(r.tokens_purged, 1u);
+    EXPECT_EQ(names(), std::set<std::string>({"expiring"}));
+  }
+  clock_.Set(expiry + options.retention);  // expired exactly `retention` ago
+  {
+    KG_ASSERT_OK_AND_ASSIGN(PurgeResult r, store_->PurgeRetired());
+    EXPECT_EQ(r.tokens_purged, 0u);
+    EXPECT_EQ(names(), std::set<std::string>({"expiring"}));
+  }
+  clock_.Set(expiry + options.retention + absl::Microseconds(1));
+  {
+    KG_ASSERT_OK_AND_ASSIGN(PurgeResult r, store_->PurgeRetired());
+    EXPECT_EQ(r.tokens_purged, 1u);
+    EXPECT_TRUE(names().empty());
+  }
+}
+
+// A zero retention purges every retired token at once, but never one that
+// retires exactly now (an expiry equal to now is "expired 0 ago").
+TEST_F(TokenTest, PurgeWithZeroRetentionKeepsTokensRetiringThisInstant) {
+  Options options = DefaultOptions();
+  options.retention = absl::ZeroDuration();
+  KG_ASSERT_OK(Reopen(options));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken t, CreateToken("svc", "now"));
+  KG_ASSERT_OK(store_->RevokeToken(kOrg, "svc", t.metadata.slug, kActor));
+  {
+    KG_ASSERT_OK_AND_ASSIGN(PurgeResult r, store_->PurgeRetired());
+    EXPECT_EQ(r.tokens_purged, 0u);
+  }
+  clock_.Advance(absl::Microseconds(1));
+  KG_ASSERT_OK_AND_ASSIGN(PurgeResult r, store_->PurgeRetired());
+  EXPECT_EQ(r.tokens_purged, 1u);
+}
+
 }  // namespace
 }  // namespace keygate

@@ -48,7 +48,9 @@ struct Options {
   std::vector<std::string> scope_modules = {"service_accounts", "tokens"};
 
   // How long revoked or expired tokens are kept (for listing and audit)
-  // before PurgeRetired deletes them. Active tokens are never purged.
+  // before PurgeRetired deletes them: a token retired exactly `retention`
+  // ago is still kept (strict "longer ago than"). Active tokens are never
+  // purged.
   // Default: 30 days.
   absl::Duration retention = absl::Hours(24 * 30);
 

@@ -138,14 +138,19 @@ class Store {
   // empty, that the token grants it. On success returns the Principal. On
   // failure returns Unauthenticated "invalid token" (identical for every
   // reason; VerifyFailureOf tells the reason) or PermissionDenied for a
-  // missing scope. A malformed `required_scope` is InvalidArgument. Never
+  // missing scope. A token is expired from its expiry instant on: at
+  // now == expires_at it fails (TokenMetadata::active: expires_at > now).
+  // A malformed `required_scope` is InvalidArgument. Never
   // touches disk; malformed tokens are rejected by their checksum before any
   // hashing or lookup.
   virtual absl::StatusOr<Principal> Verify(
       std::string_view token, std::string_view required_scope = {}) const = 0;
 
-  // PurgeRetired deletes tokens revoked or expired longer ago than
-  // Options::retention. Active tokens are never purged.
+  // PurgeRetired deletes tokens revoked or expired strictly longer ago than
+  // Options::retention: one retired at `now - retention` exactly is kept,
+  // one retired earlier is deleted (times at stored, microsecond
+  // precision). Returns how many it deleted; on failure deletes nothing.
+  // Active tokens are never purged.
   virtual absl::StatusOr<PurgeResult> PurgeRetired() = 0;
 };
 

@@ -256,6 +256,8 @@ absl::Status StoreImpl::RevokeToken(std::string_view organization,
 absl::StatusOr<PurgeResult> StoreImpl::PurgeRetired() {
   WriteGuard guard(this);
   if (!guard.status().ok()) return guard.status();
+  // Strict, as Store::PurgeRetired states: a token retired exactly
+  // `retention` ago is kept; one retired a microsecond earlier goes.
   const absl::Time cutoff = Now() - options_.retention;
 
   // Chunks of at most kPurgeChunkTokens tokens, each one atomic batch
@@ -273,8 +275,8 @@ absl::StatusOr<PurgeResult> StoreImpl::PurgeRetired() {
       -> absl::StatusOr<storage::ScanControl> {
         const TokenMetadata& m = token.metadata;
         const bool retired =
-            (m.revoked_at && *m.revoked_at <= cutoff) ||
-            (!m.revoked_at && m.expires_at && *m.expires_at <= cutoff);
+            (m.revoked_at && *m.revoked_at < cutoff) ||
+            (!m.revoked_at && m.expires_at && *m.expires_at < cutoff);
         if (!retired) return storage::ScanControl::kContinue;
         tables.DeleteToken(batch, token);
         digests.push_back(token.digest);
