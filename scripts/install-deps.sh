@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages keygate needs to build and test. Does
-# nothing (and needs no network) when they are all installed already.
+# Installs the Debian 12 packages keygate needs to build and test, plus any
+# package named on the command line (bench/peers/run.sh passes its servers).
+# Does nothing (and needs no network) when they are all installed already.
 set -euo pipefail
 
 packages=(
@@ -10,6 +11,7 @@ packages=(
   nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libboost1.81-dev
   nginx-light
   curl python3
+  "$@"
 )
 
 missing=()
