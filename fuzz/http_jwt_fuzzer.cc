@@ -70,6 +70,27 @@ const JwtVerifier& Verifier() {
   return *verifier;
 }
 
+// EchoesPart reports whether `message`, the error for `jwt`, holds the
+// piece jwt[pos, pos + len) because it echoes its input, not because the
+// piece happens to spell words of the error's fixed text (a fuzzed "JWT"
+// "alformed" is in "malformed"): the error for the same JWT with the piece's
+// middle character changed must then hold the changed piece.
+bool EchoesPart(std::string_view jwt, std::string_view message, size_t pos,
+                size_t len) {
+  if (message.find(jwt.substr(pos, len)) == std::string_view::npos) {
+    return false;
+  }
+  std::string changed(jwt);
+  char& c = changed[pos + len / 2];
+  c = c == '#' ? '$' : '#';
+  const auto other = Verifier().Verify(changed, kNow);
+  if (other.ok()) return true;  // cannot happen for a fuzzed signature
+  const std::string_view other_message =
+      keygate::fuzz::MessageOf(other.status());
+  return other_message.find(std::string_view(changed).substr(pos, len)) !=
+         std::string_view::npos;
+}
+
 // CheckVerify runs Verify on `jwt` and checks the invariants of its answer.
 void CheckVerify(std::string_view jwt) {
   const auto claims = Verifier().Verify(jwt, kNow);
@@ -82,11 +103,11 @@ void CheckVerify(std::string_view jwt) {
               "JWT error never holds the key");
     const size_t dot = jwt.rfind('.');
     if (dot != std::string_view::npos && jwt.size() - dot > 8) {
-      FuzzCheck(message.find(jwt.substr(dot + 1)) == std::string_view::npos,
+      FuzzCheck(!EchoesPart(jwt, message, dot + 1, jwt.size() - dot - 1),
                 "JWT error never echoes the signature");
     }
     if (jwt.size() >= 8) {
-      FuzzCheck(message.find(jwt) == std::string_view::npos,
+      FuzzCheck(!EchoesPart(jwt, message, 0, jwt.size()),
                 "JWT error never echoes the token");
     }
     return;
