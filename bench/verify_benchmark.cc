@@ -469,7 +469,8 @@ void BM_ListPage(benchmark::State& state) {
       calls == 0 ? 0 : static_cast<double>(reads.Count()) / calls;
 }
 BENCHMARK(BM_ListPage)->Arg(10000)->Arg(1000000)
-    ->Unit(benchmark::kMicrosecond);
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 
 // ---- writes -----------------------------------------------------------------
 
@@ -504,7 +505,8 @@ void BM_Create(benchmark::State& state) {
   (void)fixture.Reopen(false);
 }
 BENCHMARK(BM_Create)->ArgsProduct({{10000, 1000000}, {0, 1}})
-    ->Unit(benchmark::kMicrosecond);
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 
 // BM_Revoke: RevokeToken, in the one account of OneAccountFixture (N
 // existing tokens, with the quota), of tokens made for it outside the
@@ -542,7 +544,8 @@ void BM_Revoke(benchmark::State& state) {
   (void)fixture.Reopen(false);
 }
 BENCHMARK(BM_Revoke)->ArgsProduct({{10000, 1000000}, {0, 1}})
-    ->Unit(benchmark::kMicrosecond);
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 
 // BM_Open: Store::Open of the N-token store (the index bulk load).
 void BM_Open(benchmark::State& state) {
