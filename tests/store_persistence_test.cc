@@ -27,6 +27,14 @@
 #include "gtest/gtest.h"
 #include "keygate/keygate.h"
 #include "rocksdb/db.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define KEYGATE_PERSISTENCE_TEST_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KEYGATE_PERSISTENCE_TEST_UNDER_ASAN 1
+#endif
+#endif
 #include "rocksdb/options.h"
 #include "tests/store_test_util.h"
 
@@ -343,6 +351,15 @@ TEST_F(PersistenceTest, StoreInUseIsAStructuredStatus) {
 
 // Across processes too: a forked child sees the payload on its refusal.
 TEST_F(PersistenceTest, ForkedChildSeesStoreInUse) {
+#ifdef KEYGATE_PERSISTENCE_TEST_UNDER_ASAN
+  // A child forked without exec from this multithreaded process (RocksDB's
+  // background threads, the last-used flusher) allocates in Store::Open;
+  // clang 14's ASan allocator has no fork handlers, so the child can hang on
+  // an allocator lock another thread held at the fork (seen once in the CI
+  // asan stage: the child never exited). The gcc build runs this test, and
+  // SecondProcessGetsFailedPrecondition (fork + exec) runs under ASan too.
+  GTEST_SKIP() << "fork without exec is not safe under clang 14's ASan";
+#endif
   KG_ASSERT_OK(CreateAccount("held"));
   Options options = DefaultOptions();
   fflush(nullptr);
@@ -358,6 +375,15 @@ TEST_F(PersistenceTest, ForkedChildSeesStoreInUse) {
 }
 
 TEST_F(PersistenceTest, ForkedChildGetsFailedPrecondition) {
+#ifdef KEYGATE_PERSISTENCE_TEST_UNDER_ASAN
+  // A child forked without exec from this multithreaded process (RocksDB's
+  // background threads, the last-used flusher) allocates in Store::Open;
+  // clang 14's ASan allocator has no fork handlers, so the child can hang on
+  // an allocator lock another thread held at the fork (seen once in the CI
+  // asan stage: the child never exited). The gcc build runs this test, and
+  // SecondProcessGetsFailedPrecondition (fork + exec) runs under ASan too.
+  GTEST_SKIP() << "fork without exec is not safe under clang 14's ASan";
+#endif
   KG_ASSERT_OK(CreateAccount("held"));
   const std::string path = StorePath();
   fflush(nullptr);
