@@ -137,6 +137,13 @@ bool VerifyIndex::Find(const Digest& digest, TokenEntry* out) const noexcept {
   }
 }
 
+void VerifyIndex::Prefetch(const Digest& digest) const noexcept {
+  GracePeriod::ReadSection section;
+  const Table* table = table_.load(std::memory_order_acquire);
+  __builtin_prefetch(&table->slots[Home(digest, table->capacity)],
+                     /*rw=*/0, /*locality=*/3);
+}
+
 bool VerifyIndex::Contains(const Digest& digest) const noexcept {
   TokenEntry entry;
   return Find(digest, &entry);

@@ -80,6 +80,12 @@ class VerifyIndex {
   // time.
   bool Find(const Digest& digest, TokenEntry* out) const noexcept;
 
+  // Prefetch starts loading the home slot of `digest` (a hint for a Find
+  // that follows: reads the current table inside a GracePeriod::ReadSection,
+  // cheap when nested in the caller's; changes nothing, never faults).
+  // Lock-free, allocation-free.
+  void Prefetch(const Digest& digest) const noexcept;
+
   // Contains reports whether `digest` is present. Like Find.
   bool Contains(const Digest& digest) const noexcept;
 

@@ -183,11 +183,25 @@ absl::Status Database::Write(Batch& batch, bool sync) {
   return ToStatus(s, "writing store");
 }
 
+uint64_t Database::EstimateKeyCount(Family family) const {
+  uint64_t count = 0;
+  if (!db_->GetIntProperty(handles_[static_cast<int>(family)],
+                           "rocksdb.estimate-num-keys", &count)) {
+    return 0;
+  }
+  return count;
+}
+
 absl::Status Database::Scan(
     Family family, std::string_view prefix, std::string_view start_after,
     const std::function<bool(std::string_view, std::string_view)>& visit)
     const {
   rocksdb::ReadOptions options;
+  if (prefix.empty() && start_after.empty()) {
+    // A bulk scan (the load at open): read every block once, sequentially.
+    options.fill_cache = false;
+    options.readahead_size = 2 << 20;
+  }
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(options, handles_[static_cast<int>(family)]));
   std::string start(prefix);

@@ -104,9 +104,16 @@ class Database {
   // Write applies `batch` atomically; with `sync` the WAL is fsynced first.
   absl::Status Write(Batch& batch, bool sync);
 
+  // EstimateKeyCount returns RocksDB's estimate of the keys in `family`
+  // ("rocksdb.estimate-num-keys": may be off either way, e.g. counting
+  // overwritten or deleted keys), or 0 if unavailable. For pre-sizing only.
+  uint64_t EstimateKeyCount(Family family) const;
+
   // Scan calls visit(key, value) for keys starting with `prefix` in order,
   // starting strictly after `prefix + start_after` when start_after is not
-  // empty, until visit returns false.
+  // empty, until visit returns false. A scan of a whole family (empty
+  // `prefix` and `start_after`) is a bulk scan: it reads ahead and does not
+  // fill the block cache.
   absl::Status Scan(Family family, std::string_view prefix,
                     std::string_view start_after,
                     const std::function<bool(std::string_view key,

@@ -57,6 +57,10 @@ absl::Status Tables::Write(Batch& batch, bool sync) {
   return db_->Write(batch, sync);
 }
 
+uint64_t Tables::EstimateTokenCount() const {
+  return db_->EstimateKeyCount(Family::kDigests);
+}
+
 absl::Status Tables::Scan(
     Family family, std::string_view prefix, std::string_view start_after,
     absl::FunctionRef<absl::StatusOr<ScanControl>(std::string_view,

@@ -91,6 +91,9 @@ class Tables {
   absl::StatusOr<std::optional<std::string>> ReadSchemaVersion() const;
   // PutSchemaVersion records kSchemaVersion.
   void PutSchemaVersion(Batch& batch) const;
+  // EstimateTokenCount is RocksDB's estimate of the stored tokens (may be off
+  // either way; 0 if unknown), for pre-sizing in-memory indexes at open.
+  uint64_t EstimateTokenCount() const;
   // IsEmpty reports whether the meta, accounts and tokens families hold no
   // key at all (a new store, as opposed to someone else's database).
   absl::StatusOr<bool> IsEmpty() const;

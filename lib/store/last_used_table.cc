@@ -3,8 +3,11 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
+#include <new>
 
 #include "lib/index/grace_period.h"
+#include "lib/index/huge_pages.h"
 #include "lib/storage/keys.h"
 
 namespace keygate::store {
@@ -33,7 +36,18 @@ absl::Duration LastUsedGranularity(absl::Duration flush_interval) {
 }
 
 LastUsedTable::Table::Table(size_t capacity)
-    : mask(capacity - 1), slots(new Slot[capacity]) {}
+    : mask(capacity - 1), slots([capacity] {
+        void* memory = index::AllocateHugePageBacked(capacity * sizeof(Slot));
+        if (memory == nullptr) throw std::bad_alloc();  // as `new` would
+        auto* slots = static_cast<Slot*>(memory);
+        std::uninitialized_value_construct_n(slots, capacity);  // all empty
+        return slots;
+      }()) {}
+
+LastUsedTable::Table::~Table() {
+  std::destroy_n(slots, mask + 1);
+  index::FreeHugePageBacked(slots, (mask + 1) * sizeof(Slot));
+}
 
 LastUsedTable::LastUsedTable(absl::Duration granularity)
     : granularity_seconds_(
@@ -65,6 +79,14 @@ void LastUsedTable::Touch(const Digest& digest, absl::Time now) const noexcept {
     slot->seconds.store(static_cast<uint32_t>(seconds),
                         std::memory_order_relaxed);
   }
+}
+
+void LastUsedTable::Prefetch(const Digest& digest) const noexcept {
+  index::GracePeriod::ReadSection section;
+  const Table& table = *table_.load(std::memory_order_acquire);
+  // Read intent: Touch usually only reads, so the line stays shared.
+  __builtin_prefetch(&table.slots[storage::LastUsedKey(digest) & table.mask],
+                     /*rw=*/0, /*locality=*/3);
 }
 
 std::optional<absl::Time> LastUsedTable::Get(
@@ -151,6 +173,16 @@ void LastUsedTable::MarkFlushed(const std::vector<Pending>& flushed) {
     slot->flushed = std::max(
         slot->flushed, static_cast<uint32_t>(absl::ToUnixSeconds(p.last_used)));
   }
+}
+
+void LastUsedTable::Reserve(size_t n) {
+  absl::MutexLock lock(&mu_);
+  n = std::max(n, live_);
+  // Room for n without Add rebuilding: Add rebuilds past 70% of used slots.
+  if (10 * (n + 1) <= 7 * (table_.load(std::memory_order_relaxed)->mask + 1)) {
+    return;
+  }
+  Rebuild(n);
 }
 
 size_t LastUsedTable::size() const {

@@ -58,6 +58,12 @@ class LastUsedTable {
   // for a token the table does not hold. Lock-free, allocation-free.
   void Touch(const Digest& digest, absl::Time now) const noexcept;
 
+  // Prefetch starts loading the slot where Touch of `digest` looks first
+  // (a hint: reads the current table inside a GracePeriod::ReadSection,
+  // cheap when nested in the caller's; changes nothing, never faults).
+  // Lock-free, allocation-free.
+  void Prefetch(const Digest& digest) const noexcept;
+
   // Add starts tracking the token of `digest` (no time yet); no effect if
   // it is tracked already.
   void Add(const Digest& digest) ABSL_LOCKS_EXCLUDED(mu_);
@@ -87,6 +93,10 @@ class LastUsedTable {
   void MarkFlushed(const std::vector<Pending>& flushed)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Reserve sizes the table for `n` tracked tokens in one rebuild (bulk
+  // loads); no effect if it is that large already.
+  void Reserve(size_t n) ABSL_LOCKS_EXCLUDED(mu_);
+
   // size is the number of tracked tokens.
   size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -96,10 +106,15 @@ class LastUsedTable {
     std::atomic<uint32_t> seconds{0};   // Unix seconds; 0 = never
     uint32_t flushed = 0;               // what storage holds; under mu_
   };
+  // Table is one slot array, huge-page-backed when large (index::
+  // AllocateHugePageBacked): a probe at 1M tokens then costs no TLB miss.
   struct Table {
     explicit Table(size_t capacity);
+    ~Table();
+    Table(const Table&) = delete;
+    Table& operator=(const Table&) = delete;
     const size_t mask;
-    std::unique_ptr<Slot[]> slots;
+    Slot* const slots;
   };
   static constexpr uint64_t kErased = ~uint64_t{0};
 

@@ -151,7 +151,12 @@ absl::Status StoreImpl::Load() {
       });
   if (!status.ok()) return status;
 
-  // Tokens.
+  // Tokens. Size the in-memory tables for them first: one rehash instead of
+  // a doubling series (an estimate; the tables still grow if it is low).
+  const size_t estimate = static_cast<size_t>(std::min<uint64_t>(
+      tables_->EstimateTokenCount(), index::VerifyIndex::kMaxTokens));
+  index_.Reserve(estimate);
+  last_used_.Reserve(estimate);
   LoadedGroup last_group;
   status = tables_->ScanTokens(
       storage::TokenRange::All(),
