@@ -8,11 +8,12 @@
 // Batch and applied atomically by Write, so one store operation is one
 // RocksDB write batch whatever tables it touches.
 //
-// Derived state (today token_times and digests; tomorrow name and slug
-// uniqueness indexes and per-organization counts) is maintained inside the
-// Put*/Delete* calls, and the queries that could use it (FindActiveTokenName,
-// CountActiveTokens, ContainsDigest) are methods here, so adding an index
-// changes this file and not the store.
+// Derived state kept on disk (token_times and digests) is maintained inside
+// the Put*/Delete* calls, so adding an on-disk index changes this file and
+// not the store. Name uniqueness and the per-organization active count are
+// not on disk: the store keeps them in memory (lib/store/active_token_index.h),
+// filled at open; FindActiveTokenName and CountActiveTokens here are the
+// scans that index must agree with (its tests compare the two).
 #ifndef KEYGATE_LIB_STORAGE_TABLES_H_
 #define KEYGATE_LIB_STORAGE_TABLES_H_
 
