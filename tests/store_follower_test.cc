@@ -34,7 +34,8 @@ constexpr int kChildRefused = 1;
 constexpr int kChildOpenFailed = 2;
 constexpr int kChildBadSetup = 3;
 
-absl::StatusCode CodeOf(const absl::StatusOr<Principal>& result) {
+template <typename T>
+absl::StatusCode CodeOf(const absl::StatusOr<T>& result) {
   return result.status().code();
 }
 
