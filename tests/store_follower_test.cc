@@ -357,6 +357,8 @@ TEST_P(FollowerOracleTest, FollowerAnswersLikeThePrimary) {
   std::vector<CreatedToken> tokens;
   std::map<std::string, std::vector<size_t>> tokens_of;
   int counter = 0;
+  // How often each verify outcome was compared, by VerifyFailure.
+  std::map<int, int> outcomes;
   for (int step = 0; step < 400; ++step) {
     const std::string& account = slugs[rng() % slugs.size()];
     clock_.Advance(absl::Seconds(static_cast<int64_t>(rng() % 120)));
@@ -413,6 +415,7 @@ TEST_P(FollowerOracleTest, FollowerAnswersLikeThePrimary) {
             << "step " << step << " token #" << i << " scope " << scope;
         ASSERT_EQ(VerifyFailureOf(got.status()), VerifyFailureOf(want.status()))
             << "step " << step << " token #" << i;
+        ++outcomes[static_cast<int>(VerifyFailureOf(want.status()))];
         if (want.ok()) {
           EXPECT_EQ(got->service_account(), want->service_account());
           EXPECT_EQ(got->token_slug(), want->token_slug());
@@ -428,6 +431,14 @@ TEST_P(FollowerOracleTest, FollowerAnswersLikeThePrimary) {
         EXPECT_EQ(got->disabled, want->disabled);
       }
     }
+  }
+  // The sequence reached every outcome, so the comparison meant something.
+  for (VerifyFailure failure :
+       {VerifyFailure::kNone, VerifyFailure::kUnknown, VerifyFailure::kRevoked,
+        VerifyFailure::kExpired, VerifyFailure::kAccountDisabled,
+        VerifyFailure::kInsufficientScope}) {
+    EXPECT_GT(outcomes[static_cast<int>(failure)], 0)
+        << "outcome " << static_cast<int>(failure) << " never compared";
   }
   if (min_records <= 2) EXPECT_GT(Rebuilds(*follower), 0u);
   if (min_records >= 100000) EXPECT_EQ(Rebuilds(*follower), 0u);
