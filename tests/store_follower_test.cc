@@ -27,6 +27,7 @@ using test::ScopedTempDir;
 
 constexpr char kChildStoreEnv[] = "KEYGATE_FOLLOWER_CHILD_STORE";
 constexpr char kChildTokenEnv[] = "KEYGATE_FOLLOWER_CHILD_TOKEN_FILE";
+constexpr char kChildHandshakeEnv[] = "KEYGATE_FOLLOWER_CHILD_HANDSHAKE";
 
 // Child exit codes.
 constexpr int kChildVerified = 0;
@@ -487,29 +488,54 @@ TEST(FollowerChild, VerifyInAFollower) {
   options.follower_catch_up_interval = absl::ZeroDuration();
   absl::StatusOr<std::unique_ptr<Store>> follower = Store::Open(options);
   if (!follower.ok()) std::_Exit(kChildOpenFailed);
-  const bool verified = (*follower)->Verify(token).ok();
+  bool verified = (*follower)->Verify(token).ok();
+  const char* handshake = std::getenv(kChildHandshakeEnv);
+  if (handshake != nullptr) {
+    // Stay open across the parent's revoke: report the first answer, wait
+    // for the parent's go, catch up, and exit with the second answer.
+    if (!verified) std::_Exit(kChildBadSetup);
+    { std::ofstream ready(std::string(handshake) + ".ready"); }
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (!std::filesystem::exists(std::string(handshake) + ".go")) {
+      if (absl::Now() > deadline) std::_Exit(kChildBadSetup);
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    if (!(*follower)->CatchUp().ok()) std::_Exit(kChildOpenFailed);
+    verified = (*follower)->Verify(token).ok();
+  }
   (void)(*follower)->Close();
   std::_Exit(verified ? kChildVerified : kChildRefused);
 }
 
-// RunFollowerChild runs the child above and returns its exit code (-1 if
-// it crashed or hung: killed after 60 s).
-int RunFollowerChild(const std::string& store_path,
-                     const std::string& token_file) {
+// StartFollowerChild starts the child above (fork + exec of this binary)
+// and returns its pid, or -1. With a `handshake` path prefix the child stays
+// open across the parent's write (see the child).
+pid_t StartFollowerChild(const std::string& store_path,
+                         const std::string& token_file,
+                         const std::string& handshake = "") {
   const std::string env_store = std::string(kChildStoreEnv) + "=" + store_path;
   const std::string env_token = std::string(kChildTokenEnv) + "=" + token_file;
+  const std::string env_handshake =
+      std::string(kChildHandshakeEnv) + "=" + handshake;
   const std::string filter = "--gtest_filter=FollowerChild.VerifyInAFollower";
   fflush(nullptr);
   const pid_t pid = fork();
+  if (pid != 0) return pid;
+  char* argv[] = {const_cast<char*>("store_follower_test"),
+                  const_cast<char*>(filter.c_str()), nullptr};
+  char* envp[] = {const_cast<char*>(env_store.c_str()),
+                  const_cast<char*>(env_token.c_str()),
+                  handshake.empty() ? nullptr
+                                    : const_cast<char*>(env_handshake.c_str()),
+                  nullptr};
+  execve("/proc/self/exe", argv, envp);
+  std::_Exit(kChildBadSetup);
+}
+
+// WaitFollowerChild returns the child's exit code (-1 if it crashed or
+// hung: killed after 60 s).
+int WaitFollowerChild(pid_t pid) {
   if (pid < 0) return -1;
-  if (pid == 0) {
-    char* argv[] = {const_cast<char*>("store_follower_test"),
-                    const_cast<char*>(filter.c_str()), nullptr};
-    char* envp[] = {const_cast<char*>(env_store.c_str()),
-                    const_cast<char*>(env_token.c_str()), nullptr};
-    execve("/proc/self/exe", argv, envp);
-    std::_Exit(kChildBadSetup);
-  }
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (absl::Now() < deadline) {
     int status = 0;
@@ -536,9 +562,26 @@ TEST_F(FollowerTest, AnotherProcessFollowsWhileThePrimaryHoldsTheStore) {
   std::filesystem::permissions(token_file, std::filesystem::perms::owner_read |
                                                std::filesystem::perms::owner_write);
   // The primary (store_) holds the store throughout.
-  EXPECT_EQ(RunFollowerChild(StorePath(), token_file), kChildVerified);
+  EXPECT_EQ(WaitFollowerChild(StartFollowerChild(StorePath(), token_file)),
+            kChildVerified);
+
+  // A follower process open across the revoke refuses after its CatchUp.
+  const std::string handshake = dir_.Sub("handshake");
+  const pid_t pid = StartFollowerChild(StorePath(), token_file, handshake);
+  ASSERT_GT(pid, 0);
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (!std::filesystem::exists(handshake + ".ready") &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_TRUE(std::filesystem::exists(handshake + ".ready"));
   KG_ASSERT_OK(store_->RevokeToken(kOrg, "alpha", token.metadata.slug, kActor));
-  EXPECT_EQ(RunFollowerChild(StorePath(), token_file), kChildRefused);
+  { std::ofstream go(handshake + ".go"); }
+  EXPECT_EQ(WaitFollowerChild(pid), kChildRefused);
+
+  // And a fresh follower process loads it refused.
+  EXPECT_EQ(WaitFollowerChild(StartFollowerChild(StorePath(), token_file)),
+            kChildRefused);
 }
 
 }  // namespace
