@@ -6,11 +6,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -447,6 +449,46 @@ TEST_P(FollowerOracleTest, FollowerAnswersLikeThePrimary) {
 
 INSTANTIATE_TEST_SUITE_P(LogSizes, FollowerOracleTest,
                          ::testing::Values(uint64_t{100000}, uint64_t{2}));
+
+// Catch-ups, rebuilds included, never make an unchanged token fail: a
+// thread verifies a token that stays valid while the primary writes and the
+// follower applies (and, with the log trimmed to one record, rebuilds).
+TEST_F(FollowerTest, UnchangedTokensVerifyThroughoutCatchUpsAndRebuilds) {
+  Options options = DefaultOptions();
+  options.change_log_min_records = 1;
+  options.change_log_retention = absl::ZeroDuration();
+  KG_ASSERT_OK(Reopen(options));
+  KG_ASSERT_OK(CreateAccount("alpha"));
+  KG_ASSERT_OK(CreateAccount("beta"));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken stable, CreateToken("alpha", "stable"));
+  // Catch-ups on demand only, every third step: behind the trimmed log.
+  KG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> follower, OpenFollower());
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::atomic<int> verifies{0};
+  std::thread verifier([&] {
+    while (!stop.load()) {
+      if (!follower->Verify(stable.value.view()).ok()) failures.fetch_add(1);
+      verifies.fetch_add(1);
+    }
+  });
+  for (int i = 0; i < 60; ++i) {
+    clock_.Advance(absl::Seconds(1));
+    absl::StatusOr<CreatedToken> t = CreateToken("beta", "t" + std::to_string(i));
+    ASSERT_TRUE(t.ok()) << t.status();
+    KG_ASSERT_OK(store_->RevokeToken(kOrg, "beta", t->metadata.slug, kActor));
+    if (i % 10 == 0) {
+      KG_ASSERT_OK(store_->DeleteServiceAccount(kOrg, "beta", kActor));
+      KG_ASSERT_OK(CreateAccount("beta"));
+    }
+    if (i % 3 == 2) KG_ASSERT_OK(follower->CatchUp());
+  }
+  stop.store(true);
+  verifier.join();
+  EXPECT_EQ(failures.load(), 0) << "of " << verifies.load();
+  EXPECT_GT(verifies.load(), 0);
+  EXPECT_GT(Rebuilds(*follower), 0u);
+}
 
 TEST_F(FollowerTest, ScheduledCatchUpAppliesChangesWithoutCatchUpCalls) {
   KG_ASSERT_OK(CreateAccount("alpha"));
