@@ -532,7 +532,7 @@ TEST_F(ServiceAccountTest, UpdateWithBothFieldsWritesOneRecord) {
               KG_EXPECT_OK(
                   store_->UpdateServiceAccount(kOrg, "svc", patch, kActor));
             }),
-            1u);
+            2u);  // the account record and its change-log record
   KG_ASSERT_OK_AND_ASSIGN(ServiceAccount got,
                           store_->GetServiceAccount(kOrg, "svc"));
   EXPECT_EQ(got.name, "New");
@@ -545,7 +545,7 @@ TEST_F(ServiceAccountTest, UpdateWithBothFieldsWritesOneRecord) {
               KG_EXPECT_OK(store_->SetServiceAccountDisabled(kOrg, "svc",
                                                              false, kActor));
             }),
-            2u);
+            4u);  // two batches of (account record, change-log record)
 }
 
 TEST_F(ServiceAccountTest, UpdateWithEmptyPatchChangesNothing) {

@@ -13,8 +13,44 @@
 
 namespace keygate {
 
+// StoreRole says how Store::Open opens a store.
+enum class StoreRole {
+  // The one process that owns the store: reads and writes (RocksDB's lock).
+  kPrimary,
+  // A read-only follower of a store another process (or another Store of
+  // this one) holds as primary: verify, get and list work; every write
+  // fails with FailedPrecondition. It applies the primary's change log on a
+  // schedule (follower_catch_up_interval) and on Store::CatchUp, so it can
+  // lag by up to the interval (docs/followers.md).
+  kFollower,
+};
+
 // Options controls Store::Open.
 struct Options {
+  // Primary (read-write owner) or read-only follower. Default: kPrimary.
+  StoreRole role = StoreRole::kPrimary;
+
+  // Follower only: the directory where the follower keeps its own files
+  // (RocksDB's secondary instance info log), created owner-only; never the
+  // store directory itself. Empty: a fresh private directory under the
+  // system temporary directory, removed by Close. Default: empty.
+  std::string follower_directory;
+
+  // Follower only: how often a background thread applies the primary's new
+  // changes. Zero or negative: never on its own, only on Store::CatchUp.
+  // Default: 100 milliseconds.
+  absl::Duration follower_catch_up_interval = absl::Milliseconds(100);
+
+  // Primary only: change-log trimming. A change record is deleted once it
+  // is both older than change_log_retention and more than
+  // change_log_min_records behind the newest (whichever keeps more). A
+  // follower whose position was trimmed away rebuilds its state from a full
+  // scan. Default: 1 hour.
+  absl::Duration change_log_retention = absl::Hours(1);
+  // Default: 100000 records. Values below 1 count as 1 (the newest record
+  // is always kept: it carries the position).
+  uint64_t change_log_min_records = 100000;
+
   // Directory of the RocksDB store; created if missing (see
   // create_if_missing). Owner-only: Open makes it 0700 and every file in it
   // 0600, whatever the umask (a store left 0755 / 0644 by an older keygate

@@ -39,7 +39,9 @@ struct PurgeResult {
 // Verify never touches disk.
 class Store {
  public:
-  // Open opens (or creates) the store at options.path. Fails with
+  // Open opens (or creates) the store at options.path; with Options::role
+  // kFollower, opens it read-only beside the process that holds it (never
+  // creates it; NotFound if absent). Fails with
   // InvalidArgument for bad options, FailedPrecondition if another process
   // (or another Store in this process) holds the store (IsStoreInUse, in
   // keygate/errors.h, tells this case apart), or if the keyring
@@ -52,6 +54,15 @@ class Store {
   Store& operator=(const Store&) = delete;
   // The destructor closes the store if Close was not called.
   virtual ~Store() = default;
+
+  // CatchUp makes a follower (Options::role kFollower) apply every change
+  // the primary has made durable so far: when it returns OK, Verify, Get and
+  // List answer as the primary did when the catch-up began, or later. A
+  // follower that fell behind the primary's trimmed change log rebuilds from
+  // a full scan. On a primary, OK at once (it is always current).
+  // FailedPrecondition once closed; a storage error leaves the follower at
+  // its earlier, consistent state. Thread-safe.
+  virtual absl::Status CatchUp() = 0;
 
   // Close flushes and closes the store. Every later call fails with
   // FailedPrecondition. Idempotent.

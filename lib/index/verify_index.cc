@@ -376,6 +376,20 @@ size_t VerifyIndex::size() const {
   return live_;
 }
 
+std::vector<Digest> VerifyIndex::Digests() const {
+  absl::MutexLock lock(&mu_);
+  const Table* table = table_.load(std::memory_order_relaxed);
+  std::vector<Digest> digests;
+  digests.reserve(live_);
+  for (size_t i = 0; i < table->capacity; ++i) {
+    const uint32_t ref =
+        table->slots[i].load(std::memory_order_relaxed) & kRefMask;
+    if (ref == 0 || ref == kTombstone) continue;
+    digests.push_back(records_.At(ref - 1).digest);
+  }
+  return digests;
+}
+
 size_t VerifyIndex::table_capacity() const {
   absl::MutexLock lock(&mu_);
   return table_.load(std::memory_order_relaxed)->capacity;

@@ -123,6 +123,10 @@ class VerifyIndex {
   bool HasRoomFor(size_t n) const ABSL_LOCKS_EXCLUDED(mu_);
 
   size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Digests returns the digest of every token present, in no order (a
+  // follower's full rebuild finds what storage no longer holds). Writers
+  // only (takes the writer mutex); O(table capacity).
+  std::vector<Digest> Digests() const ABSL_LOCKS_EXCLUDED(mu_);
   // table_capacity returns the slot count of the current table (tests).
   size_t table_capacity() const ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -138,10 +138,67 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(
       new Database(path, std::move(env), db, std::move(handles)));
 }
 
+absl::StatusOr<std::unique_ptr<Database>> Database::OpenFollower(
+    const std::string& path, const std::string& secondary_path) {
+  std::error_code ec;
+  std::filesystem::create_directories(secondary_path, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create the follower directory ", secondary_path,
+                     ": ", ec.message()));
+  }
+  if (absl::Status s = MakeDirectoryPrivate(secondary_path); !s.ok()) return s;
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(
+      std::make_shared<PrivateFileSystem>(rocksdb::FileSystem::Default()));
+  rocksdb::DBOptions options;
+  options.env = env.get();
+  options.create_if_missing = false;
+  // A secondary opens every table file up front and keeps it open: the
+  // primary may delete a file (compaction) before the secondary reads it.
+  options.max_open_files = -1;
+  options.paranoid_checks = true;
+  std::vector<std::string> existing;
+  rocksdb::Status listed =
+      rocksdb::DB::ListColumnFamilies(options, path, &existing);
+  if (!listed.ok()) {
+    return absl::NotFoundError(
+        absl::StrCat("no keygate store at ", path, ": ", listed.ToString()));
+  }
+  for (const char* name : kFamilyNames) {
+    if (std::find(existing.begin(), existing.end(), name) == existing.end()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          path, " holds a RocksDB database that is not a keygate store"));
+    }
+  }
+  rocksdb::ColumnFamilyOptions cf_options;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const char* name : kFamilyNames) {
+    descriptors.emplace_back(name, cf_options);
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s = rocksdb::DB::OpenAsSecondary(
+      options, path, secondary_path, descriptors, &handles, &db);
+  if (!s.ok()) {
+    return ToStatus(s, absl::StrCat("opening store at ", path, " as a follower"));
+  }
+  std::unique_ptr<Database> database(
+      new Database(path, std::move(env), db, std::move(handles)));
+  database->follower_ = true;
+  return database;
+}
+
+absl::Status Database::CatchUpWithPrimary() {
+  if (!follower_) {
+    return absl::FailedPreconditionError("not a follower: nothing to catch up");
+  }
+  return ToStatus(db_->TryCatchUpWithPrimary(), "catching up with the primary");
+}
+
 absl::Status Database::Close() {
   if (db_ == nullptr) return absl::OkStatus();
   absl::Status status;
-  if (!write_failed_.load(std::memory_order_acquire)) {
+  if (!follower_ && !write_failed_.load(std::memory_order_acquire)) {
     status = ToStatus(db_->FlushWAL(/*sync=*/true), "flushing WAL");
   }
   for (rocksdb::ColumnFamilyHandle* handle : handles_) {
@@ -168,6 +225,10 @@ absl::StatusOr<std::optional<std::string>> Database::Get(
 }
 
 absl::Status Database::Write(Batch& batch, bool sync) {
+  if (follower_) {
+    return absl::FailedPreconditionError(
+        "store opened as a follower: read-only");
+  }
   rocksdb::WriteBatch write_batch;
   for (const Batch::Op& op : batch.ops_) {
     rocksdb::ColumnFamilyHandle* handle = handles_[static_cast<int>(op.family)];

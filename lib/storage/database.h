@@ -87,7 +87,25 @@ class Database {
   static absl::StatusOr<std::unique_ptr<Database>> Open(
       const std::string& path, bool create_if_missing,
       std::shared_ptr<rocksdb::FileSystem> base_file_system = nullptr);
+
+  // OpenFollower opens the database at `path`, which another process (or
+  // another Database of this one) may hold, as a read-only RocksDB secondary
+  // instance keeping its own files (info log) in `secondary_path` (created
+  // owner-only if missing). Reads see the primary's state as of the last
+  // CatchUpWithPrimary (or the open). Every Write fails. NotFound if no
+  // keygate store is at `path`; FailedPrecondition if it is not one.
+  static absl::StatusOr<std::unique_ptr<Database>> OpenFollower(
+      const std::string& path, const std::string& secondary_path);
   ~Database();
+
+  // is_follower reports whether OpenFollower opened this database.
+  bool is_follower() const { return follower_; }
+
+  // CatchUpWithPrimary makes the reads of a follower see every write the
+  // primary has made durable so far (RocksDB TryCatchUpWithPrimary: the
+  // primary's MANIFEST and WAL). Safe to run concurrently with reads; not
+  // with itself (the store serializes it). FailedPrecondition on a primary.
+  absl::Status CatchUpWithPrimary();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
 
@@ -131,6 +149,8 @@ class Database {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   // Set by a Write that failed: RocksDB then refuses writes until reopened.
   std::atomic<bool> write_failed_{false};
+  // A secondary instance (OpenFollower): never writes, not even at Close.
+  bool follower_ = false;
 };
 
 }  // namespace keygate::storage

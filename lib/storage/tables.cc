@@ -51,6 +51,14 @@ absl::StatusOr<std::unique_ptr<Tables>> Tables::Open(
   return std::unique_ptr<Tables>(new Tables(*std::move(db)));
 }
 
+absl::StatusOr<std::unique_ptr<Tables>> Tables::OpenFollower(
+    const std::string& path, const std::string& secondary_path) {
+  absl::StatusOr<std::unique_ptr<Database>> db =
+      Database::OpenFollower(path, secondary_path);
+  if (!db.ok()) return db.status();
+  return std::unique_ptr<Tables>(new Tables(*std::move(db)));
+}
+
 absl::Status Tables::Close() { return db_->Close(); }
 
 absl::Status Tables::Write(Batch& batch, bool sync) {
@@ -234,6 +242,37 @@ absl::Status Tables::ScanLastUsed(
                   return s;
                 }
                 return visit(last_used_key, last_used);
+              });
+}
+
+void Tables::PutChange(Batch& batch, uint64_t position,
+                       const ChangeRecord& change) const {
+  batch.Put(Family::kMeta, ChangeKey(position), EncodeChange(change));
+}
+
+void Tables::DeleteChange(Batch& batch, uint64_t position) const {
+  batch.Delete(Family::kMeta, ChangeKey(position));
+}
+
+absl::Status Tables::ScanChanges(
+    uint64_t after,
+    absl::FunctionRef<absl::StatusOr<ScanControl>(uint64_t,
+                                                  const ChangeRecord&)>
+        visit) const {
+  // start_after is the part of the key after the prefix: be64(after).
+  std::string start_after = ChangeKey(after).substr(kChangePrefix.size());
+  return Scan(Family::kMeta, kChangePrefix, start_after,
+              [&](std::string_view key,
+                  std::string_view value) -> absl::StatusOr<ScanControl> {
+                uint64_t position;
+                if (!DecodeChangeKey(key, &position)) {
+                  return absl::DataLossError("corrupt change key");
+                }
+                ChangeRecord change;
+                if (absl::Status s = DecodeChange(value, &change); !s.ok()) {
+                  return s;
+                }
+                return visit(position, change);
               });
 }
 

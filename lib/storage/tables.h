@@ -29,6 +29,7 @@
 #include "absl/time/time.h"
 #include "keygate/service_account.h"
 #include "lib/base/digest.h"
+#include "lib/storage/change_record.h"
 #include "lib/storage/database.h"
 #include "lib/storage/records.h"
 
@@ -77,8 +78,16 @@ class Tables {
   static absl::StatusOr<std::unique_ptr<Tables>> Open(
       const std::string& path, bool create_if_missing,
       std::shared_ptr<rocksdb::FileSystem> base_file_system = nullptr);
+  // OpenFollower opens the database at `path` read-only as a follower
+  // (Database::OpenFollower).
+  static absl::StatusOr<std::unique_ptr<Tables>> OpenFollower(
+      const std::string& path, const std::string& secondary_path);
   Tables(const Tables&) = delete;
   Tables& operator=(const Tables&) = delete;
+
+  // is_follower and CatchUpWithPrimary: Database's.
+  bool is_follower() const { return db_->is_follower(); }
+  absl::Status CatchUpWithPrimary() { return db_->CatchUpWithPrimary(); }
 
   // Close flushes and closes the database; idempotent.
   absl::Status Close();
@@ -175,6 +184,21 @@ class Tables {
   absl::Status ScanLastUsed(
       absl::FunctionRef<absl::StatusOr<ScanControl>(uint64_t last_used_key,
                                                     absl::Time last_used)>
+          visit) const;
+
+  // ----- change log (default CF, the changes/ range) -----
+
+  // PutChange appends `change` at `position`; DeleteChange trims one.
+  void PutChange(Batch& batch, uint64_t position,
+                 const ChangeRecord& change) const;
+  void DeleteChange(Batch& batch, uint64_t position) const;
+  // ScanChanges visits the change records with a position greater than
+  // `after`, in position order (a store written before the log existed has
+  // none).
+  absl::Status ScanChanges(
+      uint64_t after,
+      absl::FunctionRef<absl::StatusOr<ScanControl>(uint64_t position,
+                                                    const ChangeRecord& change)>
           visit) const;
 
   // ContainsDigest reports whether a token with `digest` is stored (the

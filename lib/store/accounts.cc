@@ -11,6 +11,21 @@
 
 namespace keygate::store {
 
+namespace {
+
+// AccountChange is the change record of a write to one account.
+storage::ChangeRecord AccountChange(storage::ChangeKind kind,
+                                    std::string_view organization,
+                                    std::string_view slug) {
+  storage::ChangeRecord change;
+  change.kind = kind;
+  change.organization = std::string(organization);
+  change.service_account = std::string(slug);
+  return change;
+}
+
+}  // namespace
+
 absl::StatusOr<ServiceAccount> StoreImpl::CreateServiceAccount(
     std::string_view organization, const ServiceAccountSpec& spec,
     std::string_view actor) {
@@ -43,7 +58,12 @@ absl::StatusOr<ServiceAccount> StoreImpl::CreateServiceAccount(
 
   storage::Batch batch;
   tables_->PutAccount(batch, account);
-  if (absl::Status s = Commit(batch); !s.ok()) return s;
+  if (absl::Status s = Commit(batch, AccountChange(
+                                         storage::ChangeKind::kAccountCreated,
+                                         organization, account.slug));
+      !s.ok()) {
+    return s;
+  }
   NewAccount(account);
   return account;
 }
@@ -139,7 +159,12 @@ absl::StatusOr<ServiceAccount> StoreImpl::ApplyPatch(
   account->updated_by = std::string(actor);
   storage::Batch batch;
   tables_->PutAccount(batch, *account);
-  if (absl::Status s = Commit(batch); !s.ok()) return s;
+  if (absl::Status s = Commit(batch, AccountChange(
+                                         storage::ChangeKind::kAccountUpdated,
+                                         organization, slug));
+      !s.ok()) {
+    return s;
+  }
   PublishAccount(*account);
   return account;
 }
@@ -169,7 +194,10 @@ absl::Status StoreImpl::DeleteServiceAccount(std::string_view organization,
     return s;
   }
   tables_->DeleteAccount(batch, organization, slug);
-  if (absl::Status s = Commit(batch); !s.ok()) return s;
+  storage::ChangeRecord change = AccountChange(
+      storage::ChangeKind::kAccountDeleted, organization, slug);
+  change.deleted_digests = digests;
+  if (absl::Status s = Commit(batch, std::move(change)); !s.ok()) return s;
   ForgetAccount(organization, slug);
   ForgetTokens(digests);
   active_tokens_.ForgetAccount(organization, slug);

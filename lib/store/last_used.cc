@@ -36,7 +36,7 @@ absl::Status StoreImpl::WriteLastUsed() {
   for (const LastUsedTable::Pending& p : pending) {
     tables_->PutLastUsed(batch, p.key, p.last_used);
   }
-  if (absl::Status s = Commit(batch); !s.ok()) return s;
+  if (absl::Status s = CommitUnlogged(batch); !s.ok()) return s;
   last_used_.MarkFlushed(pending);
   last_used_records_written_.fetch_add(pending.size(),
                                        std::memory_order_relaxed);

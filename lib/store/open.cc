@@ -1,7 +1,10 @@
 // lib/store/open.cc: opening a store: its options, the storage format and
 // pepper checks, and loading the verify index from storage.
+#include <stdlib.h>
+
 #include <algorithm>
 #include <array>
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
@@ -56,6 +59,13 @@ absl::Status CheckOptions(const Options& options) {
   if (options.retention < absl::ZeroDuration()) {
     errors.push_back({"retention", "must not be negative", ""});
   }
+  if (options.change_log_retention < absl::ZeroDuration()) {
+    errors.push_back({"changeLogRetention", "must not be negative", ""});
+  }
+  if (options.role != StoreRole::kPrimary &&
+      options.role != StoreRole::kFollower) {
+    errors.push_back({"role", "must be kPrimary or kFollower", ""});
+  }
   if (!errors.empty()) return ValidationError(std::move(errors));
   return absl::OkStatus();
 }
@@ -69,15 +79,37 @@ absl::StatusOr<std::unique_ptr<Store>> StoreImpl::Open(
   absl::StatusOr<std::unique_ptr<crypto::TokenDigester>> digester =
       crypto::TokenDigester::Create(options.keyring);
   if (!digester.ok()) return digester.status();
-  absl::StatusOr<std::unique_ptr<storage::Tables>> tables =
-      storage::Tables::Open(options.path, options.create_if_missing,
-                            std::move(base_file_system));
+  const bool follower = options.role == StoreRole::kFollower;
+  std::string owned_follower_directory;
+  absl::StatusOr<std::unique_ptr<storage::Tables>> tables;
+  if (follower) {
+    std::string directory = options.follower_directory;
+    if (directory.empty()) {
+      std::error_code ec;
+      std::string pattern =
+          (std::filesystem::temp_directory_path(ec) / "keygate-follower-XXXXXX")
+              .string();
+      if (ec || mkdtemp(pattern.data()) == nullptr) {
+        return absl::FailedPreconditionError(
+            "cannot create a follower directory in the temporary directory");
+      }
+      directory = owned_follower_directory = pattern;
+    }
+    tables = storage::Tables::OpenFollower(options.path, directory);
+    if (!tables.ok() && !owned_follower_directory.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(owned_follower_directory, ec);
+    }
+  } else {
+    tables = storage::Tables::Open(options.path, options.create_if_missing,
+                                   std::move(base_file_system));
+  }
   if (!tables.ok()) return tables.status();
   auto catalog =
       std::make_shared<const scope::ScopeCatalog>(options.scope_modules);
-  std::unique_ptr<StoreImpl> store(
-      new StoreImpl(std::move(options), *std::move(tables),
-                    *std::move(digester), std::move(catalog)));
+  std::unique_ptr<StoreImpl> store(new StoreImpl(
+      std::move(options), *std::move(tables), *std::move(digester),
+      std::move(catalog), std::move(owned_follower_directory)));
   absl::Status load_status;
   {
     absl::MutexLock lock(&store->write_mu_);
@@ -89,7 +121,11 @@ absl::StatusOr<std::unique_ptr<Store>> StoreImpl::Open(
     (void)store->Close();
     return load_status;
   }
-  store->StartLastUsedFlusher();
+  if (follower) {
+    store->StartCatchUpThread();
+  } else {
+    store->StartLastUsedFlusher();
+  }
   return std::unique_ptr<Store>(std::move(store));
 }
 
@@ -101,6 +137,11 @@ absl::Status StoreImpl::Load() {
   absl::StatusOr<std::optional<std::string>> version =
       tables_->ReadSchemaVersion();
   if (!version.ok()) return version.status();
+  if (!version->has_value() && follower_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "store at ", options_.path,
+        " is not initialized yet: open it as a primary first"));
+  }
   if (!version->has_value()) {
     // A new store has no keys at all; anything else is not ours to convert.
     absl::StatusOr<bool> empty = tables_->IsEmpty();
@@ -125,7 +166,8 @@ absl::Status StoreImpl::Load() {
         tables_->ReadPepperFingerprint(id);
     if (!stored.ok()) return stored.status();
     if (!stored->has_value()) {
-      tables_->PutPepperFingerprint(batch, id, fingerprint);
+      // A follower cannot record it; no stored token uses that id yet.
+      if (!follower_) tables_->PutPepperFingerprint(batch, id, fingerprint);
       continue;
     }
     Digest stored_fingerprint{};
@@ -147,6 +189,7 @@ absl::Status StoreImpl::Load() {
   absl::Status status = tables_->ScanEveryAccount(
       [&](const ServiceAccount& account) ABSL_NO_THREAD_SAFETY_ANALYSIS {
         PublishAccount(account);
+        if (follower_) FollowAccount(account);
         return storage::ScanControl::kContinue;
       });
   if (!status.ok()) return status;
@@ -170,11 +213,16 @@ absl::Status StoreImpl::Load() {
               ", which the keyring lacks: wrong or incomplete pepper file?"));
         }
         if (absl::Status s = LoadToken(token, last_group); !s.ok()) return s;
-        active_tokens_.Add(token.metadata);
+        // Only writers ask active_tokens_; a follower never writes.
+        if (!follower_) active_tokens_.Add(token.metadata);
         return storage::ScanControl::kContinue;
       });
   if (!status.ok()) return status;
   if (status = LoadLastUsed(); !status.ok()) return status;
+  // The log's position as of this same view: a follower applies what
+  // follows it; a primary appends after it.
+  if (status = change_log_.Load(*tables_); !status.ok()) return status;
+  applied_position_ = change_log_.last_position();
 
   if (batch.size() > 0) return tables_->Write(batch, /*sync=*/true);
   return absl::OkStatus();

@@ -3,6 +3,8 @@
 // accounts.cc, tokens.cc and verify.cc).
 #include "lib/store/store_impl.h"
 
+#include <filesystem>
+#include <system_error>
 #include <utility>
 
 #include "lib/storage/keys.h"
@@ -25,6 +27,10 @@ absl::Status TokenNotFoundError() {
   return absl::NotFoundError("token not found");
 }
 
+absl::Status FollowerReadOnlyError() {
+  return absl::FailedPreconditionError("store opened as a follower: read-only");
+}
+
 absl::Time StoredTime(absl::Time t) {
   return storage::DecodeTime(storage::EncodeTime(t));
 }
@@ -32,7 +38,11 @@ absl::Time StoredTime(absl::Time t) {
 StoreImpl::WriteGuard::WriteGuard(StoreImpl* store) : store_(store) {
   store_->write_mu_.Lock();
   store_->db_mu_.ReaderLock();
-  if (store_->tables_ == nullptr) status_ = StoreClosedError();
+  if (store_->tables_ == nullptr) {
+    status_ = StoreClosedError();
+  } else if (store_->follower_) {
+    status_ = FollowerReadOnlyError();
+  }
 }
 
 StoreImpl::WriteGuard::~WriteGuard() {
@@ -49,27 +59,38 @@ StoreImpl::ReadGuard::~ReadGuard() { store_->db_mu_.ReaderUnlock(); }
 
 StoreImpl::StoreImpl(Options options, std::unique_ptr<storage::Tables> tables,
                      std::unique_ptr<crypto::TokenDigester> digester,
-                     std::shared_ptr<const scope::ScopeCatalog> catalog)
+                     std::shared_ptr<const scope::ScopeCatalog> catalog,
+                     std::string owned_follower_directory)
     : options_(std::move(options)),
+      follower_(options_.role == StoreRole::kFollower),
       clock_(options_.clock != nullptr ? options_.clock : SystemClock()),
       codec_(options_.token_prefix),
       digester_(std::move(digester)),
       catalog_(std::move(catalog)),
       tables_(std::move(tables)),
-      last_used_(LastUsedGranularity(options_.last_used_flush_interval)) {}
+      last_used_(LastUsedGranularity(options_.last_used_flush_interval)),
+      change_log_(options_.change_log_retention,
+                  options_.change_log_min_records),
+      owned_follower_directory_(std::move(owned_follower_directory)) {}
 
 StoreImpl::~StoreImpl() { (void)Close(); }
 
 absl::Status StoreImpl::Close() {
   // Before the locks: a flush in progress holds them.
   if (flusher_ != nullptr) flusher_->Stop();
+  if (catch_up_thread_ != nullptr) catch_up_thread_->Stop();
   absl::MutexLock write_lock(&write_mu_);
   absl::MutexLock db_lock(&db_mu_);
   closed_.store(true, std::memory_order_release);
   if (tables_ == nullptr) return absl::OkStatus();
-  absl::Status status = WriteLastUsed();
+  // A follower writes nothing, its last-used times included.
+  absl::Status status = follower_ ? absl::OkStatus() : WriteLastUsed();
   status.Update(tables_->Close());
   tables_.reset();
+  if (!owned_follower_directory_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(owned_follower_directory_, ec);
+  }
   return status;
 }
 
@@ -79,7 +100,19 @@ std::string_view StoreImpl::token_prefix() const {
 
 absl::Time StoreImpl::Now() const { return StoredTime(clock_->Now()); }
 
-absl::Status StoreImpl::Commit(storage::Batch& batch) {
+absl::Status StoreImpl::Commit(storage::Batch& batch,
+                              storage::ChangeRecord change) {
+  change.written_at = Now();
+  const ChangeLog::Appended appended =
+      change_log_.Append(*tables_, batch, change);
+  if (absl::Status s = tables_->Write(batch, options_.sync_writes); !s.ok()) {
+    return s;
+  }
+  change_log_.Committed(appended);
+  return absl::OkStatus();
+}
+
+absl::Status StoreImpl::CommitUnlogged(storage::Batch& batch) {
   return tables_->Write(batch, options_.sync_writes);
 }
 

@@ -12,6 +12,8 @@
 //   slugs.cc       choosing slugs (lib/store/slugs.h)
 //   last_used.cc   loading and flushing the last-used times
 //                  (lib/store/last_used_table.h, last_used_flusher.h)
+//   follower.cc    a follower's catch-up: applying the primary's change
+//                  log (lib/store/change_log.h) to the in-memory state
 // and the names and active counts CreateToken checks in active_tokens_
 // (lib/store/active_token_index.h), kept like the verify index: filled at
 // open, changed by every writer after its batch commits.
@@ -33,6 +35,7 @@
 #include "lib/index/verify_index.h"
 #include "lib/scope/scope.h"
 #include "lib/store/active_token_index.h"
+#include "lib/store/change_log.h"
 #include "lib/store/last_used_flusher.h"
 #include "lib/store/last_used_table.h"
 #include "lib/storage/records.h"
@@ -45,6 +48,7 @@ namespace keygate::store {
 absl::Status StoreClosedError();
 absl::Status AccountNotFoundError();
 absl::Status TokenNotFoundError();
+absl::Status FollowerReadOnlyError();
 
 // StoredTime truncates `t` to the microseconds storage keeps (toward the
 // past, as storage::EncodeTime does), so what a call returns equals what a
@@ -61,6 +65,7 @@ class StoreImpl final : public Store {
   ~StoreImpl() override;
 
   absl::Status Close() override ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
+  absl::Status CatchUp() override ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
   std::string_view token_prefix() const override;
 
   absl::StatusOr<ServiceAccount> CreateServiceAccount(
@@ -132,7 +137,8 @@ class StoreImpl final : public Store {
     WriteGuard(const WriteGuard&) = delete;
     WriteGuard& operator=(const WriteGuard&) = delete;
 
-    // status is OK, or FailedPrecondition if the store is closed.
+    // status is OK, or FailedPrecondition if the store is closed or a
+    // follower (read-only).
     const absl::Status& status() const { return status_; }
 
    private:
@@ -160,7 +166,8 @@ class StoreImpl final : public Store {
 
   StoreImpl(Options options, std::unique_ptr<storage::Tables> tables,
             std::unique_ptr<crypto::TokenDigester> digester,
-            std::shared_ptr<const scope::ScopeCatalog> catalog);
+            std::shared_ptr<const scope::ScopeCatalog> catalog,
+            std::string owned_follower_directory);
 
   // ----- open.cc
   // Load checks the schema version and the pepper fingerprints (recording
@@ -184,8 +191,13 @@ class StoreImpl final : public Store {
   // Now is the clock's time at the precision storage keeps (microseconds).
   absl::Time Now() const;
   // Commit applies `batch` atomically (synced unless Options::sync_writes is
-  // false).
-  absl::Status Commit(storage::Batch& batch)
+  // false), with `change` appended to the change log in the same batch
+  // (its written_at is set here).
+  absl::Status Commit(storage::Batch& batch, storage::ChangeRecord change)
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu_) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // CommitUnlogged is Commit for the batches followers need not see (the
+  // last-used flush, the schema records at open): no change record.
+  absl::Status CommitUnlogged(storage::Batch& batch)
       ABSL_SHARED_LOCKS_REQUIRED(db_mu_) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   // ReadAccount returns the stored account, or NotFound.
@@ -216,6 +228,24 @@ class StoreImpl final : public Store {
       absl::FunctionRef<bool(const TokenMetadata&)> select,
       storage::Batch& batch, std::vector<Digest>& digests) const
       ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
+
+  // ----- follower.cc
+  // ApplyChanges applies the change records after applied_position_ to the
+  // in-memory state, as the tables read now (a follower's fixed view between
+  // two catch-ups); rebuilds from a full scan if records it needs were
+  // trimmed, or after an apply that failed midway.
+  absl::Status ApplyChanges() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_)
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
+  // Rebuild makes the in-memory state equal to a full scan of the tables.
+  absl::Status Rebuild() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_)
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
+  // StartCatchUpThread starts the scheduled catch-up of a follower if the
+  // options ask for one (Open, once the store is loaded).
+  void StartCatchUpThread();
+  // FollowAccount records the identity (created_at) of an account a
+  // follower published, for Rebuild to tell a re-created account apart.
+  void FollowAccount(const ServiceAccount& account)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   // ----- verify.cc: the verify index, changed only after a durable write.
   // PublishToken makes the index answer for `token` as stored. Fails only
@@ -260,6 +290,8 @@ class StoreImpl final : public Store {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   const Options options_;
+  // Opened as a follower (Options::role): every write is refused.
+  const bool follower_;
   const Clock* const clock_;
   const token::TokenCodec codec_;
   const std::unique_ptr<crypto::TokenDigester> digester_;
@@ -289,6 +321,27 @@ class StoreImpl final : public Store {
   LastUsedTable last_used_;
   std::unique_ptr<LastUsedFlusher> flusher_;
   std::atomic<uint64_t> last_used_records_written_{0};
+
+  // The change log: a primary appends to it (positions, trimming); a
+  // follower reads its position at open from it.
+  ChangeLog change_log_ ABSL_GUARDED_BY(write_mu_);
+  // Follower only: the position of the last change applied to memory; a
+  // failed apply sets needs_rebuild_ (the state may be half applied).
+  uint64_t applied_position_ ABSL_GUARDED_BY(write_mu_) = 0;
+  bool needs_rebuild_ ABSL_GUARDED_BY(write_mu_) = false;
+  // Follower only: created_at of every published account, by AccountKey.
+  absl::flat_hash_map<std::string, absl::Time> followed_accounts_
+      ABSL_GUARDED_BY(write_mu_);
+  // Follower only: the scheduled catch-up (a periodic thread; set once by
+  // Open, stopped by Close), and the follower directory Open made (removed
+  // by Close; empty if the options named one).
+  std::unique_ptr<LastUsedFlusher> catch_up_thread_;
+  std::string owned_follower_directory_;
+  std::atomic<uint64_t> rebuilds_{0};
+
+ public:
+  // rebuilds counts a follower's full-scan rebuilds since Open (tests).
+  uint64_t rebuilds() const { return rebuilds_.load(std::memory_order_relaxed); }
 };
 
 }  // namespace keygate::store

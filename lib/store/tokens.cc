@@ -67,6 +67,17 @@ void CheckExpiry(absl::Time requested, absl::Time expires_at, absl::Time now,
   }
 }
 
+// TokenChange is the change record of a write to one token.
+storage::ChangeRecord TokenChange(storage::ChangeKind kind,
+                                  const TokenMetadata& m) {
+  storage::ChangeRecord change;
+  change.kind = kind;
+  change.organization = m.organization;
+  change.service_account = m.service_account;
+  change.token_slug = m.slug;
+  return change;
+}
+
 }  // namespace
 
 absl::StatusOr<CreatedToken> StoreImpl::CreateToken(
@@ -164,7 +175,11 @@ absl::StatusOr<CreatedToken> StoreImpl::CreateToken(
   }
   storage::Batch batch;
   tables_->PutNewToken(batch, stored);
-  if (absl::Status s = Commit(batch); !s.ok()) return s;
+  if (absl::Status s =
+          Commit(batch, TokenChange(storage::ChangeKind::kTokenCreated, m));
+      !s.ok()) {
+    return s;
+  }
   active_tokens_.Add(m);
   if (absl::Status s = PublishToken(stored); !s.ok()) return s;
   created.metadata = std::move(m);
@@ -247,7 +262,11 @@ absl::Status StoreImpl::RevokeToken(std::string_view organization,
 
   storage::Batch batch;
   tables_->UpdateToken(batch, stored);
-  if (absl::Status s = Commit(batch); !s.ok()) return s;
+  if (absl::Status s = Commit(
+          batch, TokenChange(storage::ChangeKind::kTokenRevoked, unrevoked));
+      !s.ok()) {
+    return s;
+  }
   active_tokens_.Remove(unrevoked);
   // Updates the present entry in place: cannot fail.
   return PublishToken(stored);
@@ -302,7 +321,10 @@ absl::Status StoreImpl::PurgeChunk(storage::Batch& batch,
                                    std::vector<Digest>& digests,
                                    std::vector<TokenMetadata>& unrevoked) {
   if (digests.empty()) return absl::OkStatus();
-  if (absl::Status s = Commit(batch); !s.ok()) return s;
+  storage::ChangeRecord change;
+  change.kind = storage::ChangeKind::kTokensPurged;
+  change.deleted_digests = digests;
+  if (absl::Status s = Commit(batch, std::move(change)); !s.ok()) return s;
   ForgetTokens(digests);
   for (const TokenMetadata& m : unrevoked) active_tokens_.Remove(m);
   batch = storage::Batch();

@@ -34,7 +34,11 @@ constexpr char kFooter[] =
     "--actor).\n"
     "Exit codes: 0 success; 1 the operation failed or was refused (invalid "
     "token, not found, conflict, invalid value, store in use); 2 usage error "
-    "(unknown command or flag, missing or malformed argument).";
+    "(unknown command or flag, missing or malformed argument).\n"
+    "While another process holds the store (e.g. `keygate serve`), the "
+    "read-only commands (token verify, token list, sa list, sa get) read it "
+    "as a follower (a note on stderr says so); the others fail with \"in "
+    "use\".";
 
 // HardeningRefused carries a failed DisableCoreDumps out of CLI11's
 // callback, so no subcommand runs; caught in Run.

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <utility>
@@ -10,6 +11,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "keygate/errors.h"
+#include "keygate/options.h"
 #include "keygate/page.h"
 #include "tools/keygate/output.h"
 
@@ -92,6 +95,34 @@ CLI::Validator DurationValidator() {
 int WithStore(const CommandContext& context,
               absl::FunctionRef<int(Store& store)> body) {
   absl::StatusOr<std::unique_ptr<Store>> store = OpenStore(context.globals);
+  if (!store.ok()) return PrintError(store.status(), context.globals.json);
+  const int exit_code = body(**store);
+  const absl::Status closed = (*store)->Close();
+  if (!closed.ok()) {
+    PrintError(closed, context.globals.json);
+    return kExitFailure;
+  }
+  return exit_code;
+}
+
+}  // namespace keygate::tool
+
+namespace keygate::tool {
+
+int WithReadOnlyStore(const CommandContext& context,
+                      absl::FunctionRef<int(Store& store)> body) {
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenStore(context.globals);
+  if (!store.ok() && IsStoreInUse(store.status())) {
+    store = OpenStore(context.globals, [](Options& options) {
+      options.role = StoreRole::kFollower;
+      // One command, one view: loaded at open, no catch-up thread.
+      options.follower_catch_up_interval = absl::ZeroDuration();
+    });
+    if (store.ok()) {
+      std::cerr << "keygate: the store is in use by another process; "
+                   "reading it as a follower (read-only)\n";
+    }
+  }
   if (!store.ok()) return PrintError(store.status(), context.globals.json);
   const int exit_code = body(**store);
   const absl::Status closed = (*store)->Close();

@@ -66,6 +66,14 @@ void AddJwtCommands(CLI::App& app, CommandContext& context);
 int WithStore(const CommandContext& context,
               absl::FunctionRef<int(Store& store)> body);
 
+// WithReadOnlyStore is WithStore for the commands that only read (`token
+// verify`, `token list`, `sa list`, `sa get`): if another process holds the
+// store (`keygate serve`, say), it opens the store as a read-only follower
+// of that process instead (Options::role kFollower, current as of the
+// open) and says so on stderr.
+int WithReadOnlyStore(const CommandContext& context,
+                      absl::FunctionRef<int(Store& store)> body);
+
 }  // namespace keygate::tool
 
 #endif  // KEYGATE_TOOLS_KEYGATE_COMMANDS_H_

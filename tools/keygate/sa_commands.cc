@@ -64,7 +64,7 @@ int RunCreate(const CommandContext& context, const SaArgs& args,
 }
 
 int RunList(const CommandContext& context, const SaArgs& args) {
-  return WithStore(context, [&](Store& store) {
+  return WithReadOnlyStore(context, [&](Store& store) {
     PageRequest request;
     request.limit = args.limit;
     request.cursor = args.cursor;
@@ -139,7 +139,7 @@ void AddServiceAccountCommands(CLI::App& app, CommandContext& context) {
     AddOrgOption(*get, args->org);
     get->add_option("SLUG", args->slug, "The account's slug")->required();
     get->callback([&context, args] {
-      context.exit_code = WithStore(context, [&](Store& store) {
+      context.exit_code = WithReadOnlyStore(context, [&](Store& store) {
         return PrintResult(store.GetServiceAccount(args->org, args->slug),
                            context.globals.json);
       });

@@ -127,7 +127,7 @@ int RunCreate(const CommandContext& context, const TokenArgs& args,
 }
 
 int RunList(const CommandContext& context, const TokenArgs& args) {
-  return WithStore(context, [&](Store& store) {
+  return WithReadOnlyStore(context, [&](Store& store) {
     PageRequest request;
     request.limit = args.limit;
     request.cursor = args.cursor;
@@ -250,7 +250,7 @@ int RunVerify(const CommandContext& context, const TokenArgs& args) {
     }
     token = TrimWhitespace(std::string_view(buffer.data(), read));
   }
-  return WithStore(context, [&](Store& store) {
+  return WithReadOnlyStore(context, [&](Store& store) {
     absl::StatusOr<Principal> principal = store.Verify(token, args.scope);
     if (!principal.ok()) {
       return VerifyFailed(principal.status(), args.scope, json_output);

@@ -1,0 +1,208 @@
+// lib/store/follower.cc: a follower's catch-up: applying the primary's
+// change log (lib/storage/change_record.h) to the in-memory state.
+//
+// A follower reads a RocksDB secondary instance: its view of the tables is
+// fixed between two CatchUpWithPrimary calls, and both the tables and the
+// change log in it are as of one primary commit (a change record is in its
+// batch). So applying the records after the follower's position means:
+// re-read every row they name, as the view holds it now, and publish it
+// (the verify index, account states, last-used); forget the tokens they
+// name as deleted. A row changed again by a later record is simply read in
+// its latest state, once. The active-token index is not kept: only writers
+// ask it, and a follower never writes.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "lib/storage/keys.h"
+#include "lib/store/store_impl.h"
+
+namespace keygate::store {
+
+absl::Status StoreImpl::CatchUp() {
+  if (!follower_) {
+    ReadGuard guard(this);
+    return guard.status();
+  }
+  absl::MutexLock write_lock(&write_mu_);
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  if (tables_ == nullptr) return StoreClosedError();
+  if (absl::Status s = tables_->CatchUpWithPrimary(); !s.ok()) return s;
+  return ApplyChanges();
+}
+
+void StoreImpl::StartCatchUpThread() {
+  if (options_.follower_catch_up_interval <= absl::ZeroDuration()) return;
+  // A failed catch-up leaves the follower consistent; the next one retries.
+  catch_up_thread_ = std::make_unique<LastUsedFlusher>(
+      options_.follower_catch_up_interval, [this] { (void)CatchUp(); });
+}
+
+void StoreImpl::FollowAccount(const ServiceAccount& account) {
+  followed_accounts_[storage::AccountKey(account.organization, account.slug)] =
+      account.created_at;
+}
+
+absl::Status StoreImpl::ApplyChanges() {
+  if (needs_rebuild_) return Rebuild();
+
+  // What the new records name, deduplicated.
+  struct AccountName {
+    std::string organization;
+    std::string slug;
+    bool recreated = false;  // created or deleted: a new identity
+  };
+  absl::flat_hash_map<std::string, AccountName> accounts;
+  absl::flat_hash_set<std::string> token_keys;
+  std::vector<std::pair<std::string, std::string>> token_accounts;
+  std::vector<std::string> token_slugs;
+  std::vector<Digest> deleted;
+  uint64_t last = applied_position_;
+  bool gap = false;
+  absl::Status status = tables_->ScanChanges(
+      applied_position_,
+      [&](uint64_t position, const storage::ChangeRecord& change)
+          -> absl::StatusOr<storage::ScanControl> {
+        if (position != last + 1) {
+          // The records between were trimmed: too far behind to apply.
+          gap = true;
+          return storage::ScanControl::kStop;
+        }
+        last = position;
+        switch (change.kind) {
+          case storage::ChangeKind::kAccountCreated:
+          case storage::ChangeKind::kAccountUpdated:
+          case storage::ChangeKind::kAccountDeleted: {
+            AccountName& name = accounts[storage::AccountKey(
+                change.organization, change.service_account)];
+            name.organization = change.organization;
+            name.slug = change.service_account;
+            if (change.kind != storage::ChangeKind::kAccountUpdated) {
+              name.recreated = true;
+            }
+            break;
+          }
+          case storage::ChangeKind::kTokenCreated:
+          case storage::ChangeKind::kTokenRevoked:
+            if (token_keys
+                    .insert(storage::TokenKey(change.organization,
+                                              change.service_account,
+                                              change.token_slug))
+                    .second) {
+              token_accounts.emplace_back(change.organization,
+                                          change.service_account);
+              token_slugs.push_back(change.token_slug);
+            }
+            break;
+          case storage::ChangeKind::kTokensPurged:
+            break;
+        }
+        deleted.insert(deleted.end(), change.deleted_digests.begin(),
+                       change.deleted_digests.end());
+        return storage::ScanControl::kContinue;
+      });
+  if (!status.ok()) return status;
+  if (gap) return Rebuild();
+  if (last == applied_position_) return absl::OkStatus();
+
+  // From here on a failure leaves memory half applied: rebuild next time.
+  needs_rebuild_ = true;
+  // Deleted tokens first (digests are never reused), then accounts (a
+  // re-created one gets a fresh state before its tokens are published),
+  // then tokens. A token stored now has its account stored now.
+  ForgetTokens(deleted);
+  for (auto& [key, name] : accounts) {
+    absl::StatusOr<std::optional<ServiceAccount>> account =
+        tables_->ReadAccount(name.organization, name.slug);
+    if (!account.ok()) return account.status();
+    if (name.recreated) {
+      ForgetAccount(name.organization, name.slug);
+      followed_accounts_.erase(key);
+      if (account->has_value()) NewAccount(**account);
+    } else if (account->has_value()) {
+      PublishAccount(**account);
+    }
+    if (account->has_value()) FollowAccount(**account);
+  }
+  for (size_t i = 0; i < token_slugs.size(); ++i) {
+    absl::StatusOr<std::optional<storage::StoredToken>> token =
+        tables_->ReadToken(token_accounts[i].first, token_accounts[i].second,
+                           token_slugs[i]);
+    if (!token.ok()) return token.status();
+    if (!token->has_value()) continue;  // deleted since: named in `deleted`
+    if (absl::Status s = PublishToken(**token); !s.ok()) return s;
+  }
+  applied_position_ = last;
+  needs_rebuild_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status StoreImpl::Rebuild() {
+  rebuilds_.fetch_add(1, std::memory_order_relaxed);
+  needs_rebuild_ = true;
+  // The position the view is at: the newest record in it.
+  uint64_t last = 0;
+  absl::Status status = tables_->ScanChanges(
+      0, [&](uint64_t position, const storage::ChangeRecord&) {
+        last = position;
+        return storage::ScanControl::kContinue;
+      });
+  if (!status.ok()) return status;
+
+  // Accounts: an unchanged identity keeps its state (its tokens go on
+  // verifying throughout); a new one, or a re-created one, gets a fresh
+  // state; one no longer stored is forgotten.
+  absl::flat_hash_set<std::string> stored_accounts;
+  status = tables_->ScanEveryAccount(
+      [&](const ServiceAccount& account) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        std::string key =
+            storage::AccountKey(account.organization, account.slug);
+        auto followed = followed_accounts_.find(key);
+        if (followed != followed_accounts_.end() &&
+            followed->second == account.created_at && accounts_.contains(key)) {
+          PublishAccount(account);
+        } else {
+          ForgetAccount(account.organization, account.slug);
+          NewAccount(account);
+        }
+        FollowAccount(account);
+        stored_accounts.insert(std::move(key));
+        return storage::ScanControl::kContinue;
+      });
+  if (!status.ok()) return status;
+  std::vector<std::string> gone;
+  for (const auto& [key, state] : accounts_) {
+    if (!stored_accounts.contains(key)) gone.push_back(key);
+  }
+  for (const std::string& key : gone) {
+    std::string_view organization, slug;
+    if (storage::DecodeAccountKey(key, &organization, &slug)) {
+      ForgetAccount(std::string(organization), std::string(slug));
+    }
+    followed_accounts_.erase(key);
+  }
+
+  // Tokens: publish every stored one, forget every other.
+  absl::flat_hash_set<Digest> stored_digests;
+  status = tables_->ScanTokens(
+      storage::TokenRange::All(),
+      [&](const storage::StoredToken& token) ABSL_NO_THREAD_SAFETY_ANALYSIS
+      -> absl::StatusOr<storage::ScanControl> {
+        if (absl::Status s = PublishToken(token); !s.ok()) return s;
+        stored_digests.insert(token.digest);
+        return storage::ScanControl::kContinue;
+      });
+  if (!status.ok()) return status;
+  std::vector<Digest> forgotten;
+  for (const Digest& digest : index_.Digests()) {
+    if (!stored_digests.contains(digest)) forgotten.push_back(digest);
+  }
+  ForgetTokens(forgotten);
+  applied_position_ = last;
+  needs_rebuild_ = false;
+  return absl::OkStatus();
+}
+
+}  // namespace keygate::store
