@@ -276,6 +276,8 @@ TEST_F(WebhooksApiTest, RefusesUrlsAimedAtTheHostsNetwork) {
     json problem = Body(r);
     ASSERT_EQ(problem["errors"].size(), 1u) << r.body;
     EXPECT_EQ(problem["errors"][0]["location"], "body.url");
+    EXPECT_FALSE(problem["errors"][0].contains("value")) << "URL echoed";
+    EXPECT_EQ(r.body.find("pass@"), std::string::npos);
     EXPECT_FALSE(r.sensitive);
   }
   // The same guard on PATCH.

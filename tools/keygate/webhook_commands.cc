@@ -61,8 +61,8 @@ int RunList(const CommandContext& context, const WebhookArgs& args) {
       return PrintError(endpoints.status(), context.globals.json);
     }
     if (context.globals.json) {
-      json out;
-      out["items"] = json::array();
+      nlohmann::ordered_json out;
+      out["items"] = nlohmann::ordered_json::array();
       for (const WebhookEndpoint& e : *endpoints) {
         out["items"].push_back(http::WebhookEndpointJson(e));
       }
