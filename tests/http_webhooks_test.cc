@@ -299,7 +299,8 @@ TEST_F(WebhooksApiTest, BadEventNamesAre422WithLocations) {
                         .dump());
   ASSERT_EQ(r.status, 422) << r.body;
   std::vector<std::string> locations;
-  for (const json& e : Body(r)["errors"]) {
+  json problem = Body(r);
+  for (const json& e : problem["errors"]) {
     locations.push_back(e["location"].get<std::string>());
   }
   EXPECT_THAT(locations, ::testing::Contains("body.eventNames[2]"));
@@ -310,7 +311,8 @@ TEST_F(WebhooksApiTest, BadEventNamesAre422WithLocations) {
                .dump());
   ASSERT_EQ(r.status, 422) << r.body;
   locations.clear();
-  for (const json& e : Body(r)["errors"]) {
+  problem = Body(r);
+  for (const json& e : problem["errors"]) {
     locations.push_back(e["location"].get<std::string>());
   }
   EXPECT_EQ(locations, (std::vector<std::string>{"body.eventNames[1]",
