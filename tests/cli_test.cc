@@ -256,6 +256,47 @@ TEST_F(CliTest, DefaultsComeFromFlagsOverEnvironment) {
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/keygate-data.pepper"));
 }
 
+TEST_F(CliTest, WebhookLifecycle) {
+  Init();
+  Result r = Run({"--json", "webhook", "create", "--org", "acme",
+                  "https://hooks.example.com/kg", "--event",
+                  "token.created,token.revoked", "--description", "audit"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  json created = Json(r.out);
+  const std::string id = created.value("id", "");
+  const std::string secret = created.value("secret", "");
+  EXPECT_EQ(secret.rfind("whsec_", 0), 0u);
+  EXPECT_EQ(created["eventNames"], json({"token.created", "token.revoked"}));
+  EXPECT_EQ(created["createdBy"], "tester");
+
+  r = Run({"webhook", "list", "--org", "acme"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_THAT(r.out, HasSubstr(id));
+  EXPECT_THAT(r.out, Not(HasSubstr(secret.substr(6))));
+  r = Run({"--json", "webhook", "list", "--org", "other"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(Json(r.out)["items"], json::array());
+
+  r = Run({"--json", "webhook", "rotate-secret", "--org", "acme", id});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_NE(Json(r.out).value("secret", ""), secret);
+
+  // The SSRF guard and the event vocabulary hold on the CLI too.
+  r = Run({"--json", "webhook", "create", "--org", "acme",
+           "http://169.254.169.254/", "--event", "token.created"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  r = Run({"--json", "webhook", "create", "--org", "acme",
+           "https://hooks.example.com/", "--event", "token.exploded"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+
+  r = Run({"webhook", "delete", "--org", "other", id});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  r = Run({"webhook", "delete", "--org", "acme", id});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  r = Run({"--json", "webhook", "list", "--org", "acme"});
+  EXPECT_EQ(Json(r.out)["items"], json::array());
+}
+
 TEST_F(CliTest, ServiceAccountLifecycle) {
   Init();
   Result r = Run({"sa", "create", "--org", "acme", "CI bot", "--slug",

@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "keygate/clock.h"
 #include "keygate/keyring.h"
+#include "keygate/webhook.h"
 
 namespace keygate {
 
@@ -80,8 +81,10 @@ struct Options {
   const Clock* clock = nullptr;
 
   // Modules a scope may name, e.g. {"tokens", "billing"}. Scopes naming any
-  // other module are rejected. Default: {"service_accounts", "tokens"}.
-  std::vector<std::string> scope_modules = {"service_accounts", "tokens"};
+  // other module are rejected. The management API's webhook routes need
+  // "webhooks". Default: {"service_accounts", "tokens", "webhooks"}.
+  std::vector<std::string> scope_modules = {"service_accounts", "tokens",
+                                            "webhooks"};
 
   // How long revoked or expired tokens are kept (for listing and audit)
   // before PurgeRetired deletes them: a token retired exactly `retention`
@@ -103,6 +106,15 @@ struct Options {
   // Maximum active (unrevoked, unexpired) tokens per organization; creating
   // one more fails with ResourceExhausted. Default: 0, meaning no limit.
   uint32_t max_active_tokens_per_organization = 0;
+
+  // Maximum webhook endpoints per organization; creating one more fails
+  // with ResourceExhausted. Must be 1 to 1000. Default: 20.
+  uint32_t max_webhook_endpoints_per_organization = 20;
+
+  // Which URLs a webhook endpoint may point at (keygate/webhook.h).
+  // Default: http and https, any public host; loopback, private,
+  // link-local and local names refused.
+  WebhookTargetPolicy webhook_targets;
 };
 
 }  // namespace keygate

@@ -57,6 +57,30 @@ void ReadString(const std::string& key, const json& value, bool nullable,
   out = value.get<std::string>();
 }
 
+// ReadEventNames reads an array of strings into `out`; each non-string is a
+// FieldError at "eventNames[i]". The names themselves are the store's to
+// check.
+void ReadEventNames(const std::string& key, const json& value,
+                    std::vector<std::string>& out,
+                    std::vector<FieldError>& errors) {
+  if (!value.is_array()) {
+    errors.push_back({key, "must be an array of strings", ValueOf(value)});
+    return;
+  }
+  if (value.size() > 64) {
+    errors.push_back({key, "must name at most 64 events", ""});
+    return;
+  }
+  for (size_t i = 0; i < value.size(); ++i) {
+    if (!value[i].is_string()) {
+      errors.push_back({key + "[" + std::to_string(i) + "]", kMustBeString,
+                        ValueOf(value[i])});
+    } else {
+      out.push_back(value[i].get<std::string>());
+    }
+  }
+}
+
 }  // namespace
 
 std::string FormatRfc3339(absl::Time t) {
@@ -114,6 +138,95 @@ std::string CreatedTokenBody(const CreatedToken& created) {
   body.append(value.data(), value.size());
   body.append("\"}");
   return body;
+}
+
+ordered_json WebhookEndpointJson(const WebhookEndpoint& endpoint) {
+  ordered_json out;
+  out["id"] = endpoint.id;
+  out["url"] = endpoint.url;
+  out["eventNames"] = endpoint.event_names;
+  out["description"] = endpoint.description;
+  out["disabled"] = endpoint.disabled;
+  out["createdAt"] = FormatRfc3339(endpoint.created_at);
+  out["createdBy"] = endpoint.created_by;
+  out["updatedAt"] = FormatRfc3339(endpoint.updated_at);
+  out["updatedBy"] = endpoint.updated_by;
+  out["secretCreatedAt"] = FormatRfc3339(endpoint.secret_created_at);
+  return out;
+}
+
+std::string EndpointWithSecretBody(const EndpointWithSecret& created) {
+  std::string body = WebhookEndpointJson(created.endpoint)
+                         .dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string_view secret = created.signing_secret.view();
+  for (char c : secret) {
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                 (c >= '0' && c <= '9') || c == '_' || c == '+' || c == '/' ||
+                 c == '=';
+    if (!plain) return {};
+  }
+  body.pop_back();
+  body.reserve(body.size() + secret.size() + 13);
+  body.append(",\"secret\":\"");
+  body.append(secret.data(), secret.size());
+  body.append("\"}");
+  return body;
+}
+
+absl::StatusOr<WebhookEndpointSpec> DecodeWebhookEndpointSpec(
+    const json& body) {
+  std::vector<FieldError> errors;
+  WebhookEndpointSpec spec;
+  std::optional<std::string> url;
+  std::optional<std::string> description;
+  for (const auto& [key, value] : body.items()) {
+    if (key == "url") {
+      ReadString(key, value, /*nullable=*/false, url, errors);
+    } else if (key == "eventNames") {
+      ReadEventNames(key, value, spec.event_names, errors);
+    } else if (key == "description") {
+      ReadString(key, value, /*nullable=*/true, description, errors);
+    } else {
+      UnknownMember(key, errors);
+    }
+  }
+  if (!body.contains("url")) errors.push_back({"url", "is required", ""});
+  if (!body.contains("eventNames")) {
+    errors.push_back({"eventNames", "is required", ""});
+  }
+  if (!errors.empty()) return ValidationError(std::move(errors));
+  spec.url = std::move(*url);
+  if (description) spec.description = std::move(*description);
+  return spec;
+}
+
+absl::StatusOr<WebhookEndpointPatch> DecodeWebhookEndpointPatch(
+    const json& body) {
+  std::vector<FieldError> errors;
+  WebhookEndpointPatch patch;
+  for (const auto& [key, value] : body.items()) {
+    if (key == "url") {
+      ReadString(key, value, /*nullable=*/true, patch.url, errors);
+    } else if (key == "eventNames") {
+      if (value.is_null()) continue;
+      std::vector<std::string> names;
+      ReadEventNames(key, value, names, errors);
+      patch.event_names = std::move(names);
+    } else if (key == "description") {
+      ReadString(key, value, /*nullable=*/true, patch.description, errors);
+    } else if (key == "disabled") {
+      if (value.is_null()) continue;
+      if (!value.is_boolean()) {
+        errors.push_back({key, "must be a boolean", ValueOf(value)});
+      } else {
+        patch.disabled = value.get<bool>();
+      }
+    } else {
+      UnknownMember(key, errors);
+    }
+  }
+  if (!errors.empty()) return ValidationError(std::move(errors));
+  return patch;
 }
 
 ordered_json WhoamiJson(const Principal& principal) {

@@ -24,6 +24,7 @@
 #include "keygate/principal.h"
 #include "keygate/service_account.h"
 #include "keygate/token.h"
+#include "keygate/webhook.h"
 #include "nlohmann/json.hpp"
 
 namespace keygate::http {
@@ -47,6 +48,29 @@ nlohmann::ordered_json TokenMetadataJson(const TokenMetadata& metadata);
 // returned buffer and must wipe it (sodium_memzero) once sent. The value is
 // never placed in a JSON library node, so no unwiped copy remains.
 std::string CreatedTokenBody(const CreatedToken& created);
+
+// WebhookEndpointJson encodes {id, url, eventNames, description, disabled,
+// createdAt, createdBy, updatedAt, updatedBy, secretCreatedAt}: never the
+// secret.
+nlohmann::ordered_json WebhookEndpointJson(const WebhookEndpoint& endpoint);
+
+// EndpointWithSecretBody returns the 201/200 body of an endpoint creation or
+// secret rotation: WebhookEndpointJson plus a last member "secret" holding
+// the "whsec_" secret, appended as text (like CreatedTokenBody) so no
+// unwiped copy remains in a JSON node. The caller wipes the buffer once
+// sent. Empty if the secret holds a byte that would need escaping (a store
+// bug).
+std::string EndpointWithSecretBody(const EndpointWithSecret& created);
+
+// DecodeWebhookEndpointSpec reads {url, eventNames[, description]}; unknown
+// members, wrong types and missing required members are FieldErrors.
+absl::StatusOr<WebhookEndpointSpec> DecodeWebhookEndpointSpec(
+    const nlohmann::json& body);
+
+// DecodeWebhookEndpointPatch reads {url?, eventNames?, description?,
+// disabled?}; null means "unchanged".
+absl::StatusOr<WebhookEndpointPatch> DecodeWebhookEndpointPatch(
+    const nlohmann::json& body);
 
 // WhoamiJson encodes {organization, serviceAccount, token, scopes,
 // expiresAt} of a verified principal. REQUIRES: principal.valid().

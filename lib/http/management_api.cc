@@ -101,6 +101,15 @@ const std::vector<std::pair<std::string, std::string>>& AccountRenames() {
   return *renames;
 }
 
+// WebhookPathContext places "webhookId" in the path and everything else of
+// a webhook call in the body.
+ProblemContext WebhookPathContext() {
+  ProblemContext context;
+  context.path_fields = {"webhookId"};
+  context.query_fields.clear();
+  return context;
+}
+
 ProblemContext BodyContext() {
   ProblemContext context;
   context.path_fields.clear();
@@ -188,6 +197,25 @@ struct ManagementApi::Context {
   }
 };
 
+namespace {
+
+// SecretResponse renders an endpoint with its signing secret (create,
+// rotate): marked sensitive so the host wipes and never logs the body.
+// nullopt if the secret cannot be printed (a store bug).
+std::optional<Response> SecretResponse(int status,
+                                       const EndpointWithSecret& created) {
+  Response response;
+  response.sensitive = true;
+  response.body = EndpointWithSecretBody(created);
+  if (response.body.empty()) return std::nullopt;
+  response.status = status;
+  response.headers.push_back({"Content-Type", kJsonContentType});
+  response.headers.push_back({"Cache-Control", "no-store"});
+  return response;
+}
+
+}  // namespace
+
 ManagementApi::ManagementApi(Store* store, const CallerResolver* callers,
                              ManagementApiOptions options)
     : store_(store), callers_(callers), options_(std::move(options)) {
@@ -241,21 +269,35 @@ class Handler {
     return std::nullopt;
   }
 
-  // CheckSlugs validates path parameters; a 422 if one is not a slug (a
-  // token pasted as one is not echoed).
-  std::optional<Response> CheckSlugs(const std::vector<std::string>& params,
+  // CheckSlugs validates path parameters; a 422 if one is not a slug, or
+  // on the webhook routes not an endpoint id (a token pasted as one is not
+  // echoed).
+  std::optional<Response> CheckSlugs(const Route& route,
+                                     const std::vector<std::string>& params,
                                      std::string_view token_prefix) const {
     static constexpr const char* kNames[] = {"serviceAccountSlug",
                                              "tokenSlug"};
     std::vector<FieldError> errors;
-    for (size_t i = 0; i < params.size() && i < 2; ++i) {
-      if (!IsValidSlug(params[i])) {
-        errors.push_back({kNames[i], kSlugRule, SafeValue(params[i])});
+    ProblemContext context;
+    if (!route.segments.empty() && route.segments[0] == "webhooks") {
+      context.path_fields = {"webhookId"};
+      if (!params.empty() && !IsValidWebhookId(params[0])) {
+        errors.push_back({"webhookId",
+                          "must be wh_ followed by 26 characters of a-z and "
+                          "2-7",
+                          SafeValue(params[0])});
+      }
+    } else {
+      for (size_t i = 0; i < params.size() && i < 2; ++i) {
+        if (!IsValidSlug(params[i])) {
+          errors.push_back({kNames[i], kSlugRule, SafeValue(params[i])});
+        }
       }
     }
     if (errors.empty()) return std::nullopt;
     return Render(RedactTokenValues(
-        ProblemFromStatus(ValidationError(std::move(errors))), token_prefix));
+        ProblemFromStatus(ValidationError(std::move(errors)), context),
+        token_prefix));
   }
 
   // ReadBody checks size, media type and encoding, and parses the object.
@@ -428,7 +470,8 @@ Response ManagementApi::Dispatch(Context& context) const {
   if (auto refused = h.Authenticate(caller, context.scope, request, why)) {
     return *std::move(refused);
   }
-  if (auto refused = h.CheckSlugs(params, context.token_prefix)) {
+  if (auto refused =
+          h.CheckSlugs(*context.route, params, context.token_prefix)) {
     return *std::move(refused);
   }
   const bool token_caller = caller.token.valid();
@@ -578,6 +621,80 @@ Response ManagementApi::Dispatch(Context& context) const {
                                   {"slug", "tokenSlug"}}));
       }
       return EmptyResponse(204);
+    }
+    case Operation::kListWebhooks: {
+      absl::StatusOr<std::vector<WebhookEndpoint>> endpoints =
+          store_->ListWebhookEndpoints(org);
+      if (!endpoints.ok()) return context.Refuse(endpoints.status());
+      ordered_json out;
+      out["items"] = ordered_json::array();
+      for (const WebhookEndpoint& e : *endpoints) {
+        out["items"].push_back(WebhookEndpointJson(e));
+      }
+      return JsonResponse(200, out);
+    }
+    case Operation::kCreateWebhook: {
+      json body;
+      if (auto refused = h.ReadBody(request, body)) return *std::move(refused);
+      absl::StatusOr<WebhookEndpointSpec> spec =
+          DecodeWebhookEndpointSpec(body);
+      if (!spec.ok()) return context.Refuse(spec.status(), BodyContext());
+      absl::StatusOr<EndpointWithSecret> created =
+          store_->CreateWebhookEndpoint(org, *spec, actor);
+      if (!created.ok()) {
+        if (absl::IsResourceExhausted(created.status())) {
+          Problem problem = ProblemFromStatus(created.status());
+          problem.detail =
+              "webhook endpoint limit reached for this organization";
+          return context.Render(problem);
+        }
+        return context.Refuse(created.status(), BodyContext());
+      }
+      if (std::optional<Response> r = SecretResponse(201, *created)) {
+        r->headers.push_back(
+            {"Location", absl::StrCat(options_.path_prefix, "/webhooks/",
+                                      created->endpoint.id)});
+        return *std::move(r);
+      }
+      return context.Refuse(absl::InternalError("secret not printable"));
+    }
+    case Operation::kGetWebhook: {
+      absl::StatusOr<WebhookEndpoint> endpoint =
+          store_->GetWebhookEndpoint(org, params[0]);
+      if (!endpoint.ok()) {
+        return context.Refuse(endpoint.status(), WebhookPathContext());
+      }
+      return JsonResponse(200, WebhookEndpointJson(*endpoint));
+    }
+    case Operation::kPatchWebhook: {
+      json body;
+      if (auto refused = h.ReadBody(request, body)) return *std::move(refused);
+      absl::StatusOr<WebhookEndpointPatch> patch =
+          DecodeWebhookEndpointPatch(body);
+      if (!patch.ok()) return context.Refuse(patch.status(), BodyContext());
+      absl::StatusOr<WebhookEndpoint> endpoint =
+          store_->UpdateWebhookEndpoint(org, params[0], *patch, actor);
+      if (!endpoint.ok()) {
+        return context.Refuse(endpoint.status(), WebhookPathContext());
+      }
+      return JsonResponse(200, WebhookEndpointJson(*endpoint));
+    }
+    case Operation::kDeleteWebhook: {
+      absl::Status status =
+          store_->DeleteWebhookEndpoint(org, params[0], actor);
+      if (!status.ok()) return context.Refuse(status, WebhookPathContext());
+      return EmptyResponse(204);
+    }
+    case Operation::kRotateWebhookSecret: {
+      absl::StatusOr<EndpointWithSecret> rotated =
+          store_->RotateWebhookSecret(org, params[0], actor);
+      if (!rotated.ok()) {
+        return context.Refuse(rotated.status(), WebhookPathContext());
+      }
+      if (std::optional<Response> r = SecretResponse(200, *rotated)) {
+        return *std::move(r);
+      }
+      return context.Refuse(absl::InternalError("secret not printable"));
     }
     default:
       return context.Refuse(absl::InternalError("unrouted operation"));

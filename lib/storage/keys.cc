@@ -62,6 +62,27 @@ std::string OrganizationPrefix(std::string_view org) {
   return AccountPrefix(org);
 }
 
+std::string WebhookPrefix(std::string_view org) {
+  std::string key(kWebhookPrefix);
+  PutLengthPrefixed(&key, org);
+  return key;
+}
+
+std::string WebhookKey(std::string_view org, std::string_view id) {
+  std::string key = WebhookPrefix(org);
+  key.append(id);
+  return key;
+}
+
+bool DecodeWebhookKey(std::string_view key, std::string_view* org,
+                      std::string_view* id) {
+  if (key.substr(0, kWebhookPrefix.size()) != kWebhookPrefix) return false;
+  Decoder decoder(key.substr(kWebhookPrefix.size()));
+  if (!decoder.GetLengthPrefixed(org)) return false;
+  *id = decoder.remaining();
+  return !id->empty();
+}
+
 std::string AccountKey(std::string_view org, std::string_view slug) {
   std::string key = AccountPrefix(org);
   key.append(slug);

@@ -58,6 +58,16 @@ std::string LastUsedRecordKey(uint64_t last_used_key);
 // DecodeLastUsedRecordKey reads a key of the range; false if malformed.
 bool DecodeLastUsedRecordKey(std::string_view key, uint64_t* last_used_key);
 
+// default (meta) CF, webhook range: "webhooks/" + lp(org) + endpoint id (an
+// addition to format v1, like last_used/). A prefix scan of
+// WebhookPrefix(org) lists one organization's endpoints by id.
+inline constexpr std::string_view kWebhookPrefix = "webhooks/";
+std::string WebhookPrefix(std::string_view org);
+std::string WebhookKey(std::string_view org, std::string_view id);
+// DecodeWebhookKey reads a key of the range; false if malformed.
+bool DecodeWebhookKey(std::string_view key, std::string_view* org,
+                      std::string_view* id);
+
 // Times are stored as big-endian microseconds with the sign bit flipped, so
 // byte order is time order.
 uint64_t EncodeTime(absl::Time t);

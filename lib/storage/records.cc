@@ -177,4 +177,62 @@ absl::Status DecodeLastUsed(std::string_view value, absl::Time* last_used) {
   return absl::OkStatus();
 }
 
+std::string EncodeWebhookEndpoint(const StoredWebhookEndpoint& stored) {
+  const WebhookEndpoint& e = stored.endpoint;
+  std::string value;
+  value.push_back(static_cast<char>(kRecordVersion));
+  PutLengthPrefixed(&value, e.url);
+  PutVarint32(&value, static_cast<uint32_t>(e.event_names.size()));
+  for (const std::string& name : e.event_names) PutLengthPrefixed(&value, name);
+  PutLengthPrefixed(&value, e.description);
+  value.push_back(e.disabled ? 1 : 0);
+  PutTime(&value, e.created_at);
+  PutLengthPrefixed(&value, e.created_by);
+  PutTime(&value, e.updated_at);
+  PutLengthPrefixed(&value, e.updated_by);
+  PutTime(&value, e.secret_created_at);
+  value.push_back(static_cast<char>(stored.secret_pepper_id));
+  PutLengthPrefixed(&value, stored.sealed_secret);
+  return value;
+}
+
+absl::Status DecodeWebhookEndpoint(std::string_view value,
+                                   StoredWebhookEndpoint* stored) {
+  Decoder decoder(value);
+  if (absl::Status s = CheckVersion(decoder, "webhook"); !s.ok()) return s;
+  WebhookEndpoint& e = stored->endpoint;
+  std::string_view url, description, created_by, updated_by, sealed;
+  uint32_t count = 0;
+  if (!decoder.GetLengthPrefixed(&url) || !decoder.GetVarint32(&count) ||
+      count > 64) {
+    return Corrupt("webhook");
+  }
+  e.url = std::string(url);
+  e.event_names.clear();
+  for (uint32_t i = 0; i < count; ++i) {
+    std::string_view name;
+    if (!decoder.GetLengthPrefixed(&name)) return Corrupt("webhook");
+    e.event_names.emplace_back(name);
+  }
+  uint8_t disabled = 0, pepper_id = 0;
+  if (!decoder.GetLengthPrefixed(&description) ||
+      !decoder.GetByte(&disabled) || disabled > 1 ||
+      !GetTime(decoder, &e.created_at) ||
+      !decoder.GetLengthPrefixed(&created_by) ||
+      !GetTime(decoder, &e.updated_at) ||
+      !decoder.GetLengthPrefixed(&updated_by) ||
+      !GetTime(decoder, &e.secret_created_at) ||
+      !decoder.GetByte(&pepper_id) || !decoder.GetLengthPrefixed(&sealed) ||
+      !decoder.done()) {
+    return Corrupt("webhook");
+  }
+  e.description = std::string(description);
+  e.disabled = disabled == 1;
+  e.created_by = std::string(created_by);
+  e.updated_by = std::string(updated_by);
+  stored->secret_pepper_id = pepper_id;
+  stored->sealed_secret = std::string(sealed);
+  return absl::OkStatus();
+}
+
 }  // namespace keygate::storage

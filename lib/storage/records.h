@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "keygate/service_account.h"
 #include "keygate/token.h"
+#include "keygate/webhook.h"
 #include "lib/base/digest.h"
 
 namespace keygate::storage {
@@ -53,6 +54,24 @@ absl::Status DecodeDigestRecord(std::string_view value,
 // as every stored time).
 std::string EncodeLastUsed(absl::Time last_used);
 absl::Status DecodeLastUsed(std::string_view value, absl::Time* last_used);
+
+// StoredWebhookEndpoint is a webhook endpoint row: the endpoint and its
+// signing secret sealed under pepper `secret_pepper_id`
+// (lib/webhooks/secret_box.h). Never the plaintext secret.
+struct StoredWebhookEndpoint {
+  WebhookEndpoint endpoint;
+  int secret_pepper_id = 0;
+  std::string sealed_secret;
+};
+
+// Webhook endpoint record (default CF, key WebhookKey): version byte,
+// lp(url), varint(n) + n * lp(event name), lp(description), disabled(1),
+// created_at(8), lp(created_by), updated_at(8), lp(updated_by),
+// secret_created_at(8), secret pepper id(1), lp(sealed secret).
+std::string EncodeWebhookEndpoint(const StoredWebhookEndpoint& stored);
+// DecodeWebhookEndpoint fills every field but organization and id.
+absl::Status DecodeWebhookEndpoint(std::string_view value,
+                                   StoredWebhookEndpoint* stored);
 
 }  // namespace keygate::storage
 

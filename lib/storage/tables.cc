@@ -273,6 +273,57 @@ absl::Status Tables::ScanChanges(
                   return s;
                 }
                 return visit(position, change);
+                });
+}
+
+absl::StatusOr<std::optional<StoredWebhookEndpoint>>
+Tables::ReadWebhookEndpoint(std::string_view organization,
+                            std::string_view id) const {
+  absl::StatusOr<std::optional<std::string>> value =
+      db_->Get(Family::kMeta, WebhookKey(organization, id));
+  if (!value.ok()) return value.status();
+  if (!value->has_value()) return std::optional<StoredWebhookEndpoint>();
+  StoredWebhookEndpoint stored;
+  if (absl::Status s = DecodeWebhookEndpoint(**value, &stored); !s.ok()) {
+    return s;
+  }
+  stored.endpoint.organization = std::string(organization);
+  stored.endpoint.id = std::string(id);
+  return std::optional<StoredWebhookEndpoint>(std::move(stored));
+}
+
+void Tables::PutWebhookEndpoint(Batch& batch,
+                                const StoredWebhookEndpoint& stored) const {
+  batch.Put(Family::kMeta,
+            WebhookKey(stored.endpoint.organization, stored.endpoint.id),
+            EncodeWebhookEndpoint(stored));
+}
+
+void Tables::DeleteWebhookEndpoint(Batch& batch, std::string_view organization,
+                                   std::string_view id) const {
+  batch.Delete(Family::kMeta, WebhookKey(organization, id));
+}
+
+absl::Status Tables::ScanWebhookEndpoints(
+    std::string_view organization,
+    absl::FunctionRef<absl::StatusOr<ScanControl>(
+        const StoredWebhookEndpoint&)>
+        visit) const {
+  return Scan(Family::kMeta, WebhookPrefix(organization), "",
+              [&](std::string_view key,
+                  std::string_view value) -> absl::StatusOr<ScanControl> {
+                std::string_view org, id;
+                if (!DecodeWebhookKey(key, &org, &id)) {
+                  return absl::DataLossError("corrupt webhook key");
+                }
+                StoredWebhookEndpoint stored;
+                if (absl::Status s = DecodeWebhookEndpoint(value, &stored);
+                    !s.ok()) {
+                  return s;
+                }
+                stored.endpoint.organization = std::string(org);
+                stored.endpoint.id = std::string(id);
+                return visit(stored);
               });
 }
 

@@ -201,6 +201,25 @@ class Tables {
                                                     const ChangeRecord& change)>
           visit) const;
 
+  // ----- webhook endpoints (default CF, the webhooks/ range) -----
+
+  // ReadWebhookEndpoint returns the endpoint with organization and id filled
+  // in, or nullopt if absent.
+  absl::StatusOr<std::optional<StoredWebhookEndpoint>> ReadWebhookEndpoint(
+      std::string_view organization, std::string_view id) const;
+  // PutWebhookEndpoint creates or replaces the endpoint named by its
+  // organization and id.
+  void PutWebhookEndpoint(Batch& batch,
+                          const StoredWebhookEndpoint& stored) const;
+  void DeleteWebhookEndpoint(Batch& batch, std::string_view organization,
+                             std::string_view id) const;
+  // ScanWebhookEndpoints visits the organization's endpoints in id order.
+  absl::Status ScanWebhookEndpoints(
+      std::string_view organization,
+      absl::FunctionRef<absl::StatusOr<ScanControl>(
+          const StoredWebhookEndpoint&)>
+          visit) const;
+
   // ContainsDigest reports whether a token with `digest` is stored (the
   // digests CF is the unique key of tokens).
   absl::StatusOr<bool> ContainsDigest(const Digest& digest) const;

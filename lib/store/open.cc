@@ -56,6 +56,11 @@ absl::Status CheckOptions(const Options& options) {
                         SafeValue(module)});
     }
   }
+  if (options.max_webhook_endpoints_per_organization < 1 ||
+      options.max_webhook_endpoints_per_organization > 1000) {
+    errors.push_back({"maxWebhookEndpointsPerOrganization",
+                      "must be 1 to 1000", ""});
+  }
   if (options.retention < absl::ZeroDuration()) {
     errors.push_back({"retention", "must not be negative", ""});
   }

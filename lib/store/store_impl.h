@@ -10,6 +10,7 @@
 //   verify.cc      Verify and the upkeep of the verify index (grants and
 //                  per-account state)
 //   slugs.cc       choosing slugs (lib/store/slugs.h)
+//   webhooks.cc    the webhook endpoint calls (lib/webhooks/)
 //   last_used.cc   loading and flushing the last-used times
 //                  (lib/store/last_used_table.h, last_used_flusher.h)
 //   follower.cc    a follower's catch-up: applying the primary's change
@@ -110,6 +111,30 @@ class StoreImpl final : public Store {
       std::string_view token, std::string_view required_scope) const override;
   absl::StatusOr<PurgeResult> PurgeRetired() override
       ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
+
+  // ----- webhooks.cc
+  absl::StatusOr<EndpointWithSecret> CreateWebhookEndpoint(
+      std::string_view organization, const WebhookEndpointSpec& spec,
+      std::string_view actor) override ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
+  absl::StatusOr<WebhookEndpoint> GetWebhookEndpoint(
+      std::string_view organization, std::string_view id) override
+      ABSL_LOCKS_EXCLUDED(db_mu_);
+  absl::StatusOr<std::vector<WebhookEndpoint>> ListWebhookEndpoints(
+      std::string_view organization) override ABSL_LOCKS_EXCLUDED(db_mu_);
+  absl::StatusOr<WebhookEndpoint> UpdateWebhookEndpoint(
+      std::string_view organization, std::string_view id,
+      const WebhookEndpointPatch& patch, std::string_view actor) override
+      ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
+  absl::Status DeleteWebhookEndpoint(std::string_view organization,
+                                     std::string_view id,
+                                     std::string_view actor) override
+      ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
+  absl::StatusOr<EndpointWithSecret> RotateWebhookSecret(
+      std::string_view organization, std::string_view id,
+      std::string_view actor) override ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
+  absl::StatusOr<SecretString> WebhookSigningSecret(
+      std::string_view organization, std::string_view id) override
+      ABSL_LOCKS_EXCLUDED(db_mu_);
 
   // ----- last_used.cc
   // FlushLastUsed writes every last-used time that changed since the last
@@ -212,6 +237,12 @@ class StoreImpl final : public Store {
                                             const ServiceAccountPatch& patch,
                                             std::string_view actor)
       ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
+
+  // ----- webhooks.cc
+  // SealNewSecret makes a fresh signing secret for `stored`'s endpoint and
+  // seals it into `stored` under the active pepper; returns the secret.
+  absl::StatusOr<SecretString> SealNewSecret(storage::StoredWebhookEndpoint& stored)
+      const;
 
   // ----- tokens.cc
   // PurgeChunk commits one chunk of PurgeRetired: the deletions in `batch`

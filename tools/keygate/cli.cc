@@ -109,6 +109,7 @@ int Run(int argc, char** argv) {
   AddAdminCommands(app, context);
   AddServiceAccountCommands(app, context);
   AddTokenCommands(app, context);
+  AddWebhookCommands(app, context);
   AddJwtCommands(app, context);
   AddServeCommand(app, context.globals, context.exit_code);
 

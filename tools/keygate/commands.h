@@ -57,6 +57,9 @@ absl::StatusOr<absl::Duration> ParseDurationArg(std::string_view text);
 // accepts, so a bad duration is a usage error.
 CLI::Validator DurationValidator();
 
+// AddWebhookCommands registers `webhook list|create|rotate-secret|delete`.
+void AddWebhookCommands(CLI::App& app, CommandContext& context);
+
 // AddJwtCommands registers `jwt mint`.
 void AddJwtCommands(CLI::App& app, CommandContext& context);
 

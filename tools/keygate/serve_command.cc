@@ -22,6 +22,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -54,6 +55,11 @@ struct ServeFlags {
   std::string auth_check_scope;
   bool auth_check_scope_from_header = false;
   uint32_t max_active_tokens_per_org = 0;
+  uint32_t max_webhooks_per_org = 20;
+  bool webhook_allow_private_targets = false;
+  bool webhook_https_only = false;
+  std::vector<std::string> webhook_allow_hosts;
+  std::vector<std::string> webhook_deny_hosts;
   std::string purge_interval = "1h";
   std::string problem_type_base;
 };
@@ -254,6 +260,13 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
       OpenStore(globals, [&](Options& options) {
         options.max_active_tokens_per_organization =
             flags.max_active_tokens_per_org;
+        options.max_webhook_endpoints_per_organization =
+            flags.max_webhooks_per_org;
+        options.webhook_targets.allow_private_targets =
+            flags.webhook_allow_private_targets;
+        options.webhook_targets.allow_http = !flags.webhook_https_only;
+        options.webhook_targets.allowed_hosts = flags.webhook_allow_hosts;
+        options.webhook_targets.denied_hosts = flags.webhook_deny_hosts;
       });
   if (!store.ok()) {
     Log(absl::StrCat("cannot open the store: ", store.status().ToString()));
@@ -421,6 +434,28 @@ void AddServeCommand(CLI::App& app, const GlobalOptions& globals,
                    "active-token quota per organization (0: none; 429 "
                    "beyond)")
       ->capture_default_str();
+  serve
+      ->add_option("--max-webhooks-per-org", flags->max_webhooks_per_org,
+                   "webhook endpoints per organization (1-1000; 429 beyond)")
+      ->capture_default_str();
+  serve->add_flag("--webhook-allow-private-targets",
+                  flags->webhook_allow_private_targets,
+                  "FOR LOCAL TESTING ONLY: let webhook URLs point at "
+                  "loopback, private and link-local addresses and local "
+                  "names (tenants could then reach this host's network)");
+  serve->add_flag("--webhook-https-only", flags->webhook_https_only,
+                  "refuse http:// webhook URLs");
+  serve
+      ->add_option("--webhook-allow-host", flags->webhook_allow_hosts,
+                   "only these webhook hosts (repeatable; .example.com "
+                   "matches every host under it)")
+      ->type_name("HOST")
+      ->delimiter(',');
+  serve
+      ->add_option("--webhook-deny-host", flags->webhook_deny_hosts,
+                   "refuse these webhook hosts (repeatable; same matching)")
+      ->type_name("HOST")
+      ->delimiter(',');
   serve
       ->add_option("--purge-interval", flags->purge_interval,
                    "how often to delete tokens retired longer than the "
