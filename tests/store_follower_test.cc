@@ -170,7 +170,15 @@ TEST_F(FollowerTest, PurgeRemovesTokensFromTheFollowersIndex) {
 TEST_F(FollowerTest, EveryWriteOnAFollowerIsFailedPrecondition) {
   KG_ASSERT_OK(CreateAccount("alpha"));
   KG_ASSERT_OK_AND_ASSIGN(CreatedToken token, CreateToken("alpha", "t"));
+  WebhookEndpointSpec webhook_spec;
+  webhook_spec.url = "https://hooks.example.com/keygate";
+  webhook_spec.event_names = {"token.revoked"};
+  KG_ASSERT_OK_AND_ASSIGN(EndpointWithSecret webhook,
+                          store_->CreateWebhookEndpoint(kOrg, webhook_spec,
+                                                        kActor));
   KG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> follower, OpenFollower());
+  WebhookEndpointPatch webhook_patch;
+  webhook_patch.description = "changed";
   ServiceAccountSpec spec;
   spec.name = "Beta";
   TokenSpec token_spec;
@@ -188,6 +196,14 @@ TEST_F(FollowerTest, EveryWriteOnAFollowerIsFailedPrecondition) {
       follower->CreateToken(kOrg, "alpha", token_spec, kActor).status(),
       follower->RevokeToken(kOrg, "alpha", token.metadata.slug, kActor),
       follower->PurgeRetired().status(),
+      follower->CreateWebhookEndpoint(kOrg, webhook_spec, kActor).status(),
+      follower
+          ->UpdateWebhookEndpoint(kOrg, webhook.endpoint.id, webhook_patch,
+                                  kActor)
+          .status(),
+      follower->RotateWebhookSecret(kOrg, webhook.endpoint.id, kActor)
+          .status(),
+      follower->DeleteWebhookEndpoint(kOrg, webhook.endpoint.id, kActor),
   };
   for (size_t i = 0; i < statuses.size(); ++i) {
     EXPECT_EQ(statuses[i].code(), absl::StatusCode::kFailedPrecondition) << i;
@@ -199,6 +215,9 @@ TEST_F(FollowerTest, EveryWriteOnAFollowerIsFailedPrecondition) {
   KG_ASSERT_OK_AND_ASSIGN(auto accounts, AllAccounts());
   EXPECT_EQ(accounts.size(), 1u);
   EXPECT_EQ(accounts[0].name, "Account alpha");
+  KG_ASSERT_OK_AND_ASSIGN(WebhookEndpoint stored_webhook,
+                          store_->GetWebhookEndpoint(kOrg, webhook.endpoint.id));
+  EXPECT_EQ(stored_webhook.description, "");
   // CatchUp on the primary is a no-op.
   KG_EXPECT_OK(store_->CatchUp());
   KG_EXPECT_OK(follower->Close());

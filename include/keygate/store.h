@@ -171,8 +171,7 @@ class Store {
   // Endpoints belong to an organization like everything else. Their
   // signing secret is stored sealed under a key derived from the keyring's
   // active pepper (never in plaintext, never in an error) and is returned
-  // only by create and rotate. A Store that does not keep endpoints (the
-  // defaults below) returns Unimplemented.
+  // only by create and rotate.
 
   // CreateWebhookEndpoint validates `spec` (InvalidArgument naming each bad
   // field: "url", "eventNames[i]", "description"; the URL must pass
@@ -181,58 +180,44 @@ class Store {
   // Options::max_webhook_endpoints_per_organization.
   virtual absl::StatusOr<EndpointWithSecret> CreateWebhookEndpoint(
       std::string_view organization, const WebhookEndpointSpec& spec,
-      std::string_view actor) {
-    return absl::UnimplementedError("webhook endpoints not supported");
-  }
+      std::string_view actor) = 0;
 
   // GetWebhookEndpoint returns the endpoint (without its secret), or
   // NotFound (also for another organization's id).
   virtual absl::StatusOr<WebhookEndpoint> GetWebhookEndpoint(
-      std::string_view organization, std::string_view id) {
-    return absl::UnimplementedError("webhook endpoints not supported");
-  }
+      std::string_view organization, std::string_view id) = 0;
 
   // ListWebhookEndpoints returns all of the organization's endpoints (at
   // most the per-organization cap), ordered by id, without secrets.
   virtual absl::StatusOr<std::vector<WebhookEndpoint>> ListWebhookEndpoints(
-      std::string_view organization) {
-    return absl::UnimplementedError("webhook endpoints not supported");
-  }
+      std::string_view organization) = 0;
 
   // UpdateWebhookEndpoint applies `patch` atomically (same validation as
   // create) and returns the endpoint as stored; NotFound if absent. An
   // empty patch writes nothing.
   virtual absl::StatusOr<WebhookEndpoint> UpdateWebhookEndpoint(
       std::string_view organization, std::string_view id,
-      const WebhookEndpointPatch& patch, std::string_view actor) {
-    return absl::UnimplementedError("webhook endpoints not supported");
-  }
+      const WebhookEndpointPatch& patch, std::string_view actor) = 0;
 
   // DeleteWebhookEndpoint deletes the endpoint and its secret. NotFound if
   // absent.
   virtual absl::Status DeleteWebhookEndpoint(std::string_view organization,
                                              std::string_view id,
-                                             std::string_view actor) {
-    return absl::UnimplementedError("webhook endpoints not supported");
-  }
+                                             std::string_view actor) = 0;
 
   // RotateWebhookSecret replaces the endpoint's signing secret with a fresh
   // one and returns it (the old one stops being used when this returns).
   // NotFound if absent.
   virtual absl::StatusOr<EndpointWithSecret> RotateWebhookSecret(
       std::string_view organization, std::string_view id,
-      std::string_view actor) {
-    return absl::UnimplementedError("webhook endpoints not supported");
-  }
+      std::string_view actor) = 0;
 
   // WebhookSigningSecret returns the endpoint's current signing secret, for
   // the code that signs deliveries (never for an API response). NotFound if
   // absent; FailedPrecondition if the keyring lacks the pepper it was
   // sealed with; DataLoss if the sealed bytes do not open.
   virtual absl::StatusOr<SecretString> WebhookSigningSecret(
-      std::string_view organization, std::string_view id) {
-    return absl::UnimplementedError("webhook endpoints not supported");
-  }
+      std::string_view organization, std::string_view id) = 0;
 };
 
 }  // namespace keygate
