@@ -36,14 +36,17 @@
 
 #include "absl/time/time.h"
 #include "fuzz/fuzz_util.h"
+#include "fuzz/memory_file_system.h"
 #include "keygate/keygate.h"
+#include "lib/store/open_on_file_system.h"
 
 namespace {
 
 using keygate::fuzz::FuzzCheck;
 using keygate::fuzz::FuzzInput;
 
-// Each input opens a store; short sequences keep executions per second up.
+// Each input opens a store (in memory: fuzz/memory_file_system.h); short
+// sequences keep executions per second up.
 constexpr size_t kMaxInputSize = 1024;
 constexpr int kMaxOperations = 64;
 constexpr absl::Duration kRetention = absl::Hours(1);
@@ -114,7 +117,10 @@ class Harness {
     options.sync_writes = false;  // reopen is a clean Close, not a crash
     options.clock = &clock_;
     options.retention = kRetention;
-    auto store = keygate::Store::Open(options);
+    // The same in-memory file system every time, so Reopen finds the store
+    // Close left.
+    auto store =
+        keygate::store::internal::OpenStoreOnFileSystem(options, file_system_);
     FuzzCheck(store.ok(), "store opens");
     store_ = *std::move(store);
   }
@@ -344,7 +350,10 @@ class Harness {
     }
   }
 
-  keygate::fuzz::TempDir dir_;
+  keygate::fuzz::TempDir dir_;  // the store's real path (placeholders only)
+  // This input's store, in memory; outlives store_.
+  std::shared_ptr<keygate::fuzz::MemoryFileSystem> file_system_ =
+      keygate::fuzz::MemoryFileSystem::Create();
   keygate::fuzz::ManualClock clock_;
   std::unique_ptr<keygate::Store> store_;
   Model model_;

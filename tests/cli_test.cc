@@ -1114,6 +1114,12 @@ class CoreDumpTest : public CliTest {
                   "disable_coredump=0");
 #endif
     const std::string log = dir_ + "/serve.log";
+    // Built before fork: the child only makes system calls until execve.
+    std::vector<char*> argv, envp;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (std::string& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
     pid_ = fork();
     if (pid_ == 0) {
       const struct rlimit preset = {kPresetLimit, kPresetLimit};
@@ -1121,11 +1127,6 @@ class CoreDumpTest : public CliTest {
       const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
       dup2(fd, 1);
       dup2(fd, 2);
-      std::vector<char*> argv, envp;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      for (std::string& e : env) envp.push_back(e.data());
-      envp.push_back(nullptr);
       execve(argv[0], argv.data(), envp.data());
       _exit(127);
     }

@@ -98,6 +98,10 @@ class SecretHygieneTest : public ::testing::Test {
                                              server_.dir() + "/data"};
     argv_strings.insert(argv_strings.end(), args.begin(), args.end());
     CliRun run;
+    // Built before fork: the child only makes system calls until execve.
+    std::vector<char*> argv;
+    for (std::string& a : argv_strings) argv.push_back(a.data());
+    argv.push_back(nullptr);
     const pid_t pid = fork();
     if (pid == 0) {
       const int in = open(in_path.c_str(), O_RDONLY);
@@ -107,9 +111,6 @@ class SecretHygieneTest : public ::testing::Test {
       dup2(in, 0);
       dup2(out, 1);
       dup2(err, 2);
-      std::vector<char*> argv;
-      for (std::string& a : argv_strings) argv.push_back(a.data());
-      argv.push_back(nullptr);
       char user[] = "USER=tester";
       char path[] = "PATH=/usr/bin:/bin";
       char* envp[] = {user, path, nullptr};

@@ -136,15 +136,16 @@ class ServerProcess {
         "--jwt-secret-file", dir_ + "/jwt-secret", "--threads",    "4"};
     args.insert(args.end(), extra.begin(), extra.end());
     std::string log = dir_ + "/serve.log";
+    // Built before fork: the child only makes system calls until execv.
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     pid_ = fork();
     ASSERT_GE(pid_, 0);
     if (pid_ == 0) {
       int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
       dup2(fd, 1);
       dup2(fd, 2);
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
       execv(argv[0], argv.data());
       _exit(127);
     }

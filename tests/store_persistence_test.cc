@@ -27,14 +27,6 @@
 #include "gtest/gtest.h"
 #include "keygate/keygate.h"
 #include "rocksdb/db.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define KEYGATE_PERSISTENCE_TEST_UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define KEYGATE_PERSISTENCE_TEST_UNDER_ASAN 1
-#endif
-#endif
 #include "rocksdb/options.h"
 #include "tests/store_test_util.h"
 
@@ -57,6 +49,17 @@ constexpr const char* kChildResultEnv = "KEYGATE_TEST_CHILD_RESULT";
 // exit without closing the store, as a crashing host would.
 constexpr const char* kChildActionEnv = "KEYGATE_TEST_CHILD_ACTION";
 constexpr std::string_view kWriteAndDie = "write-and-die";
+// Optional: "in-use" makes the child report kChildFailedPrecondition only
+// when its refusal carries the store-in-use payload (IsStoreInUse), and
+// kChildOtherError for any other refusal.
+constexpr std::string_view kCheckInUse = "in-use";
+
+// Sanitizer runtime settings a re-executed child keeps, so it is checked as
+// the parent is (the child's environment is otherwise only the variables
+// above).
+constexpr std::string_view kInheritedEnvPrefixes[] = {"ASAN_OPTIONS=",
+                                                       "UBSAN_OPTIONS=",
+                                                       "LSAN_OPTIONS="};
 
 // ChildOpen opens the store at `path` with `keyring_text` and returns one of
 // the exit codes above; if `result_path` is not empty it also writes the
@@ -65,7 +68,9 @@ constexpr std::string_view kWriteAndDie = "write-and-die";
 // With action kWriteAndDie the child, once open, revokes token "victim" of
 // account "svc", creates token "born" there and disables account "other"
 // (organization "org-test"), writes the first failing status (or OK) and
-// exits at once, without Close or destructors.
+// exits at once, without Close or destructors. With action kCheckInUse the
+// refusal must carry the store-in-use payload to count as
+// kChildFailedPrecondition.
 int ChildOpen(const std::string& path, std::string keyring_text,
               const std::string& result_path, std::string_view action = {}) {
   std::replace(keyring_text.begin(), keyring_text.end(), ';', '\n');
@@ -104,6 +109,9 @@ int ChildOpen(const std::string& path, std::string keyring_text,
     out << static_cast<int>(status.code()) << "\n" << status.message();
   }
   if (store.ok()) return kChildOpened;
+  if (action == kCheckInUse) {
+    return IsStoreInUse(status) ? kChildFailedPrecondition : kChildOtherError;
+  }
   // The parent's log shows why (the message names no secret).
   fprintf(stderr, "child open: %s\n", status.ToString().c_str());
   return status.code() == absl::StatusCode::kFailedPrecondition
@@ -148,19 +156,29 @@ int RunOpenChild(const std::string& path, const std::string& keyring_text,
   const std::string env_action =
       std::string(kChildActionEnv) + "=" + std::string(action);
   const std::string filter = "--gtest_filter=StorePersistenceChild.Open";
+  std::vector<std::string> env_strings = {env_path, env_keyring, env_result,
+                                          env_action};
+  for (char** e = environ; *e != nullptr; ++e) {
+    for (std::string_view prefix : kInheritedEnvPrefixes) {
+      if (std::string_view(*e).starts_with(prefix)) env_strings.push_back(*e);
+    }
+  }
+  // Everything the child needs is built before fork: between fork and
+  // execve the child only makes system calls (no allocation, no locks), so
+  // no lock another thread of this multithreaded process held at the fork
+  // (RocksDB's background threads, an allocator's, ASan's) can hang it.
+  char* argv[] = {const_cast<char*>("store_persistence_test"),
+                  const_cast<char*>(filter.c_str()), nullptr};
+  std::vector<char*> envp;
+  for (std::string& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
   std::remove(result_path.c_str());
   fflush(nullptr);
   const pid_t pid = fork();
   if (pid < 0) return -1;
   if (pid == 0) {
-    char* argv[] = {const_cast<char*>("store_persistence_test"),
-                    const_cast<char*>(filter.c_str()), nullptr};
-    char* envp[] = {const_cast<char*>(env_path.c_str()),
-                    const_cast<char*>(env_keyring.c_str()),
-                    const_cast<char*>(env_result.c_str()),
-                    const_cast<char*>(env_action.c_str()), nullptr};
-    execve("/proc/self/exe", argv, envp);
-    std::_Exit(kChildBadSetup);
+    execve("/proc/self/exe", argv, envp.data());
+    _exit(kChildBadSetup);
   }
   const int code = WaitChild(pid);
   if (status != nullptr) {
@@ -349,52 +367,20 @@ TEST_F(PersistenceTest, StoreInUseIsAStructuredStatus) {
   EXPECT_FALSE(IsStoreInUse(absl::OkStatus()));
 }
 
-// Across processes too: a forked child sees the payload on its refusal.
-TEST_F(PersistenceTest, ForkedChildSeesStoreInUse) {
-#ifdef KEYGATE_PERSISTENCE_TEST_UNDER_ASAN
-  // A child forked without exec from this multithreaded process (RocksDB's
-  // background threads, the last-used flusher) allocates in Store::Open;
-  // clang 14's ASan allocator has no fork handlers, so the child can hang on
-  // an allocator lock another thread held at the fork (seen once in the CI
-  // asan stage: the child never exited). The gcc build runs this test, and
-  // SecondProcessGetsFailedPrecondition (fork + exec) runs under ASan too.
-  GTEST_SKIP() << "fork without exec is not safe under clang 14's ASan";
-#endif
+// Across processes too: a second process (this binary re-executed, so it
+// shares no in-process state) sees the payload on its refusal.
+TEST_F(PersistenceTest, SecondProcessSeesStoreInUse) {
   KG_ASSERT_OK(CreateAccount("held"));
-  Options options = DefaultOptions();
-  fflush(nullptr);
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0) << "fork failed";
-  if (pid == 0) {
-    absl::StatusOr<std::unique_ptr<Store>> child = Store::Open(options);
-    std::_Exit(child.ok()                        ? kChildOpened
-               : IsStoreInUse(child.status())   ? kChildFailedPrecondition
-                                                : kChildOtherError);
-  }
-  EXPECT_EQ(WaitChild(pid), kChildFailedPrecondition);
-}
-
-TEST_F(PersistenceTest, ForkedChildGetsFailedPrecondition) {
-#ifdef KEYGATE_PERSISTENCE_TEST_UNDER_ASAN
-  // A child forked without exec from this multithreaded process (RocksDB's
-  // background threads, the last-used flusher) allocates in Store::Open;
-  // clang 14's ASan allocator has no fork handlers, so the child can hang on
-  // an allocator lock another thread held at the fork (seen once in the CI
-  // asan stage: the child never exited). The gcc build runs this test, and
-  // SecondProcessGetsFailedPrecondition (fork + exec) runs under ASan too.
-  GTEST_SKIP() << "fork without exec is not safe under clang 14's ASan";
-#endif
-  KG_ASSERT_OK(CreateAccount("held"));
-  const std::string path = StorePath();
-  fflush(nullptr);
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0) << "fork failed";
-  if (pid == 0) {
-    std::_Exit(
-        ChildOpen(path, test::KeyringText({{1, test::kPepperHex1}}), ""));
-  }
-  EXPECT_EQ(WaitChild(pid), kChildFailedPrecondition);
+  absl::Status child;
+  EXPECT_EQ(RunOpenChild(StorePath(),
+                         test::KeyringText({{1, test::kPepperHex1}}),
+                         dir_.Sub("result"), &child, kCheckInUse),
+            kChildFailedPrecondition)
+      << child;
+  EXPECT_EQ(child.code(), absl::StatusCode::kFailedPrecondition) << child;
+  // The refusal harmed nothing: the holder still reads and writes.
   KG_EXPECT_OK(store_->GetServiceAccount(kOrg, "held"));
+  KG_EXPECT_OK(CreateAccount("after-child"));
 }
 
 // A fresh process (fork + exec of this test binary) has no in-process state

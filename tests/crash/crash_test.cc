@@ -116,17 +116,39 @@ ChildRun SpawnAndKill(const std::string& path, std::mt19937_64& rng,
   const bool during_open = rng() % 5 == 0;
   const int delay_us = during_open ? static_cast<int>(rng() % 40000)
                                    : static_cast<int>(rng() % 60000);
+  // The child's end of the pipe, without close-on-exec, and its arguments
+  // are made before fork: between fork and exec the child only makes system
+  // calls (no allocation, no locks), so it cannot hang on a lock another
+  // thread held at the fork (an allocator's, ASan's, RocksDB's).
+  const int child_fd = dup(fds[1]);
+  if (child_fd < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    run.failure = "dup";
+    return run;
+  }
+  const std::string seed = std::to_string(child_seed);
+  const std::string tag = absl::StrCat("c", cycle);
+  const std::string fd_text = std::to_string(child_fd);
+  char* const argv[] = {const_cast<char*>("crash_test"),
+                        const_cast<char*>(kChildFlag),
+                        const_cast<char*>(path.c_str()),
+                        const_cast<char*>(seed.c_str()),
+                        const_cast<char*>(tag.c_str()),
+                        const_cast<char*>(fd_text.c_str()), nullptr};
+  fflush(nullptr);
   const pid_t pid = fork();
   if (pid == 0) {
-    int fd = dup(fds[1]);  // not close-on-exec
-    const std::string seed = std::to_string(child_seed);
-    const std::string tag = absl::StrCat("c", cycle);
-    const std::string fd_text = std::to_string(fd);
-    execl("/proc/self/exe", "crash_test", kChildFlag, path.c_str(), seed.c_str(),
-          tag.c_str(), fd_text.c_str(), static_cast<char*>(nullptr));
+    execv("/proc/self/exe", argv);
     _exit(127);
   }
+  close(child_fd);
   close(fds[1]);
+  if (pid < 0) {
+    close(fds[0]);
+    run.failure = "fork";
+    return run;
+  }
   std::string buffer;
   bool ready = false;
   auto consume = [&]() {
