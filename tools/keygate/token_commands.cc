@@ -210,8 +210,7 @@ int RunRotate(const CommandContext& context, const TokenArgs& args) {
                 << (*grace == absl::ZeroDuration()
                         ? std::string("stopped verifying now")
                         : "keeps verifying for " + absl::FormatDuration(*grace))
-                << ".
-";
+                << ".\n";
     }
     PrintCreated(*created, context.globals.json);
     return kExitOk;
