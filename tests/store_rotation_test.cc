@@ -254,18 +254,18 @@ TEST_F(RotationTest, QuotaAllowsOneOverlapThenRefusesUntilTheGraceEnds) {
   Options options = DefaultOptions();
   options.max_active_tokens_per_organization = 2;
   KG_ASSERT_OK(Reopen(options));
-  KG_ASSERT_OK(CreateToken("svc", "a", {"read:tokens"}, std::string("a")));
-  KG_ASSERT_OK(CreateToken("svc", "b", {"read:tokens"}, std::string("b")));
+  KG_ASSERT_OK(CreateToken("svc", "aa", {"read:tokens"}, std::string("aa")));
+  KG_ASSERT_OK(CreateToken("svc", "bb", {"read:tokens"}, std::string("bb")));
   // At the quota, a rotation is allowed (it replaces a token)...
-  KG_ASSERT_OK(Rotate("a", absl::Hours(1)));
+  KG_ASSERT_OK(Rotate("aa", absl::Hours(1)));
   // ...but the old one counts until its grace ends: no create, and no
   // second overlap.
-  EXPECT_EQ(CreateToken("svc", "c").status().code(),
+  EXPECT_EQ(CreateToken("svc", "cc").status().code(),
             absl::StatusCode::kResourceExhausted);
-  EXPECT_EQ(Rotate("b", absl::Hours(1)).status().code(),
+  EXPECT_EQ(Rotate("bb", absl::Hours(1)).status().code(),
             absl::StatusCode::kResourceExhausted);
   clock_.Advance(absl::Hours(1));
-  KG_EXPECT_OK(Rotate("b", absl::Hours(1)));
+  KG_EXPECT_OK(Rotate("bb", absl::Hours(1)));
 }
 
 TEST_F(RotationTest, PurgeCountsTheGraceEndAsRetirement) {
