@@ -286,7 +286,8 @@ TEST_F(ManagementApiTest, RotateReturnsTheSuccessorOnceAndListLinksBoth) {
   Response list = Call("GET", "/service-accounts/bot/tokens", Jwt());
   ASSERT_EQ(list.status, 200) << list.body;
   bool saw_old = false;
-  for (const json& item : Body(list)["items"]) {
+  const json listed = Body(list);
+  for (const json& item : listed["items"]) {
     if (item["slug"] == "deploy") {
       saw_old = true;
       EXPECT_EQ(item["rotatedTo"], slug);
@@ -299,7 +300,8 @@ TEST_F(ManagementApiTest, RotateReturnsTheSuccessorOnceAndListLinksBoth) {
   clock_.Advance(absl::Minutes(90));
   EXPECT_FALSE(store_->Verify(old.value.view()).ok());
   list = Call("GET", "/service-accounts/bot/tokens", Jwt());
-  for (const json& item : Body(list)["items"]) {
+  const json relisted = Body(list);
+  for (const json& item : relisted["items"]) {
     if (item["slug"] == "deploy") EXPECT_EQ(item["revokedBy"], "rotation");
   }
 }
@@ -321,7 +323,8 @@ TEST_F(ManagementApiTest, RotateBadGraceIs422AtBodyGracePeriod) {
         "POST", "/service-accounts/bot/tokens/deploy/rotate", Jwt(), body);
     EXPECT_EQ(response.status, 422) << response.body;
     bool located = false;
-    for (const json& e : Body(response)["errors"]) {
+    const json problem = Body(response);
+    for (const json& e : problem["errors"]) {
       if (e.value("location", "") == "body.gracePeriod") located = true;
     }
     if (body.find("extra") == std::string::npos) {
