@@ -127,7 +127,8 @@ class Store {
       const TokenSpec& spec, std::string_view actor) = 0;
 
   // ListTokens lists the account's tokens (metadata only; revoked ones until
-  // purged), newest first.
+  // purged), newest first. A token rotated out and past its grace is listed
+  // as revoked at its grace end by kRevokedByRotation (keygate/token.h).
   virtual absl::StatusOr<Page<TokenMetadata>> ListTokens(
       std::string_view organization, std::string_view service_account,
       const PageRequest& page) = 0;
@@ -135,7 +136,9 @@ class Store {
   // RevokeToken revokes the token: when this returns the revocation is
   // durable and every Verify that starts afterwards refuses the token.
   // NotFound if the token is unknown, already revoked, or belongs to another
-  // organization, all indistinguishable.
+  // organization, all indistinguishable. A token rotated out (RotateToken)
+  // can be revoked during its grace, which ends the grace at once; past its
+  // grace it counts as revoked (NotFound).
   virtual absl::Status RevokeToken(std::string_view organization,
                                    std::string_view service_account,
                                    std::string_view token_slug,
