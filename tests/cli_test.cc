@@ -573,6 +573,58 @@ TEST_F(CliTest, VerifyExitCodesAndRevocation) {
   EXPECT_EQ(r.exit_code, 1) << r;
 }
 
+TEST_F(CliTest, TokenRotateKeepsTheOldOneForItsGraceAndLinksBoth) {
+  Init();
+  CreateAccount("acme", "ci-bot");
+  const std::string old = CreateToken(
+      "acme", "ci-bot", "deploy", {"--slug", "deploy", "--scope", "read:tokens"});
+  ASSERT_FALSE(old.empty());
+
+  // Bad grace: refused before the store is touched.
+  for (const char* bad : {"-1h", "31d", "soon", ""}) {
+    Result r = Run({"token", "rotate", "--org", "acme", "ci-bot", "deploy",
+                    "--grace", bad});
+    EXPECT_NE(r.exit_code, 0) << bad << ": " << r;
+  }
+  Result r = Run({"token", "rotate", "--org", "acme", "ci-bot", "deploy"});
+  EXPECT_NE(r.exit_code, 0) << "--grace is required: " << r;
+
+  r = Run({"--json", "token", "rotate", "--org", "acme", "ci-bot", "deploy",
+           "--grace", "1h"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  const json created = Json(r.out);
+  ASSERT_TRUE(created.contains("token"));
+  const std::string next = created["token"].get<std::string>();
+  const std::string next_slug = created["slug"].get<std::string>();
+  EXPECT_EQ(created["rotatedFrom"], "deploy");
+  EXPECT_EQ(created["name"], "deploy");
+  EXPECT_EQ(Run({"token", "verify", "-"}, old).exit_code, 0);
+  EXPECT_EQ(Run({"token", "verify", "-"}, next).exit_code, 0);
+
+  r = Run({"--json", "token", "list", "--org", "acme", "ci-bot"});
+  const json list = Json(r.out);
+  ASSERT_EQ(list["items"].size(), 2u) << r.out;
+  bool linked = false;
+  for (const json& item : list["items"]) {
+    if (item["slug"] == "deploy") linked = item["rotatedTo"] == next_slug;
+  }
+  EXPECT_TRUE(linked) << r.out;
+  r = Run({"token", "list", "--org", "acme", "ci-bot"});
+  EXPECT_THAT(r.out, HasSubstr("grace (rotated to " + next_slug + ")"));
+
+  // The old one, in its grace, cannot be rotated again; the successor can,
+  // and with 0s its predecessor stops at once.
+  r = Run({"token", "rotate", "--org", "acme", "ci-bot", "deploy", "--grace",
+           "1h"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  r = Run({"token", "rotate", "--org", "acme", "ci-bot", next_slug, "--grace",
+           "0s"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_THAT(r.out, HasSubstr("Token (shown once)"));
+  EXPECT_EQ(Run({"token", "verify", "-"}, next).exit_code, 1);
+  EXPECT_EQ(Run({"token", "verify", "-"}, old).exit_code, 0);
+}
+
 TEST_F(CliTest, DisabledAccountTokensFailVerify) {
   Init();
   CreateAccount("acme", "ci-bot");

@@ -122,7 +122,8 @@ class ManagementApiTest : public test::StoreTest {
       EXPECT_TRUE(tokens.ok());
       if (!tokens.ok()) continue;
       for (const TokenMetadata& t : *tokens) {
-        absl::StrAppend(&out, "  ", t.slug, "|", t.revoked(), "\n");
+        absl::StrAppend(&out, "  ", t.slug, "|", t.revoked(), "|",
+                        t.rotated_to, "\n");
       }
     }
     return out;
@@ -162,6 +163,8 @@ std::vector<RouteCase> RouteCases() {
        R"({"name":"minted","scopes":["read:tokens"]})", "write:tokens"},
       {"GET", "/service-accounts/bot/tokens", "", "read:tokens"},
       {"DELETE", "/service-accounts/bot/tokens/victim", "", "write:tokens"},
+      {"POST", "/service-accounts/bot/tokens/victim/rotate",
+       R"({"gracePeriod":"1h"})", "write:tokens"},
   };
 }
 
@@ -257,6 +260,144 @@ TEST_F(ManagementApiTest, TokenCanMintANarrowerShorterLivedTokenOnItsAccount) {
   std::string minted = Body(response).value("token", "");
   auto principal = store_->Verify(minted, "write:tokens");
   EXPECT_TRUE(principal.ok());
+}
+
+TEST_F(ManagementApiTest, RotateReturnsTheSuccessorOnceAndListLinksBoth) {
+  KG_ASSERT_OK(CreateAccount("bot"));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken old,
+                          CreateToken("bot", "deploy", {"read:tokens"},
+                                      std::string("deploy")));
+  Response response = Call("POST", "/service-accounts/bot/tokens/deploy/rotate",
+                           Jwt(), R"({"gracePeriod":"90m"})");
+  ASSERT_EQ(response.status, 201) << response.body;
+  EXPECT_TRUE(response.sensitive);
+  json body = Body(response);
+  const std::string slug = body.value("slug", "");
+  EXPECT_NE(slug, "deploy");
+  EXPECT_EQ(body["name"], "deploy");
+  EXPECT_EQ(body["rotatedFrom"], "deploy");
+  EXPECT_TRUE(body["rotatedTo"].is_null());
+  EXPECT_EQ(response.FindHeader("Location").value_or(""),
+            "/service-accounts/bot/tokens/" + slug);
+  const std::string minted = body.value("token", "");
+  KG_EXPECT_OK(store_->Verify(minted));
+  KG_EXPECT_OK(store_->Verify(old.value.view()));
+
+  Response list = Call("GET", "/service-accounts/bot/tokens", Jwt());
+  ASSERT_EQ(list.status, 200) << list.body;
+  bool saw_old = false;
+  const json listed = Body(list);
+  for (const json& item : listed["items"]) {
+    if (item["slug"] == "deploy") {
+      saw_old = true;
+      EXPECT_EQ(item["rotatedTo"], slug);
+      EXPECT_EQ(item["graceEndsAt"],
+                FormatRfc3339(clock_.Now() + absl::Minutes(90)));
+      EXPECT_TRUE(item["revokedAt"].is_null());
+    }
+  }
+  EXPECT_TRUE(saw_old);
+  clock_.Advance(absl::Minutes(90));
+  EXPECT_FALSE(store_->Verify(old.value.view()).ok());
+  list = Call("GET", "/service-accounts/bot/tokens", Jwt());
+  const json relisted = Body(list);
+  for (const json& item : relisted["items"]) {
+    if (item["slug"] == "deploy") EXPECT_EQ(item["revokedBy"], "rotation");
+  }
+}
+
+TEST_F(ManagementApiTest, RotateBadGraceIs422AtBodyGracePeriod) {
+  KG_ASSERT_OK(CreateAccount("bot"));
+  KG_ASSERT_OK(CreateToken("bot", "deploy", {"read:tokens"},
+                           std::string("deploy")));
+  std::string before = Snapshot();
+  for (const std::string& body :
+       {std::string(R"({"gracePeriod":""})"), std::string(R"({"gracePeriod":"soon"})"),
+        std::string(R"({"gracePeriod":"-1h"})"), std::string(R"({"gracePeriod":"31d"})"),
+        std::string(R"({"gracePeriod":"721h"})"), std::string(R"({"gracePeriod":"inf"})"),
+        std::string(R"({"gracePeriod":"1h\u0000"})"), std::string(R"({"gracePeriod":3600})"),
+        std::string(R"({"gracePeriod":null})"), std::string(R"({})"),
+        std::string(R"({"gracePeriod":"1d","extra":1})")}) {
+    SCOPED_TRACE(body);
+    Response response = Call(
+        "POST", "/service-accounts/bot/tokens/deploy/rotate", Jwt(), body);
+    EXPECT_EQ(response.status, 422) << response.body;
+    bool located = false;
+    const json problem = Body(response);
+    for (const json& e : problem["errors"]) {
+      if (e.value("location", "") == "body.gracePeriod") located = true;
+    }
+    if (body.find("extra") == std::string::npos) {
+      EXPECT_TRUE(located) << response.body;
+    }
+  }
+  EXPECT_EQ(Snapshot(), before);
+  for (const char* good : {"0s", "90m", "24h", "7d", "30d", "1h30m"}) {
+    SCOPED_TRACE(good);
+    const std::string slug = absl::StrCat("g-", good);
+    KG_ASSERT_OK(CreateToken("bot", slug, {"read:tokens"}, slug));
+    Response response =
+        Call("POST", "/service-accounts/bot/tokens/" + slug + "/rotate", Jwt(),
+             json{{"gracePeriod", good}}.dump());
+    EXPECT_EQ(response.status, 201) << response.body;
+  }
+}
+
+TEST_F(ManagementApiTest, RotateUnknownRevokedOrOtherOrgIs404AndChangesNothing) {
+  KG_ASSERT_OK(CreateAccount("bot"));
+  KG_ASSERT_OK(CreateToken("bot", "live", {"read:tokens"}, std::string("live")));
+  KG_ASSERT_OK(CreateToken("bot", "gone", {"read:tokens"}, std::string("gone")));
+  KG_ASSERT_OK(store_->RevokeToken(kOrg, "bot", "gone", "t"));
+  std::string before = Snapshot();
+  const std::string grace = R"({"gracePeriod":"1h"})";
+  EXPECT_EQ(Call("POST", "/service-accounts/bot/tokens/nope/rotate", Jwt(),
+                 grace).status, 404);
+  EXPECT_EQ(Call("POST", "/service-accounts/bot/tokens/gone/rotate", Jwt(),
+                 grace).status, 404);
+  EXPECT_EQ(Call("POST", "/service-accounts/bot/tokens/live/rotate",
+                 Jwt("org-elsewhere"), grace).status, 404);
+  EXPECT_EQ(Snapshot(), before);
+  // Rotated once, it is 404 too (its successor holds the name).
+  ASSERT_EQ(Call("POST", "/service-accounts/bot/tokens/live/rotate", Jwt(),
+                 grace).status, 201);
+  EXPECT_EQ(Call("POST", "/service-accounts/bot/tokens/live/rotate", Jwt(),
+                 grace).status, 404);
+}
+
+TEST_F(ManagementApiTest, RotateCannotEscalateScopesExpiryOrReach) {
+  KG_ASSERT_OK(CreateAccount("bot"));
+  KG_ASSERT_OK(CreateAccount("other"));
+  KG_ASSERT_OK(CreateToken("bot", "admin", {"delete:tokens", "write:tokens"},
+                           std::string("admin")));
+  KG_ASSERT_OK(CreateToken("bot", "forever", {"read:tokens"},
+                           std::string("forever")));
+  KG_ASSERT_OK(CreateToken("other", "victim", {"read:tokens"},
+                           std::string("victim")));
+  const std::string grace = R"({"gracePeriod":"0s"})";
+  std::string writer = Token("bot", {"write:tokens"});
+  std::string expiring =
+      Token("bot", {"write:tokens"}, clock_.Now() + absl::Hours(2));
+  std::string before = Snapshot();
+  // Scopes the caller does not hold (delete:tokens): it could revoke this
+  // token but not create its successor.
+  Response response = Call(
+      "POST", "/service-accounts/bot/tokens/admin/rotate", writer, grace);
+  EXPECT_EQ(response.status, 403) << response.body;
+  EXPECT_THAT(Body(response).value("detail", ""), HasSubstr("delete:tokens"));
+  EXPECT_FALSE(response.sensitive);
+  // A successor that never expires, from a caller that does.
+  response = Call("POST", "/service-accounts/bot/tokens/forever/rotate",
+                  expiring, grace);
+  EXPECT_EQ(response.status, 403) << response.body;
+  // Another account without write:service_accounts.
+  response = Call("POST", "/service-accounts/other/tokens/victim/rotate",
+                  writer, grace);
+  EXPECT_EQ(response.status, 403) << response.body;
+  EXPECT_EQ(Snapshot(), before);
+  // What it holds, on its account: allowed.
+  response = Call("POST", "/service-accounts/bot/tokens/forever/rotate",
+                  writer, grace);
+  EXPECT_EQ(response.status, 201) << response.body;
 }
 
 TEST_F(ManagementApiTest, TokenReachIsItsOwnServiceAccount) {
@@ -514,6 +655,8 @@ TEST_F(ManagementApiTest, TokenValueIsNeverEchoedInAProblem) {
        R"({"name":"x","scopes":[],"expiresAt":)" + quoted + "}"},
       {"PATCH", "/service-accounts/bot", R"({"disabled":)" + quoted + "}"},
       {"PATCH", "/service-accounts/bot", "{" + quoted + ":true}"},
+      {"POST", "/service-accounts/bot/tokens/x/rotate",
+       R"({"gracePeriod":)" + quoted + "}"},
   };
   std::string before = Snapshot();
   for (size_t i = 0; i < cases.size(); ++i) {

@@ -101,7 +101,9 @@ TEST_F(ServeTest, HealthzAndOpenApiDocument) {
   for (const char* path :
        {"/service-accounts", "/service-accounts/{serviceAccountSlug}",
         "/service-accounts/{serviceAccountSlug}/tokens",
-        "/service-accounts/{serviceAccountSlug}/tokens/{tokenSlug}", "/whoami",
+        "/service-accounts/{serviceAccountSlug}/tokens/{tokenSlug}",
+        "/service-accounts/{serviceAccountSlug}/tokens/{tokenSlug}/rotate",
+        "/whoami",
         "/auth/check", "/openapi.json"}) {
     EXPECT_TRUE(parsed["paths"].contains(path)) << path;
   }
@@ -190,7 +192,10 @@ TEST_F(ServeTest, TokenLifecycle) {
   EXPECT_EQ(token["createdBy"], "alice");
   EXPECT_TRUE(token["createdAt"].is_string());
   EXPECT_TRUE(token["lastUsedAt"].is_null());
-  EXPECT_EQ(token.size(), 10u) << token.dump();
+  EXPECT_TRUE(token["rotatedTo"].is_null());
+  EXPECT_TRUE(token["rotatedFrom"].is_null());
+  EXPECT_TRUE(token["graceEndsAt"].is_null());
+  EXPECT_EQ(token.size(), 13u) << token.dump();
 
   auto list = Get("/service-accounts/deployer/tokens", jwt_);
   ASSERT_TRUE(list);

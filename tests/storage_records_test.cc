@@ -69,6 +69,9 @@ void ExpectSameToken(const StoredToken& a, const StoredToken& b) {
   EXPECT_EQ(a.metadata.expires_at, b.metadata.expires_at);
   EXPECT_EQ(a.metadata.revoked_at, b.metadata.revoked_at);
   EXPECT_EQ(a.metadata.revoked_by, b.metadata.revoked_by);
+  EXPECT_EQ(a.metadata.rotated_to, b.metadata.rotated_to);
+  EXPECT_EQ(a.metadata.rotated_from, b.metadata.rotated_from);
+  EXPECT_EQ(a.metadata.grace_ends_at, b.metadata.grace_ends_at);
 }
 
 // Every valid record the tests use, to cut and corrupt.
@@ -161,6 +164,61 @@ TEST(TokenRecordTest, RoundTripsEveryOptionalCombination) {
         ExpectSameToken(decoded, token);
       }
     }
+  }
+}
+
+// The rotation section: appended only to rotated tokens, so every other
+// record is the v1 record unchanged (tests/storage_format_v1_test.cc).
+TEST(TokenRecordTest, RotationFieldsRoundTripAfterTheV1Fields) {
+  for (bool rotated_out : {false, true}) {
+    for (bool rotated_from : {false, true}) {
+      for (bool revoked : {false, true}) {
+        SCOPED_TRACE(testing::Message() << "out=" << rotated_out << " from="
+                                        << rotated_from << " revoked="
+                                        << revoked);
+        StoredToken token = MakeToken(true, revoked, 2);
+        const std::string v1 = EncodeToken(token);
+        if (rotated_out) {
+          token.metadata.rotated_to = "ci-deploy-x7k2";
+          token.metadata.grace_ends_at = Micros(1760000000000000);
+        }
+        if (rotated_from) token.metadata.rotated_from = "ci-deploy";
+        const std::string value = EncodeToken(token);
+        // The v1 bytes come first, unchanged.
+        ASSERT_EQ(value.substr(0, v1.size()), v1);
+        EXPECT_EQ(value.size() == v1.size(), !rotated_out && !rotated_from);
+        StoredToken decoded = MakeToken(false, !revoked, 1);
+        decoded.metadata.rotated_to = "stale";
+        decoded.metadata.rotated_from = "stale";
+        decoded.metadata.grace_ends_at = Micros(1);
+        ASSERT_TRUE(DecodeToken(value, &decoded).ok());
+        ExpectSameToken(decoded, token);
+        // Cut inside the rotation section: DataLoss. (Cut exactly at its
+        // start, it is a v1 record, as the format intends.)
+        for (size_t n = v1.size() + 1; n < value.size(); ++n) {
+          EXPECT_EQ(DecodeToken(std::string_view(value).substr(0, n), &decoded)
+                        .code(),
+                    absl::StatusCode::kDataLoss)
+              << n << " of " << value.size();
+        }
+      }
+    }
+  }
+}
+
+TEST(TokenRecordTest, RejectsBadRotationSections) {
+  const std::string v1 = EncodeToken(MakeToken(false, false, 1));
+  const std::string slug = std::string("\x02") + "ab";
+  StoredToken decoded;
+  for (const std::string& section : {
+           std::string(1, '\0'),            // empty section
+           std::string("\x08") + slug,      // unknown flag
+           std::string("\x01") + slug,      // rotated_to without grace end
+           std::string("\x04") + std::string(8, '\0'),  // grace without to
+           std::string("\x02") + std::string(1, '\0'),  // empty rotated_from
+       }) {
+    EXPECT_EQ(DecodeToken(v1 + section, &decoded).code(),
+              absl::StatusCode::kDataLoss);
   }
 }
 

@@ -244,6 +244,27 @@ std::vector<Case> Cases() {
        [](Store& s, S bad, std::string_view token) {
          return s.RevokeToken(kOrg, "svc", "tok", bad);
        }},
+      // RotateToken(organization, account, token_slug, grace, actor)
+      {"RotateToken_organization", "organization",
+       [](Store& s, S bad, std::string_view token) {
+         return s.RotateToken(bad, "svc", "tok", absl::Hours(1), kActor)
+             .status();
+       }},
+      {"RotateToken_serviceAccountSlug", "serviceAccountSlug",
+       [](Store& s, S bad, std::string_view token) {
+         return s.RotateToken(kOrg, bad, "tok", absl::Hours(1), kActor)
+             .status();
+       }},
+      {"RotateToken_tokenSlug", "tokenSlug",
+       [](Store& s, S bad, std::string_view token) {
+         return s.RotateToken(kOrg, "svc", bad, absl::Hours(1), kActor)
+             .status();
+       }},
+      {"RotateToken_actor", "actor",
+       [](Store& s, S bad, std::string_view token) {
+         return s.RotateToken(kOrg, "svc", "tok", absl::Hours(1), bad)
+             .status();
+       }},
       // Verify(token, required_scope): a bad scope is InvalidArgument.
       {"Verify_scope", "scope",
        [](Store& s, S bad, std::string_view token) {
@@ -281,7 +302,7 @@ class BadInputTest : public test::StoreTest,
       for (const TokenMetadata& t : *tokens) {
         absl::StrAppend(&out, "  token ", t.slug, " name=", t.name,
                         " revoked=", t.revoked(), " scopes=", t.scopes.size(),
-                        "\n");
+                        " rotated_to=", t.rotated_to, "\n");
       }
     }
     return out;

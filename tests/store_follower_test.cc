@@ -109,6 +109,33 @@ TEST_F(FollowerTest, RevokeOnPrimaryIsRefusedAfterCatchUp) {
   EXPECT_EQ(VerifyFailureOf(result.status()), VerifyFailure::kRevoked);
 }
 
+// A rotation is one change record naming the old token; the follower
+// applies both halves: the successor verifies, the old token verifies for
+// its grace and is then refused as revoked, exactly like on the primary.
+TEST_F(FollowerTest, RotationReachesTheFollowerWithItsGrace) {
+  KG_ASSERT_OK(CreateAccount("alpha"));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken old, CreateToken("alpha", "t"));
+  KG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> follower, OpenFollower());
+  KG_ASSERT_OK_AND_ASSIGN(
+      CreatedToken next,
+      store_->RotateToken(kOrg, "alpha", old.metadata.slug, absl::Minutes(10),
+                          kActor));
+  EXPECT_EQ(CodeOf(follower->Verify(next.value.view())),
+            absl::StatusCode::kUnauthenticated);
+  KG_ASSERT_OK(follower->CatchUp());
+  KG_EXPECT_OK(follower->Verify(next.value.view()));
+  KG_EXPECT_OK(follower->Verify(old.value.view()));
+  clock_.Advance(absl::Minutes(10));
+  absl::StatusOr<Principal> after_grace = follower->Verify(old.value.view());
+  EXPECT_EQ(VerifyFailureOf(after_grace.status()), VerifyFailure::kRevoked);
+  EXPECT_EQ(VerifyFailureOf(store_->Verify(old.value.view()).status()),
+            VerifyFailure::kRevoked);
+  KG_EXPECT_OK(follower->Verify(next.value.view()));
+  KG_ASSERT_OK_AND_ASSIGN(Page<TokenMetadata> tokens,
+                          follower->ListTokens(kOrg, "alpha", PageRequest{}));
+  ASSERT_EQ(tokens.items.size(), 2u);
+}
+
 TEST_F(FollowerTest, AccountDisableEnableAndDeleteReachTheFollower) {
   KG_ASSERT_OK(CreateAccount("alpha"));
   KG_ASSERT_OK_AND_ASSIGN(CreatedToken token, CreateToken("alpha", "t"));
@@ -196,6 +223,9 @@ TEST_F(FollowerTest, EveryWriteOnAFollowerIsFailedPrecondition) {
       follower->CreateToken(kOrg, "alpha", token_spec, kActor).status(),
       follower->RevokeToken(kOrg, "alpha", token.metadata.slug, kActor),
       follower->PurgeRetired().status(),
+      follower->RotateToken(kOrg, "alpha", token.metadata.slug,
+                            absl::Hours(1), kActor)
+          .status(),
       follower->CreateWebhookEndpoint(kOrg, webhook_spec, kActor).status(),
       follower
           ->UpdateWebhookEndpoint(kOrg, webhook.endpoint.id, webhook_patch,
@@ -402,9 +432,18 @@ TEST_P(FollowerOracleTest, FollowerAnswersLikeThePrimary) {
       }
       case 4:
         if (!tokens.empty()) {
-          const CreatedToken& t = tokens[rng() % tokens.size()];
-          (void)store_->RevokeToken(kOrg, t.metadata.service_account,
-                                    t.metadata.slug, kActor);
+          const CreatedToken t = tokens[rng() % tokens.size()];
+          if (rng() % 2 == 0) {
+            (void)store_->RevokeToken(kOrg, t.metadata.service_account,
+                                      t.metadata.slug, kActor);
+          } else {
+            // A rotation: the successor joins the compared tokens; the old
+            // one verifies for its grace (0 to 4 minutes) and then fails.
+            absl::StatusOr<CreatedToken> next = store_->RotateToken(
+                kOrg, t.metadata.service_account, t.metadata.slug,
+                absl::Minutes(static_cast<int64_t>(rng() % 5)), kActor);
+            if (next.ok()) tokens.push_back(*std::move(next));
+          }
         }
         break;
       case 5:

@@ -6,10 +6,12 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "lib/scope/scope.h"
 
@@ -91,6 +93,58 @@ TEST_F(VerifyIndexTest, PutOfAPresentDigestUpdatesRevokedAndKeepsTheSnapshot) {
   // What a reader copied earlier is its own.
   EXPECT_FALSE(before.revoked);
   EXPECT_EQ(Slug(before), "tok");
+}
+
+// A rotation shortens a present token's expiry to its grace end: the entry
+// is replaced whole, and a reader never misses the token meanwhile.
+TEST_F(VerifyIndexTest, PutWithANewExpiryReplacesTheEntryWithoutAGap) {
+  const absl::Time grace_end = absl::FromUnixSeconds(1800003600);
+  const uint32_t group = Group();
+  ASSERT_TRUE(Put(7, "tok"));
+  ASSERT_TRUE(Put(8, "a-slug-longer-than-eleven"));
+  ASSERT_TRUE(index_.Put(DigestOf(7), group, false, grace_end, "tok",
+                         /*rotated=*/true).ok());
+  ASSERT_TRUE(index_.Put(DigestOf(8), group, false, grace_end,
+                         "a-slug-longer-than-eleven", /*rotated=*/true).ok());
+  EXPECT_EQ(index_.size(), 2u);
+  for (uint32_t n : {7u, 8u}) {
+    std::optional<TokenEntry> e = Find(n);
+    ASSERT_TRUE(e.has_value());
+    EXPECT_EQ(e->expires_at, grace_end);
+    EXPECT_TRUE(e->rotated);
+    EXPECT_FALSE(e->revoked);
+  }
+  EXPECT_EQ(Slug(*Find(7)), "tok");
+  EXPECT_EQ(Slug(*Find(8)), "a-slug-longer-than-eleven");
+  // Revoked in its grace: the flag only, same expiry.
+  ASSERT_TRUE(index_.Put(DigestOf(7), group, true, grace_end, "tok", true).ok());
+  EXPECT_TRUE(Find(7)->revoked);
+  EXPECT_EQ(Find(7)->expires_at, grace_end);
+
+  // Readers while a writer keeps swapping one entry's expiry: always found,
+  // always whole.
+  ASSERT_TRUE(Put(9, "swapped"));
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0};
+  std::thread reader([&] {
+    TokenEntry e;
+    while (!done.load()) {
+      if (!index_.Find(DigestOf(9), &e) || Slug(e) != "swapped") {
+        failures.fetch_add(1);
+      }
+    }
+  });
+  for (int i = 0; i < 500; ++i) {
+    std::optional<absl::Time> expiry;
+    if (i % 2 == 0) expiry = absl::FromUnixSeconds(1800000000 + i);
+    ASSERT_TRUE(
+        index_.Put(DigestOf(9), group, false, expiry, "swapped", i % 2 == 0)
+            .ok());
+  }
+  done.store(true);
+  reader.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(index_.size(), 3u);
 }
 
 TEST_F(VerifyIndexTest, ExpiryAndMaximumSlugRoundTrip) {

@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "keygate/options.h"
 #include "keygate/page.h"
 #include "keygate/principal.h"
@@ -17,6 +19,11 @@
 #include "keygate/webhook.h"
 
 namespace keygate {
+
+// kMaxRotationGrace is the longest grace Store::RotateToken accepts: a
+// grace is for rolling the successor out; a longer overlap is a second
+// token, and should be created as one.
+inline constexpr absl::Duration kMaxRotationGrace = absl::Hours(24 * 30);
 
 // PurgeResult reports what Store::PurgeRetired deleted.
 struct PurgeResult {
@@ -133,7 +140,8 @@ class Store {
       const TokenSpec& spec, std::string_view actor) = 0;
 
   // ListTokens lists the account's tokens (metadata only; revoked ones until
-  // purged), newest first.
+  // purged), newest first. A token rotated out and past its grace is listed
+  // as revoked at its grace end by kRevokedByRotation (keygate/token.h).
   virtual absl::StatusOr<Page<TokenMetadata>> ListTokens(
       std::string_view organization, std::string_view service_account,
       const PageRequest& page) = 0;
@@ -141,11 +149,66 @@ class Store {
   // RevokeToken revokes the token: when this returns the revocation is
   // durable and every Verify that starts afterwards refuses the token.
   // NotFound if the token is unknown, already revoked, or belongs to another
-  // organization, all indistinguishable.
+  // organization, all indistinguishable. A token rotated out (RotateToken)
+  // can be revoked during its grace, which ends the grace at once; past its
+  // grace it counts as revoked (NotFound).
   virtual absl::Status RevokeToken(std::string_view organization,
                                    std::string_view service_account,
                                    std::string_view token_slug,
                                    std::string_view actor) = 0;
+
+  // RotateToken replaces a token: in one atomic, durable write it creates a
+  // successor with the old token's name and scopes and a fresh slug (its
+  // value is returned, shown once, as by CreateToken), and puts the old
+  // token in its grace: it keeps verifying until now + `grace` (or its own
+  // expiry, if earlier) and then fails as revoked (VerifyFailure::kRevoked;
+  // the outside sees the usual 401); ListTokens then reports it revoked at
+  // its grace end by kRevokedByRotation. A grace of zero ends it at once.
+  // The old token keeps its slug but no longer holds its name, so the
+  // successor holds it; the two are linked (TokenMetadata::rotated_to /
+  // rotated_from).
+  //
+  // Decisions (docs/rotation.md):
+  //  - the successor's expiry is the old token's lifetime from now
+  //    (expires_at - created_at, from the rotation): rotation is how a
+  //    credential is renewed before it expires, so keeping the old absolute
+  //    expiry would make the successor die with the token it replaces. A
+  //    token without expiry gives one without expiry.
+  //  - quota: the rotation is allowed while the organization holds at most
+  //    Options::max_active_tokens_per_organization active tokens (the old
+  //    one is being replaced, not added to), but the old token counts until
+  //    its grace ends; so an overlap takes an organization at most one token
+  //    over its quota, and further creates and rotations are refused
+  //    (ResourceExhausted) until a grace ends or a token is revoked.
+  //  - a token already rotated (in its grace or past it), revoked, or
+  //    unknown, or another organization's, is NotFound, like RevokeToken;
+  //    only the live credential of a name can be rotated. A token in its
+  //    grace can still be revoked (RevokeToken), which ends its grace at
+  //    once.
+  //  - an expired token is FailedPrecondition: create a new one instead.
+  //  - a disabled account is FailedPrecondition, as for CreateToken.
+  // `grace` must be in [0, kMaxRotationGrace] (InvalidArgument naming field
+  // "gracePeriod"). `authorize` is called once, under the store's writer
+  // lock, with the successor as it would be created (name, slug, scopes,
+  // expiry); a non-OK status is returned as is and nothing is written (hosts
+  // apply their delegation rules here, see keygate/delegation.h). It must
+  // not call the store.
+  virtual absl::StatusOr<CreatedToken> RotateToken(
+      std::string_view organization, std::string_view service_account,
+      std::string_view token_slug, absl::Duration grace,
+      std::string_view actor,
+      absl::FunctionRef<absl::Status(const TokenSpec& successor)>
+          authorize) = 0;
+  // RotateToken without an authorize check (the host's own identity).
+  absl::StatusOr<CreatedToken> RotateToken(std::string_view organization,
+                                           std::string_view service_account,
+                                           std::string_view token_slug,
+                                           absl::Duration grace,
+                                           std::string_view actor) {
+    return RotateToken(organization, service_account, token_slug, grace,
+                       actor,
+                       [](const TokenSpec&) { return absl::OkStatus(); });
+  }
 
   // Verify checks a presented token string and, if `required_scope` is not
   // empty, that the token grants it. On success returns the Principal. On
@@ -159,7 +222,8 @@ class Store {
   virtual absl::StatusOr<Principal> Verify(
       std::string_view token, std::string_view required_scope = {}) const = 0;
 
-  // PurgeRetired deletes tokens revoked or expired strictly longer ago than
+  // PurgeRetired deletes tokens revoked, expired or past their rotation
+  // grace strictly longer ago than
   // Options::retention: one retired at `now - retention` exactly is kept,
   // one retired earlier is deleted (times at stored, microsecond
   // precision). Returns how many it deleted; on failure deletes nothing.

@@ -2,6 +2,7 @@
 #ifndef KEYGATE_TOKEN_H_
 #define KEYGATE_TOKEN_H_
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,13 +48,39 @@ struct TokenMetadata {
   // Close, so it may lag the latest verify by max(1 s, interval / 60); a
   // crash loses at most one interval of it.
   std::optional<absl::Time> last_used_at;
+  // Rotation (Store::RotateToken). On the token that was rotated out:
+  // `rotated_to` is its successor's slug and `grace_ends_at` the instant it
+  // stops verifying (its grace end); it no longer holds its name. Once the
+  // grace has ended, ListTokens reports it as revoked at `grace_ends_at` by
+  // kRevokedByRotation. On the successor: `rotated_from` is the slug of the
+  // token it replaced. All empty for a token never rotated.
+  std::string rotated_to;
+  std::string rotated_from;
+  std::optional<absl::Time> grace_ends_at;
 
   bool revoked() const { return revoked_at.has_value(); }
-  // active reports whether the token is neither revoked nor expired at `now`.
+  // rotated_out reports whether the token was rotated (it has a successor):
+  // in its grace, or past it.
+  bool rotated_out() const { return grace_ends_at.has_value(); }
+  // effective_expiry is the instant the token stops verifying unless it is
+  // revoked first: the earlier of its expiry and its grace end; nullopt if
+  // neither is set.
+  std::optional<absl::Time> effective_expiry() const {
+    if (!grace_ends_at) return expires_at;
+    if (!expires_at) return grace_ends_at;
+    return std::min(*expires_at, *grace_ends_at);
+  }
+  // active reports whether the token is neither revoked nor expired nor past
+  // its rotation grace at `now`.
   bool active(absl::Time now) const {
-    return !revoked_at.has_value() && (!expires_at || *expires_at > now);
+    const std::optional<absl::Time> ends = effective_expiry();
+    return !revoked_at.has_value() && (!ends || *ends > now);
   }
 };
+
+// kRevokedByRotation is TokenMetadata::revoked_by of a token whose rotation
+// grace has ended (as ListTokens reports it).
+inline constexpr char kRevokedByRotation[] = "rotation";
 
 // CreatedToken is the result of Store::CreateToken: the metadata plus the
 // token's plaintext value. This is the only time the value exists outside

@@ -8,10 +8,12 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "keygate/errors.h"
+#include "keygate/store.h"
 
 namespace keygate::http {
 namespace {
@@ -118,6 +120,14 @@ ordered_json TokenMetadataJson(const TokenMetadata& metadata) {
     out["revokedBy"] = metadata.revoked_by;
   }
   out["lastUsedAt"] = OptionalTime(metadata.last_used_at);
+  // Rotation links: null unless rotated.
+  auto slug_or_null = [](const std::string& slug) -> ordered_json {
+    if (slug.empty()) return nullptr;
+    return slug;
+  };
+  out["rotatedTo"] = slug_or_null(metadata.rotated_to);
+  out["rotatedFrom"] = slug_or_null(metadata.rotated_from);
+  out["graceEndsAt"] = OptionalTime(metadata.grace_ends_at);
   return out;
 }
 
@@ -388,6 +398,52 @@ absl::StatusOr<TokenSpec> DecodeTokenSpec(const json& body) {
   if (!errors.empty()) return ValidationError(std::move(errors));
   spec.name = std::move(*name);
   return spec;
+}
+
+absl::StatusOr<absl::Duration> DecodeRotateRequest(const json& body) {
+  constexpr size_t kMaxGraceText = 32;
+  constexpr char kGraceRule[] =
+      "must be a duration from 0s to 30d, e.g. \"0s\", \"90m\", \"24h\" or "
+      "\"7d\"";
+  std::vector<FieldError> errors;
+  std::optional<absl::Duration> grace;
+  for (const auto& [key, value] : body.items()) {
+    if (key != "gracePeriod") {
+      UnknownMember(key, errors);
+      continue;
+    }
+    if (!value.is_string()) {
+      errors.push_back({key, kGraceRule, ValueOf(value)});
+      continue;
+    }
+    const std::string& text = value.get_ref<const std::string&>();
+    const absl::string_view view(text.data(), text.size());
+    absl::Duration parsed;
+    int64_t days = 0;
+    bool ok = false;
+    if (!text.empty() && text.size() <= kMaxGraceText &&
+        text.find('\0') == std::string::npos) {
+      if (text.size() > 1 && text.back() == 'd' &&
+          absl::ascii_isdigit(static_cast<unsigned char>(text.front())) &&
+          absl::SimpleAtoi(view.substr(0, view.size() - 1), &days) &&
+          days <= 30) {
+        parsed = absl::Hours(24) * days;
+        ok = true;
+      } else if (absl::ParseDuration(view, &parsed)) {
+        ok = parsed >= absl::ZeroDuration() && parsed <= kMaxRotationGrace;
+      }
+    }
+    if (!ok) {
+      errors.push_back({key, kGraceRule, SafeValue(text)});
+      continue;
+    }
+    grace = parsed;
+  }
+  if (!body.contains("gracePeriod")) {
+    errors.push_back({"gracePeriod", "is required", ""});
+  }
+  if (!errors.empty()) return ValidationError(std::move(errors));
+  return *grace;
 }
 
 absl::StatusOr<PageRequest> DecodePageRequest(

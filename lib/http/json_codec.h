@@ -118,6 +118,12 @@ absl::StatusOr<ServiceAccountPatch> DecodeServiceAccountPatch(
 // `scopes` are required; expiresAt is RFC 3339.
 absl::StatusOr<TokenSpec> DecodeTokenSpec(const nlohmann::json& body);
 
+// DecodeRotateRequest reads {gracePeriod}: a required duration string,
+// "<n>d" (whole days) or absl::ParseDuration syntax ("0s", "90m", "24h",
+// "1h30m"), from zero to keygate::kMaxRotationGrace; returns the grace.
+// Errors name body fields as DecodeTokenSpec's do.
+absl::StatusOr<absl::Duration> DecodeRotateRequest(const nlohmann::json& body);
+
 // DecodePageRequest reads the `limit` and `cursor` query parameters (either
 // may be absent). `limit` must be a decimal integer in
 // [1, PageRequest::kMaxLimit]; errors name the field "limit".

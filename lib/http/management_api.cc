@@ -622,6 +622,47 @@ Response ManagementApi::Dispatch(Context& context) const {
       }
       return EmptyResponse(204);
     }
+    case Operation::kRotateToken: {
+      // A rotation revokes one token and creates another: a token caller
+      // needs the reach of both (its account, or write:service_accounts)
+      // and may only create what it could create directly (the delegation
+      // rules on the successor, checked by the store under its writer lock
+      // with the successor's actual scopes and expiry).
+      if (token_caller) {
+        absl::Status allowed = CheckServiceAccountReach(
+            caller.token, params[0], ScopeAction::kWrite);
+        if (!allowed.ok()) return context.Refuse(allowed);
+      }
+      json body;
+      if (auto refused = h.ReadBody(request, body)) return *std::move(refused);
+      absl::StatusOr<absl::Duration> grace = DecodeRotateRequest(body);
+      if (!grace.ok()) return context.Refuse(grace.status(), BodyContext());
+      absl::StatusOr<CreatedToken> created = store_->RotateToken(
+          org, params[0], params[1], *grace, actor,
+          [&](const TokenSpec& successor) {
+            if (!token_caller) return absl::OkStatus();
+            return CheckTokenDelegation(caller.token, successor);
+          });
+      if (!created.ok()) {
+        return context.Refuse(RenameFields(
+            created.status(), {{"service_account", "serviceAccountSlug"},
+                               {"serviceAccount", "serviceAccountSlug"},
+                               {"slug", "tokenSlug"}}));
+      }
+      Response response;
+      response.sensitive = true;
+      response.body = CreatedTokenBody(*created);
+      if (response.body.empty()) {
+        return context.Refuse(absl::InternalError("token value not printable"));
+      }
+      response.status = 201;
+      response.headers.push_back({"Content-Type", kJsonContentType});
+      response.headers.push_back(
+          {"Location", absl::StrCat(options_.path_prefix, "/service-accounts/",
+                                    params[0], "/tokens/",
+                                    created->metadata.slug)});
+      return response;
+    }
     case Operation::kListWebhooks: {
       absl::StatusOr<std::vector<WebhookEndpoint>> endpoints =
           store_->ListWebhookEndpoints(org);

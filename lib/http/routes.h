@@ -26,6 +26,7 @@ enum class Operation {
   kCreateToken,
   kListTokens,
   kRevokeToken,
+  kRotateToken,
   kListWebhooks,
   kCreateWebhook,
   kGetWebhook,

@@ -32,6 +32,9 @@ struct TokenEntry {
   const ::keygate::internal::GrantGroup* group = nullptr;
   bool revoked = false;
   std::optional<absl::Time> expires_at;
+  // rotated: expires_at is the grace end of a rotated-out token (a failure
+  // past it is a revocation, not an expiry).
+  bool rotated = false;
   uint8_t slug_size = 0;
   char slug[kMaxSlugSize];  // the first slug_size bytes are the token slug
 };

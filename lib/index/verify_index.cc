@@ -18,6 +18,7 @@ namespace {
 
 // State word of a record: the group number and the revoked flag.
 constexpr uint32_t kRevokedBit = uint32_t{1} << 31;
+constexpr uint32_t kRotatedBit = uint32_t{1} << 30;
 constexpr uint32_t kGroupMask = (uint32_t{1} << 30) - 1;
 
 // Slug arena entry: a header byte (the slug size, kExpiresFlag if an expiry
@@ -109,6 +110,7 @@ bool VerifyIndex::Find(const Digest& digest, TokenEntry* out) const noexcept {
         const uint32_t state = record.state.load(std::memory_order_acquire);
         out->group = groups_.At(state & kGroupMask);
         out->revoked = (state & kRevokedBit) != 0;
+        out->rotated = (state & kRotatedBit) != 0;
         if (record.slug_size != kOutOfLine) {
           out->expires_at.reset();
           out->slug_size = record.slug_size;
@@ -239,14 +241,67 @@ uint32_t VerifyIndex::AllocateSlug(std::string_view slug,
   return offset;
 }
 
+uint32_t VerifyIndex::NewRecord(const Digest& digest, uint32_t state,
+                               std::optional<absl::Time> expires_at,
+                               std::string_view slug) {
+  uint32_t number;
+  if (!free_records_.empty()) {
+    number = free_records_.back();
+    free_records_.pop_back();
+  } else {
+    number = next_record_++;
+    records_.Ensure(number);
+  }
+  Record& record = records_.At(number);
+  record.digest = digest;
+  if (!expires_at && slug.size() <= kInlineSlugSize) {
+    record.slug_size = static_cast<uint8_t>(slug.size());
+    std::memset(record.slug, 0, kInlineSlugSize);
+    std::memcpy(record.slug, slug.data(), slug.size());
+  } else {
+    record.slug_size = kOutOfLine;
+    const uint32_t offset = AllocateSlug(slug, expires_at);
+    std::memcpy(record.slug, &offset, sizeof offset);
+  }
+  record.state.store(state, std::memory_order_relaxed);
+  return number;
+}
+
+std::optional<absl::Time> VerifyIndex::RecordExpiry(
+    const Record& record) const {
+  if (record.slug_size != kOutOfLine) return std::nullopt;
+  uint32_t offset;
+  std::memcpy(&offset, record.slug, sizeof offset);
+  const char* entry = &slugs_.At(offset);
+  if ((static_cast<uint8_t>(entry[0]) & kExpiresFlag) == 0) {
+    return std::nullopt;
+  }
+  int64_t expires_at_us;
+  std::memcpy(&expires_at_us, entry + 1, kExpirySize);
+  return absl::FromUnixMicros(expires_at_us);
+}
+
+void VerifyIndex::FreeRecord(uint32_t number) {
+  Record& record = records_.At(number);
+  if (record.slug_size == kOutOfLine) {
+    uint32_t offset;
+    std::memcpy(&offset, record.slug, sizeof offset);
+    free_slugs_[EntrySize(static_cast<uint8_t>(slugs_.At(offset)))]
+        .push_back(offset);
+  }
+  record.digest.fill(0);
+  free_records_.push_back(number);
+}
+
 absl::Status VerifyIndex::Put(const Digest& digest, uint32_t group,
                               bool revoked,
                               std::optional<absl::Time> expires_at,
-                              std::string_view slug) {
+                              std::string_view slug, bool rotated) {
   if (slug.size() > kMaxSlugSize) {
     return absl::InvalidArgumentError("token slug too long for the index");
   }
-  const uint32_t state = group | (revoked ? kRevokedBit : 0);
+  const uint32_t state =
+      group | (revoked ? kRevokedBit : 0) | (rotated ? kRotatedBit : 0);
   absl::MutexLock lock(&mu_);
   if (group >= group_owners_.size()) {
     return absl::InvalidArgumentError("unknown grant group");
@@ -257,7 +312,19 @@ absl::Status VerifyIndex::Put(const Digest& digest, uint32_t group,
   if (found != SIZE_MAX) {
     const uint32_t ref = table->slots[found].load(std::memory_order_relaxed) &
                          kRefMask;
-    records_.At(ref - 1).state.store(state, std::memory_order_release);
+    Record& record = records_.At(ref - 1);
+    if (RecordExpiry(record) == expires_at) {
+      record.state.store(state, std::memory_order_release);
+      return absl::OkStatus();
+    }
+    // A new expiry (a rotation's grace end): a whole new record, swapped in
+    // with one release store of the same slot; the old one is freed once no
+    // reader can still be looking at it.
+    const uint32_t number = NewRecord(digest, state, expires_at, slug);
+    table->slots[found].store(Tag(digest) | (number + 1),
+                              std::memory_order_release);
+    GracePeriod::WaitForReaders();
+    FreeRecord(ref - 1);
     return absl::OkStatus();
   }
   if (live_ >= kMaxTokens) {
@@ -272,27 +339,8 @@ absl::Status VerifyIndex::Put(const Digest& digest, uint32_t group,
     table = table_.load(std::memory_order_relaxed);
     Locate(*table, digest, &found, &free_slot);
   }
-  uint32_t number;
-  if (!free_records_.empty()) {
-    number = free_records_.back();
-    free_records_.pop_back();
-  } else {
-    number = next_record_++;
-    records_.Ensure(number);
-  }
   // Not reachable by readers until the slot store below.
-  Record& record = records_.At(number);
-  record.digest = digest;
-  if (!expires_at && slug.size() <= kInlineSlugSize) {
-    record.slug_size = static_cast<uint8_t>(slug.size());
-    std::memset(record.slug, 0, kInlineSlugSize);
-    std::memcpy(record.slug, slug.data(), slug.size());
-  } else {
-    record.slug_size = kOutOfLine;
-    const uint32_t offset = AllocateSlug(slug, expires_at);
-    std::memcpy(record.slug, &offset, sizeof offset);
-  }
-  record.state.store(state, std::memory_order_relaxed);
+  const uint32_t number = NewRecord(digest, state, expires_at, slug);
   if ((table->slots[free_slot].load(std::memory_order_relaxed) & kRefMask) ==
       kTombstone) {
     --tombstones_;
@@ -321,17 +369,7 @@ void VerifyIndex::Erase(const std::vector<Digest>& digests) {
   if (erased.empty()) return;
   // No reader still holds a way to the erased records after this.
   GracePeriod::WaitForReaders();
-  for (uint32_t number : erased) {
-    Record& record = records_.At(number);
-    if (record.slug_size == kOutOfLine) {
-      uint32_t offset;
-      std::memcpy(&offset, record.slug, sizeof offset);
-      free_slugs_[EntrySize(static_cast<uint8_t>(slugs_.At(offset)))]
-          .push_back(offset);
-    }
-    record.digest.fill(0);
-    free_records_.push_back(number);
-  }
+  for (uint32_t number : erased) FreeRecord(number);
   // Many tombstones: rebuild at the live size (also shrinks the table).
   if (tombstones_ > live_ && table->capacity > kMinCapacity) {
     Rehash(std::max(kMinCapacity, live_ * 2));

@@ -100,14 +100,19 @@ class VerifyIndex {
                        std::shared_ptr<AccountState> account)
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Put inserts `digest`, or updates its group and revoked flag if present
-  // (the slug and expiry of a token never change). `group` comes from
-  // InternGroup; `slug` is at most kMaxSlugSize bytes. Fails with
-  // ResourceExhausted (changing nothing) past kMaxTokens, InvalidArgument
-  // for a bad group or slug.
+  // Put inserts `digest`, or updates its group, revoked and rotated flags
+  // if present (a token's slug never changes). `rotated` says `expires_at`
+  // is a rotation's grace end (TokenEntry::rotated). An expiry that changes
+  // (a rotation shortens it to the grace end) replaces the record: the new
+  // one is published with one slot store, so a concurrent Find sees the old
+  // entry or the new one whole, and the old record is reused only after a
+  // grace period (Put then waits for one). `group` comes from InternGroup;
+  // `slug` is at most kMaxSlugSize bytes. Fails with ResourceExhausted
+  // (changing nothing) past kMaxTokens, InvalidArgument for a bad group or
+  // slug.
   absl::Status Put(const Digest& digest, uint32_t group, bool revoked,
-                   std::optional<absl::Time> expires_at, std::string_view slug)
-      ABSL_LOCKS_EXCLUDED(mu_);
+                   std::optional<absl::Time> expires_at, std::string_view slug,
+                   bool rotated = false) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Erase removes every digest of `digests` that is present; a Find that
   // starts after this returns misses them. Waits for one grace period.
@@ -151,6 +156,17 @@ class VerifyIndex {
   uint32_t AllocateSlug(std::string_view slug,
                         std::optional<absl::Time> expires_at)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // NewRecord takes a free record number and fills the record (not yet
+  // reachable by readers).
+  uint32_t NewRecord(const Digest& digest, uint32_t state,
+                     std::optional<absl::Time> expires_at,
+                     std::string_view slug) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // RecordExpiry reads the expiry of a record.
+  std::optional<absl::Time> RecordExpiry(const Record& record) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // FreeRecord returns an unreachable record (after a grace period) and its
+  // slug entry for reuse.
+  void FreeRecord(uint32_t number) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::atomic<Table*> table_;
   // 2^24 records in chunks of 6 MiB (three huge pages each).

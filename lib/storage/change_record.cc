@@ -21,7 +21,7 @@ absl::Status CorruptChange() {
 
 bool IsKnownKind(uint8_t kind) {
   return kind >= static_cast<uint8_t>(ChangeKind::kAccountCreated) &&
-         kind <= static_cast<uint8_t>(ChangeKind::kTokensPurged);
+         kind <= static_cast<uint8_t>(ChangeKind::kTokenRotated);
 }
 
 bool GetString(Decoder& decoder, std::string* out) {

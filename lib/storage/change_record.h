@@ -2,7 +2,8 @@
 // write batch changed, and its key (docs/storage-schema.md, "Change log").
 //
 // Every write batch of a primary store (create, update and delete of a
-// service account; create and revoke of a token; each purge chunk) appends
+// service account; create, revoke and rotation of a token; each purge
+// chunk) appends
 // one change record in the same batch, under a position that writers take
 // in commit order. A follower applies the records after its own position to
 // its in-memory state (lib/store/follower.cc). The record names WHAT changed
@@ -34,6 +35,8 @@ enum class ChangeKind : uint8_t {
   kTokenCreated = 4,    // organization, service_account, token_slug
   kTokenRevoked = 5,    // organization, service_account, token_slug
   kTokensPurged = 6,    // deleted_digests
+  kTokenRotated = 7,    // organization, service_account, token_slug (the
+                        // old token; its record names the successor)
 };
 
 // ChangeRecord is one change log entry.

@@ -14,6 +14,12 @@ namespace {
 constexpr uint8_t kTokenHasExpiry = 1 << 0;
 constexpr uint8_t kTokenRevoked = 1 << 1;
 constexpr uint32_t kMaxScopes = 4096;
+// The optional rotation section after the v1 fields: a flags byte (never 0),
+// then the fields it flags, in this order. kRotatedTo and kGraceEnds come
+// together (a rotated-out token).
+constexpr uint8_t kRotatedTo = 1 << 0;
+constexpr uint8_t kRotatedFrom = 1 << 1;
+constexpr uint8_t kGraceEnds = 1 << 2;
 
 absl::Status Corrupt(std::string_view what) {
   return absl::DataLossError(absl::StrCat("corrupt ", AbslView(what), " record"));
@@ -98,6 +104,18 @@ std::string EncodeToken(const StoredToken& token) {
     PutTime(&value, *m.revoked_at);
     PutLengthPrefixed(&value, m.revoked_by);
   }
+  // The rotation section, appended only to rotated tokens: every other
+  // record stays byte for byte what format v1 wrote.
+  uint8_t rotation = 0;
+  if (!m.rotated_to.empty()) rotation |= kRotatedTo;
+  if (!m.rotated_from.empty()) rotation |= kRotatedFrom;
+  if (m.grace_ends_at) rotation |= kGraceEnds;
+  if (rotation != 0) {
+    value.push_back(static_cast<char>(rotation));
+    if (rotation & kRotatedTo) PutLengthPrefixed(&value, m.rotated_to);
+    if (rotation & kRotatedFrom) PutLengthPrefixed(&value, m.rotated_from);
+    if (rotation & kGraceEnds) PutTime(&value, *m.grace_ends_at);
+  }
   return value;
 }
 
@@ -139,6 +157,30 @@ absl::Status DecodeToken(std::string_view value, StoredToken* token) {
       return Corrupt("token");
     }
     m.revoked_at = t;
+  }
+  m.rotated_to.clear();
+  m.rotated_from.clear();
+  m.grace_ends_at.reset();
+  if (!decoder.done()) {
+    uint8_t rotation;
+    if (!decoder.GetByte(&rotation) || rotation == 0 ||
+        (rotation & ~(kRotatedTo | kRotatedFrom | kGraceEnds)) != 0 ||
+        ((rotation & kRotatedTo) != 0) != ((rotation & kGraceEnds) != 0)) {
+      return Corrupt("token");
+    }
+    if ((rotation & kRotatedTo) &&
+        (!GetString(decoder, &m.rotated_to) || m.rotated_to.empty())) {
+      return Corrupt("token");
+    }
+    if ((rotation & kRotatedFrom) &&
+        (!GetString(decoder, &m.rotated_from) || m.rotated_from.empty())) {
+      return Corrupt("token");
+    }
+    if (rotation & kGraceEnds) {
+      absl::Time t;
+      if (!GetTime(decoder, &t)) return Corrupt("token");
+      m.grace_ends_at = t;
+    }
   }
   if (!decoder.done()) return Corrupt("token");
   return absl::OkStatus();

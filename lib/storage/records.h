@@ -39,7 +39,11 @@ std::string EncodeAccount(const ServiceAccount& account);
 // DecodeAccount fills every field but organization and slug (from the key).
 absl::Status DecodeAccount(std::string_view value, ServiceAccount* account);
 
-// Token record (tokens CF value).
+// Token record (tokens CF value). The v1 fields, then, for a rotated token
+// only, the rotation section (docs/storage-schema.md): a record without it
+// is exactly a format v1 record, so records written before rotation existed
+// decode unchanged. A keygate older than rotation refuses (DataLoss) the
+// record of a rotated token.
 std::string EncodeToken(const StoredToken& token);
 // DecodeToken fills every field but organization, service_account and slug.
 absl::Status DecodeToken(std::string_view value, StoredToken* token);

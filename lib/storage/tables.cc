@@ -371,7 +371,8 @@ absl::StatusOr<bool> Tables::FindActiveTokenName(
   absl::Status status = ScanTokens(
       TokenRange::OfAccount(organization, service_account),
       [&](const StoredToken& token) {
-        if (token.metadata.name == name && token.metadata.active(now)) {
+        if (token.metadata.name == name && token.metadata.active(now) &&
+            !token.metadata.rotated_out()) {
           found = true;
           return ScanControl::kStop;
         }

@@ -33,10 +33,11 @@ ActiveTokenIndex::NameKey ActiveTokenIndex::KeyOf(std::string_view name) const {
 
 ActiveTokenIndex::Expiry ActiveTokenIndex::ExpiryOf(
     const TokenMetadata& token) {
-  if (!token.expires_at) return kNoExpiry;
+  const std::optional<absl::Time> expires_at = token.effective_expiry();
+  if (!expires_at) return kNoExpiry;
   // Stored expiries are whole microseconds within 100 years of creation;
   // clamp anything else out of the two reserved values.
-  return std::clamp<Expiry>(absl::ToUnixMicros(*token.expires_at),
+  return std::clamp<Expiry>(absl::ToUnixMicros(*expires_at),
                             kSeveralHolders + 1, kNoExpiry - 1);
 }
 
@@ -67,6 +68,12 @@ void ActiveTokenIndex::Add(const TokenMetadata& token) {
   Organization& organization =
       organizations_[AbslView(token.organization)];
   Account& account = organization.accounts[AbslView(token.service_account)];
+  if (token.rotated_out()) {
+    account.rotated_out.push_back(expiry);
+    AddExpiry(organization, expiry);
+    ++token_count_;
+    return;
+  }
   const NameKey name = KeyOf(token.name);
   auto [slot, inserted] = account.names.try_emplace(name, expiry);
   if (!inserted) {
@@ -112,10 +119,18 @@ void ActiveTokenIndex::Remove(const TokenMetadata& token) {
       organization->second.accounts.find(AbslView(token.service_account));
   if (account == organization->second.accounts.end()) return;
   const Expiry expiry = ExpiryOf(token);
-  if (!RemoveHolder(account->second, KeyOf(token.name), expiry)) return;
+  if (token.rotated_out()) {
+    std::vector<Expiry>& rotated = account->second.rotated_out;
+    auto holder = std::find(rotated.begin(), rotated.end(), expiry);
+    if (holder == rotated.end()) return;
+    *holder = rotated.back();
+    rotated.pop_back();
+  } else if (!RemoveHolder(account->second, KeyOf(token.name), expiry)) {
+    return;
+  }
   RemoveExpiry(organization->second, expiry);
   --token_count_;
-  if (account->second.names.empty()) {
+  if (account->second.empty()) {
     organization->second.accounts.erase(account);
   }
   if (organization->second.accounts.empty()) {
@@ -141,6 +156,10 @@ void ActiveTokenIndex::ForgetAccount(std::string_view organization_name,
       RemoveExpiry(organization->second, expiry);
       --token_count_;
     }
+  }
+  for (Expiry expiry : account->second.rotated_out) {
+    RemoveExpiry(organization->second, expiry);
+    --token_count_;
   }
   organization->second.accounts.erase(account);
   if (organization->second.accounts.empty()) {

@@ -11,7 +11,10 @@
 // as it is: no secondary keys, no migration).
 //
 // Only non-revoked tokens are held: a revoked token holds no name and counts
-// for no quota whatever its expiry. A non-revoked token is active at `now`
+// for no quota whatever its expiry. A token rotated out
+// (TokenMetadata::rotated_out) holds no name either (its successor does) but
+// counts for the quota until its effective expiry (the earlier of its expiry
+// and its grace end), like any token with that expiry. A non-revoked token is active at `now`
 // iff it has no expiry or its expiry is after `now` (TokenMetadata::active),
 // so expired tokens stay here (with their expiry) until they are revoked,
 // purged or deleted with their account; the questions compare expiries with
@@ -123,6 +126,10 @@ class ActiveTokenIndex {
     // Name -> the expiries of its holders, for names held by two or more.
     absl::flat_hash_map<NameKey, std::vector<Expiry>, NameKeyHash>
         shared_names;
+    // The effective expiries of the account's rotated-out tokens (no name).
+    std::vector<Expiry> rotated_out;
+
+    bool empty() const { return names.empty() && rotated_out.empty(); }
   };
 
   struct Organization {

@@ -86,6 +86,7 @@ absl::Status StoreImpl::ApplyChanges() {
           }
           case storage::ChangeKind::kTokenCreated:
           case storage::ChangeKind::kTokenRevoked:
+          case storage::ChangeKind::kTokenRotated:
             if (token_keys
                     .insert(storage::TokenKey(change.organization,
                                               change.service_account,
@@ -133,6 +134,21 @@ absl::Status StoreImpl::ApplyChanges() {
     if (!token.ok()) return token.status();
     if (!token->has_value()) continue;  // deleted since: named in `deleted`
     if (absl::Status s = PublishToken(**token); !s.ok()) return s;
+    // A rotated-out token's record names its successor, written in the
+    // same batch (kTokenRotated names only the old token).
+    const std::string& successor = (*token)->metadata.rotated_to;
+    if (successor.empty() ||
+        token_keys.contains(storage::TokenKey(token_accounts[i].first,
+                                              token_accounts[i].second,
+                                              successor))) {
+      continue;
+    }
+    absl::StatusOr<std::optional<storage::StoredToken>> next =
+        tables_->ReadToken(token_accounts[i].first, token_accounts[i].second,
+                           successor);
+    if (!next.ok()) return next.status();
+    if (!next->has_value()) continue;
+    if (absl::Status s = PublishToken(**next); !s.ok()) return s;
   }
   applied_position_ = last;
   needs_rebuild_ = false;

@@ -7,6 +7,7 @@
 //                  loading the verify index from storage
 //   accounts.cc    the service-account calls
 //   tokens.cc      create, list, revoke and purge of tokens
+//   rotate.cc      rotation of a token (a successor and a grace)
 //   verify.cc      Verify and the upkeep of the verify index (grants and
 //                  per-account state)
 //   slugs.cc       choosing slugs (lib/store/slugs.h)
@@ -107,6 +108,13 @@ class StoreImpl final : public Store {
                            std::string_view token_slug,
                            std::string_view actor) override
       ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
+  using Store::RotateToken;
+  absl::StatusOr<CreatedToken> RotateToken(
+      std::string_view organization, std::string_view service_account,
+      std::string_view token_slug, absl::Duration grace,
+      std::string_view actor,
+      absl::FunctionRef<absl::Status(const TokenSpec& successor)> authorize)
+      override ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
   absl::StatusOr<Principal> Verify(
       std::string_view token, std::string_view required_scope) const override;
   absl::StatusOr<PurgeResult> PurgeRetired() override
@@ -245,6 +253,12 @@ class StoreImpl final : public Store {
       const;
 
   // ----- tokens.cc
+  // NewTokenValue draws a token value under the active pepper into
+  // `created.value` and its digest into `stored` (digest, pepper_id),
+  // checking the digest is not stored yet.
+  absl::Status NewTokenValue(CreatedToken& created,
+                             storage::StoredToken& stored) const
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
   // PurgeChunk commits one chunk of PurgeRetired: the deletions in `batch`
   // of the tokens whose digests are `digests` and whose metadata (the
   // non-revoked ones only) is `unrevoked`, then updates the indexes and

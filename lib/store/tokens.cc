@@ -141,21 +141,7 @@ absl::StatusOr<CreatedToken> StoreImpl::CreateToken(
 
   CreatedToken created;
   storage::StoredToken stored;
-  const int pepper_id = digester_->active_id();
-  for (int attempt = 0;; ++attempt) {
-    created.value = codec_.Generate(pepper_id);
-    if (created.value.empty() ||
-        !digester_->Compute(pepper_id, created.value.view(), &stored.digest)) {
-      return absl::InternalError("could not generate a token");
-    }
-    // 256 random bits never collide in practice; the digest is the unique
-    // key of tokens all the same (the digests table), so check rather than
-    // assume.
-    absl::StatusOr<bool> collision = tables_->ContainsDigest(stored.digest);
-    if (!collision.ok()) return collision.status();
-    if (!*collision) break;
-    if (attempt == 3) return absl::InternalError("token digest collision");
-  }
+  if (absl::Status s = NewTokenValue(created, stored); !s.ok()) return s;
   TokenMetadata& m = stored.metadata;
   m.organization = std::string(organization);
   m.service_account = std::string(service_account);
@@ -165,7 +151,6 @@ absl::StatusOr<CreatedToken> StoreImpl::CreateToken(
   m.created_at = now;
   m.created_by = std::string(actor);
   m.expires_at = expires_at;
-  m.pepper_id = pepper_id;
 
   // The verify index is bounded; refuse before writing rather than store a
   // token that could not verify. Writers are serialized, so the room stays.
@@ -184,6 +169,27 @@ absl::StatusOr<CreatedToken> StoreImpl::CreateToken(
   if (absl::Status s = PublishToken(stored); !s.ok()) return s;
   created.metadata = std::move(m);
   return created;
+}
+
+absl::Status StoreImpl::NewTokenValue(CreatedToken& created,
+                                      storage::StoredToken& stored) const {
+  const int pepper_id = digester_->active_id();
+  for (int attempt = 0;; ++attempt) {
+    created.value = codec_.Generate(pepper_id);
+    if (created.value.empty() ||
+        !digester_->Compute(pepper_id, created.value.view(), &stored.digest)) {
+      return absl::InternalError("could not generate a token");
+    }
+    // 256 random bits never collide in practice; the digest is the unique
+    // key of tokens all the same (the digests table), so check rather than
+    // assume.
+    absl::StatusOr<bool> collision = tables_->ContainsDigest(stored.digest);
+    if (!collision.ok()) return collision.status();
+    if (!*collision) break;
+    if (attempt == 3) return absl::InternalError("token digest collision");
+  }
+  stored.metadata.pepper_id = pepper_id;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Page<TokenMetadata>> StoreImpl::ListTokens(
@@ -215,6 +221,7 @@ absl::StatusOr<Page<TokenMetadata>> StoreImpl::ListTokens(
       ReadAccount(organization, service_account);
   if (!account.ok()) return account.status();
 
+  const absl::Time now = Now();
   Page<TokenMetadata> result;
   std::string last_position;
   bool more = false;
@@ -226,7 +233,14 @@ absl::StatusOr<Page<TokenMetadata>> StoreImpl::ListTokens(
           return storage::ScanControl::kStop;
         }
         result.items.push_back(token.metadata);
-        result.items.back().last_used_at = last_used_.Get(token.digest);
+        TokenMetadata& listed = result.items.back();
+        listed.last_used_at = last_used_.Get(token.digest);
+        // Past its grace a rotated-out token counts as revoked.
+        if (!listed.revoked_at && listed.grace_ends_at &&
+            *listed.grace_ends_at <= now) {
+          listed.revoked_at = listed.grace_ends_at;
+          listed.revoked_by = kRevokedByRotation;
+        }
         last_position = std::string(position);
         return storage::ScanControl::kContinue;
       });
@@ -251,13 +265,17 @@ absl::Status StoreImpl::RevokeToken(std::string_view organization,
   absl::StatusOr<std::optional<storage::StoredToken>> token =
       tables_->ReadToken(organization, service_account, token_slug);
   if (!token.ok()) return token.status();
-  // Unknown, another organization's, or already revoked: one answer.
-  if (!token->has_value() || (*token)->metadata.revoked()) {
+  // Unknown, another organization's, already revoked, or rotated out and
+  // past its grace (which counts as revoked): one answer.
+  const absl::Time now = Now();
+  if (!token->has_value() || (*token)->metadata.revoked() ||
+      ((*token)->metadata.grace_ends_at &&
+       *(*token)->metadata.grace_ends_at <= now)) {
     return TokenNotFoundError();
   }
   storage::StoredToken& stored = **token;
   const TokenMetadata unrevoked = stored.metadata;
-  stored.metadata.revoked_at = Now();
+  stored.metadata.revoked_at = now;
   stored.metadata.revoked_by = std::string(actor);
 
   storage::Batch batch;
@@ -293,9 +311,11 @@ absl::StatusOr<PurgeResult> StoreImpl::PurgeRetired() {
       [&](const storage::StoredToken& token) ABSL_NO_THREAD_SAFETY_ANALYSIS
       -> absl::StatusOr<storage::ScanControl> {
         const TokenMetadata& m = token.metadata;
-        const bool retired =
-            (m.revoked_at && *m.revoked_at < cutoff) ||
-            (!m.revoked_at && m.expires_at && *m.expires_at < cutoff);
+        // Retired at its revocation, else at its expiry or rotation grace
+        // end, whichever came first.
+        const std::optional<absl::Time> ends = m.effective_expiry();
+        const bool retired = (m.revoked_at && *m.revoked_at < cutoff) ||
+                             (!m.revoked_at && ends && *ends < cutoff);
         if (!retired) return storage::ScanControl::kContinue;
         tables.DeleteToken(batch, token);
         digests.push_back(token.digest);

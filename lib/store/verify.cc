@@ -56,6 +56,12 @@ const absl::Status& Failure(VerifyFailure failure) {
   return statuses.Get(failure);
 }
 
+// GraceEndsFirst reports whether a token stops verifying at its rotation
+// grace end rather than at its own expiry (the index's rotated flag).
+bool GraceEndsFirst(const TokenMetadata& m) {
+  return m.grace_ends_at && (!m.expires_at || *m.grace_ends_at < *m.expires_at);
+}
+
 }  // namespace
 
 absl::StatusOr<Principal> StoreImpl::Verify(
@@ -99,7 +105,10 @@ absl::StatusOr<Principal> StoreImpl::Verify(
     return Failure(VerifyFailure::kAccountDisabled);
   }
   if (entry.expires_at && *entry.expires_at <= Now()) {
-    return Failure(VerifyFailure::kExpired);
+    // Past a rotation's grace the token counts as revoked (same 401 to the
+    // outside; VerifyFailureOf tells the reason).
+    return Failure(entry.rotated ? VerifyFailure::kRevoked
+                                 : VerifyFailure::kExpired);
   }
   if (required && !catalog_->Grants(group.scope_mask, *required)) {
     return internal::VerifyError(VerifyFailure::kInsufficientScope,
@@ -166,7 +175,7 @@ absl::Status StoreImpl::LoadToken(const storage::StoredToken& token,
   }
   last_used_.Add(token.digest);
   return index_.Put(token.digest, last.number, m.revoked_at.has_value(),
-                    m.expires_at, m.slug);
+                    m.effective_expiry(), m.slug, GraceEndsFirst(m));
 }
 
 std::shared_ptr<index::AccountState> StoreImpl::AccountStateFor(
@@ -185,7 +194,7 @@ absl::Status StoreImpl::IndexToken(
       index_.InternGroup(m.organization, m.service_account, m.scopes,
                          catalog_.get(), std::move(account));
   return index_.Put(token.digest, group, m.revoked_at.has_value(),
-                    m.expires_at, m.slug);
+                    m.effective_expiry(), m.slug, GraceEndsFirst(m));
 }
 
 }  // namespace keygate::store

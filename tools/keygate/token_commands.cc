@@ -1,5 +1,5 @@
-// tools/keygate/token_commands.cc: `keygate token ...`: create, list and
-// revoke a service account's API tokens, and verify a token.
+// tools/keygate/token_commands.cc: `keygate token ...`: create, list,
+// revoke and rotate a service account's API tokens, and verify a token.
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -44,6 +44,7 @@ struct TokenArgs {
   std::string cursor;
   std::string token;
   std::string scope;
+  std::string grace;
 };
 
 std::string ScopesText(const std::vector<std::string>& scopes) {
@@ -52,6 +53,10 @@ std::string ScopesText(const std::vector<std::string>& scopes) {
 
 std::string TokenStatus(const TokenMetadata& token, absl::Time now) {
   if (token.revoked()) return "revoked";
+  if (token.rotated_out()) {
+    if (!token.active(now)) return "revoked";
+    return "grace (rotated to " + token.rotated_to + ")";
+  }
   if (!token.active(now)) return "expired";
   return "active";
 }
@@ -180,6 +185,34 @@ int RunRevoke(const CommandContext& context, const TokenArgs& args) {
                 << " of service account " << Printable(args.account)
                 << ".\n";
     }
+    return kExitOk;
+  });
+}
+
+int RunRotate(const CommandContext& context, const TokenArgs& args) {
+  // The HTTP API's grammar for gracePeriod, so both accept the same text.
+  absl::StatusOr<absl::Duration> grace =
+      http::DecodeRotateRequest(json{{"gracePeriod", args.grace}});
+  if (!grace.ok()) {
+    return PrintError(
+        ValidationError({{"grace",
+                          "must be a duration from 0s to 30d, e.g. 0s, 90m, "
+                          "24h or 7d",
+                          SafeValue(args.grace)}}),
+        context.globals.json);
+  }
+  return WithStore(context, [&](Store& store) {
+    absl::StatusOr<CreatedToken> created = store.RotateToken(
+        args.org, args.account, args.slug, *grace, args.actor);
+    if (!created.ok()) return PrintError(created.status(), context.globals.json);
+    if (!context.globals.json) {
+      std::cout << "Rotated token " << Printable(args.slug) << ": it "
+                << (*grace == absl::ZeroDuration()
+                        ? std::string("stopped verifying now")
+                        : "keeps verifying for " + absl::FormatDuration(*grace))
+                << ".\n";
+    }
+    PrintCreated(*created, context.globals.json);
     return kExitOk;
   });
 }
@@ -342,6 +375,29 @@ void AddTokenCommands(CLI::App& app, CommandContext& context) {
     AddActorOption(*revoke, args->actor);
     revoke->callback(
         [&context, args] { context.exit_code = RunRevoke(context, *args); });
+  }
+  {
+    auto args = std::make_shared<TokenArgs>();
+    CLI::App* rotate = token->add_subcommand(
+        "rotate",
+        "Replace a token: a successor with the same name and scopes (its "
+        "value printed once; it keeps the old token's lifetime, from now), "
+        "while the old token keeps verifying for --grace, then counts as "
+        "revoked");
+    AddOrgOption(*rotate, args->org);
+    rotate->add_option("SA", args->account, "The service account's slug")
+        ->required();
+    rotate->add_option("TOKEN_SLUG", args->slug, "The token's slug")
+        ->required();
+    rotate
+        ->add_option("--grace", args->grace,
+                     "How long the old token keeps verifying: 0s (stops "
+                     "now) to 30d, e.g. 90m, 24h, 7d")
+        ->type_name("DURATION")
+        ->required();
+    AddActorOption(*rotate, args->actor);
+    rotate->callback(
+        [&context, args] { context.exit_code = RunRotate(context, *args); });
   }
   {
     auto args = std::make_shared<TokenArgs>();
