@@ -229,7 +229,8 @@ class StoreImpl final : public Store {
   absl::Status Commit(storage::Batch& batch, storage::ChangeRecord change)
       ABSL_SHARED_LOCKS_REQUIRED(db_mu_) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // CommitUnlogged is Commit for the batches followers need not see (the
-  // last-used flush, the schema records at open): no change record.
+  // last-used flush, the schema records at open, webhook endpoints, which
+  // every call reads from storage): no change record.
   absl::Status CommitUnlogged(storage::Batch& batch)
       ABSL_SHARED_LOCKS_REQUIRED(db_mu_) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 

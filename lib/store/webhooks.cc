@@ -173,7 +173,7 @@ absl::StatusOr<EndpointWithSecret> StoreImpl::CreateWebhookEndpoint(
 
   storage::Batch batch;
   tables_->PutWebhookEndpoint(batch, stored);
-  if (absl::Status s = Commit(batch); !s.ok()) return s;
+  if (absl::Status s = CommitUnlogged(batch); !s.ok()) return s;
   return EndpointWithSecret{std::move(endpoint), *std::move(secret)};
 }
 
@@ -243,7 +243,7 @@ absl::StatusOr<WebhookEndpoint> StoreImpl::UpdateWebhookEndpoint(
   endpoint.updated_by = std::string(actor);
   storage::Batch batch;
   tables_->PutWebhookEndpoint(batch, stored);
-  if (absl::Status s = Commit(batch); !s.ok()) return s;
+  if (absl::Status s = CommitUnlogged(batch); !s.ok()) return s;
   return std::move(stored.endpoint);
 }
 
@@ -263,7 +263,7 @@ absl::Status StoreImpl::DeleteWebhookEndpoint(std::string_view organization,
   if (!read->has_value()) return WebhookNotFoundError();
   storage::Batch batch;
   tables_->DeleteWebhookEndpoint(batch, organization, id);
-  return Commit(batch);
+  return CommitUnlogged(batch);
 }
 
 absl::StatusOr<EndpointWithSecret> StoreImpl::RotateWebhookSecret(
@@ -287,7 +287,7 @@ absl::StatusOr<EndpointWithSecret> StoreImpl::RotateWebhookSecret(
   stored.endpoint.updated_by = std::string(actor);
   storage::Batch batch;
   tables_->PutWebhookEndpoint(batch, stored);
-  if (absl::Status s = Commit(batch); !s.ok()) return s;
+  if (absl::Status s = CommitUnlogged(batch); !s.ok()) return s;
   return EndpointWithSecret{std::move(stored.endpoint), *std::move(secret)};
 }
 
