@@ -432,15 +432,16 @@ TEST_P(FollowerOracleTest, FollowerAnswersLikeThePrimary) {
       }
       case 4:
         if (!tokens.empty()) {
-          const CreatedToken t = tokens[rng() % tokens.size()];
+          // A copy: push_back below may move the tokens.
+          const TokenMetadata t = tokens[rng() % tokens.size()].metadata;
           if (rng() % 2 == 0) {
-            (void)store_->RevokeToken(kOrg, t.metadata.service_account,
-                                      t.metadata.slug, kActor);
+            (void)store_->RevokeToken(kOrg, t.service_account,
+                                      t.slug, kActor);
           } else {
             // A rotation: the successor joins the compared tokens; the old
             // one verifies for its grace (0 to 4 minutes) and then fails.
             absl::StatusOr<CreatedToken> next = store_->RotateToken(
-                kOrg, t.metadata.service_account, t.metadata.slug,
+                kOrg, t.service_account, t.slug,
                 absl::Minutes(static_cast<int64_t>(rng() % 5)), kActor);
             if (next.ok()) tokens.push_back(*std::move(next));
           }
