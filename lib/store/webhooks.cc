@@ -6,7 +6,9 @@
 // keyring's active pepper (lib/webhooks/secret_box.h), bound to the
 // endpoint's key, and leaves the store only from create, rotate and
 // WebhookSigningSecret.
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -26,6 +28,17 @@ namespace {
 
 absl::Status WebhookNotFoundError() {
   return absl::NotFoundError("webhook endpoint not found");
+}
+
+// ReadEndpoint reads the organization's endpoint `id`, or NotFound.
+absl::StatusOr<storage::StoredWebhookEndpoint> ReadEndpoint(
+    const storage::Tables& tables, std::string_view organization,
+    std::string_view id) {
+  absl::StatusOr<std::optional<storage::StoredWebhookEndpoint>> read =
+      tables.ReadWebhookEndpoint(organization, id);
+  if (!read.ok()) return read.status();
+  if (!read->has_value()) return WebhookNotFoundError();
+  return **std::move(read);
 }
 
 void CheckWebhookId(std::string_view id, std::vector<FieldError>& errors) {
@@ -185,11 +198,10 @@ absl::StatusOr<WebhookEndpoint> StoreImpl::GetWebhookEndpoint(
   if (!errors.empty()) return ValidationError(std::move(errors));
   ReadGuard guard(this);
   if (!guard.status().ok()) return guard.status();
-  absl::StatusOr<std::optional<storage::StoredWebhookEndpoint>> stored =
-      tables_->ReadWebhookEndpoint(organization, id);
+  absl::StatusOr<storage::StoredWebhookEndpoint> stored =
+      ReadEndpoint(*tables_, organization, id);
   if (!stored.ok()) return stored.status();
-  if (!stored->has_value()) return WebhookNotFoundError();
-  return std::move((*stored)->endpoint);
+  return std::move(stored->endpoint);
 }
 
 absl::StatusOr<std::vector<WebhookEndpoint>> StoreImpl::ListWebhookEndpoints(
@@ -225,11 +237,10 @@ absl::StatusOr<WebhookEndpoint> StoreImpl::UpdateWebhookEndpoint(
 
   WriteGuard guard(this);
   if (!guard.status().ok()) return guard.status();
-  absl::StatusOr<std::optional<storage::StoredWebhookEndpoint>> read =
-      tables_->ReadWebhookEndpoint(organization, id);
+  absl::StatusOr<storage::StoredWebhookEndpoint> read =
+      ReadEndpoint(*tables_, organization, id);
   if (!read.ok()) return read.status();
-  if (!read->has_value()) return WebhookNotFoundError();
-  storage::StoredWebhookEndpoint stored = **std::move(read);
+  storage::StoredWebhookEndpoint stored = *std::move(read);
   if (!patch.url && !patch.event_names && !patch.description &&
       !patch.disabled) {
     return std::move(stored.endpoint);
@@ -257,10 +268,9 @@ absl::Status StoreImpl::DeleteWebhookEndpoint(std::string_view organization,
   if (!errors.empty()) return ValidationError(std::move(errors));
   WriteGuard guard(this);
   if (!guard.status().ok()) return guard.status();
-  absl::StatusOr<std::optional<storage::StoredWebhookEndpoint>> read =
-      tables_->ReadWebhookEndpoint(organization, id);
+  absl::StatusOr<storage::StoredWebhookEndpoint> read =
+      ReadEndpoint(*tables_, organization, id);
   if (!read.ok()) return read.status();
-  if (!read->has_value()) return WebhookNotFoundError();
   storage::Batch batch;
   tables_->DeleteWebhookEndpoint(batch, organization, id);
   return CommitUnlogged(batch);
@@ -276,11 +286,10 @@ absl::StatusOr<EndpointWithSecret> StoreImpl::RotateWebhookSecret(
   if (!errors.empty()) return ValidationError(std::move(errors));
   WriteGuard guard(this);
   if (!guard.status().ok()) return guard.status();
-  absl::StatusOr<std::optional<storage::StoredWebhookEndpoint>> read =
-      tables_->ReadWebhookEndpoint(organization, id);
+  absl::StatusOr<storage::StoredWebhookEndpoint> read =
+      ReadEndpoint(*tables_, organization, id);
   if (!read.ok()) return read.status();
-  if (!read->has_value()) return WebhookNotFoundError();
-  storage::StoredWebhookEndpoint stored = **std::move(read);
+  storage::StoredWebhookEndpoint stored = *std::move(read);
   absl::StatusOr<SecretString> secret = SealNewSecret(stored);
   if (!secret.ok()) return secret.status();
   stored.endpoint.secret_created_at = stored.endpoint.updated_at = Now();
@@ -299,13 +308,12 @@ absl::StatusOr<SecretString> StoreImpl::WebhookSigningSecret(
   if (!errors.empty()) return ValidationError(std::move(errors));
   ReadGuard guard(this);
   if (!guard.status().ok()) return guard.status();
-  absl::StatusOr<std::optional<storage::StoredWebhookEndpoint>> stored =
-      tables_->ReadWebhookEndpoint(organization, id);
+  absl::StatusOr<storage::StoredWebhookEndpoint> stored =
+      ReadEndpoint(*tables_, organization, id);
   if (!stored.ok()) return stored.status();
-  if (!stored->has_value()) return WebhookNotFoundError();
-  return webhooks::OpenSecret(*options_.keyring, (*stored)->secret_pepper_id,
+  return webhooks::OpenSecret(*options_.keyring, stored->secret_pepper_id,
                               storage::WebhookKey(organization, id),
-                              (*stored)->sealed_secret);
+                              stored->sealed_secret);
 }
 
 }  // namespace keygate::store
