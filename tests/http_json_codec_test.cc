@@ -170,7 +170,8 @@ TEST(EncodeTest, TokenMetadataHasNullsNeverTheValue) {
             R"({"name":"Tok","slug":"tok","scopes":["read:tokens"],)"
             R"("expiresAt":null,"createdAt":"2026-01-02T03:04:05Z",)"
             R"("createdBy":"alice","revokedAt":null,"revokedBy":null,)"
-            R"("lastUsedAt":null})");
+            R"("lastUsedAt":null,"rotatedTo":null,"rotatedFrom":null,)"
+            R"("graceEndsAt":null})");
   m.revoked_at = m.created_at;
   m.revoked_by = "bob";
   m.expires_at = m.created_at;
@@ -181,12 +182,18 @@ TEST(EncodeTest, TokenMetadataHasNullsNeverTheValue) {
   m.last_used_at = absl::FromUnixSeconds(1767323046);
   j = TokenMetadataJson(m);
   EXPECT_EQ(j["lastUsedAt"], "2026-01-02T03:04:06Z");
+  m.rotated_to = "tok-2";
+  m.grace_ends_at = absl::FromUnixSeconds(1767326645);
+  j = TokenMetadataJson(m);
+  EXPECT_EQ(j["rotatedTo"], "tok-2");
+  EXPECT_EQ(j["graceEndsAt"], "2026-01-02T04:04:05Z");
+  EXPECT_TRUE(j["rotatedFrom"].is_null());
 
   CreatedToken created{m, SecretString("kg_abcDEF123-_")};
   std::string body = CreatedTokenBody(created);
   json parsed = json::parse(body);
   EXPECT_EQ(parsed["token"], "kg_abcDEF123-_");
-  EXPECT_EQ(parsed.size(), 10u);  // the 9 metadata members + token
+  EXPECT_EQ(parsed.size(), 13u);  // the 12 metadata members + token
 
   // A value that would need escaping is refused rather than mis-encoded.
   CreatedToken odd{m, SecretString("kg_\"}")};
