@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libboost1.81-dev
   nginx-light
+  postgresql libpq-dev
   curl python3
   "$@"
 )

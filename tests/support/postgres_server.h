@@ -1,0 +1,96 @@
+// tests/support/postgres_server.h: a throwaway PostgreSQL server for tests.
+//
+// PostgresServer runs Debian's postgresql binaries (/usr/lib/postgresql/*/bin,
+// the newest) on 127.0.0.1 and a free port, with its cluster and socket in a
+// fresh temporary directory, trust authentication, and fsync off (tests need
+// no durability). The destructor stops it by its PID (fast shutdown, then
+// SIGKILL after 30 s) and removes the directory: nothing is left running or
+// on disk. PostgreSQL refuses to run as root: as root, initdb and postgres
+// run as the `postgres` system user (created by the package), the directory
+// chowned to it; as anyone else, as themselves. Children only make system
+// calls between fork and execve (argv/envp are built before fork), so they
+// are safe under ASan.
+//
+// PostgresEnvironment is a GoogleTest environment that starts one server for
+// a whole test binary (initdb costs seconds): register it with
+//   ::testing::AddGlobalTestEnvironment(new PostgresEnvironment);
+// and begin each test with KEYGATE_REQUIRE_POSTGRES(), which skips the test
+// (with a message) only when the PostgreSQL binaries are absent, and fails
+// it when they are present but the server did not start.
+#ifndef KEYGATE_TESTS_SUPPORT_POSTGRES_SERVER_H_
+#define KEYGATE_TESTS_SUPPORT_POSTGRES_SERVER_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "gtest/gtest.h"
+
+namespace keygate::testing {
+
+class PostgresServer {
+ public:
+  // Start creates a cluster and starts the server, waiting until it accepts
+  // connections (at most 60 s). NotFound if the PostgreSQL binaries are not
+  // installed; Internal, with the server's log, if it did not start.
+  static absl::StatusOr<std::unique_ptr<PostgresServer>> Start();
+
+  PostgresServer(const PostgresServer&) = delete;
+  PostgresServer& operator=(const PostgresServer&) = delete;
+  // Stops the server and removes its directory.
+  ~PostgresServer();
+
+  // ConnInfo is a libpq connection string for `database` as the superuser
+  // `keygate`.
+  std::string ConnInfo(const std::string& database = "postgres") const;
+  // CreateDatabase creates a fresh, empty database and returns its
+  // connection string (every test takes its own, so tests do not share
+  // rows).
+  absl::StatusOr<std::string> CreateDatabase();
+
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+
+ private:
+  PostgresServer() = default;
+  absl::Status Launch();
+
+  std::string dir_;
+  std::string bin_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+  int databases_ = 0;
+};
+
+class PostgresEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override;
+  void TearDown() override;
+
+  // server is the binary's server; null if it did not start (status() says
+  // why).
+  static PostgresServer* server();
+  static const absl::Status& status();
+};
+
+}  // namespace keygate::testing
+
+// KEYGATE_REQUIRE_POSTGRES skips the current test when PostgreSQL is not
+// installed and fails it when the server could not start.
+#define KEYGATE_REQUIRE_POSTGRES()                                          \
+  do {                                                                      \
+    if (::keygate::testing::PostgresEnvironment::server() == nullptr) {     \
+      if (::absl::IsNotFound(                                               \
+              ::keygate::testing::PostgresEnvironment::status())) {         \
+        GTEST_SKIP() << ::keygate::testing::PostgresEnvironment::status()   \
+                            .message();                                     \
+      }                                                                     \
+      FAIL() << "PostgreSQL test server did not start: "                    \
+             << ::keygate::testing::PostgresEnvironment::status();          \
+    }                                                                       \
+  } while (0)
+
+#endif  // KEYGATE_TESTS_SUPPORT_POSTGRES_SERVER_H_
