@@ -17,12 +17,19 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "lib/base/absl_view.h"
 
 namespace keygate::postgres {
 namespace {
 
-absl::string_view AbslView(std::string_view view) {
-  return absl::string_view(view.data(), view.size());
+std::string_view StdView(absl::string_view view) {
+  return std::string_view(view.data(), view.size());
+}
+
+// Trimmed is a libpq message without its trailing newline.
+std::string_view Trimmed(const char* message) {
+  return StdView(absl::StripTrailingAsciiWhitespace(
+      message == nullptr ? "" : message));
 }
 
 // PasswordOf returns the password a parsed connection string names ("" if
@@ -158,8 +165,7 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(
       new Connection(conn, std::move(*password)));
   if (PQstatus(conn) != CONNECTION_OK) {
     const std::string message =
-        connection->Redact(absl::StripTrailingAsciiWhitespace(
-            PQerrorMessage(conn)));
+        connection->Redact(Trimmed(PQerrorMessage(conn)));
     // libpq reports refused credentials only in the message text.
     if (absl::StrContains(message, "authentication failed") ||
         absl::StrContains(message, "no pg_hba.conf entry") ||
@@ -195,10 +201,10 @@ absl::Status Connection::StatusOf(const PGresult* result,
   if (PQstatus(conn_) == CONNECTION_BAD) code = absl::StatusCode::kUnavailable;
   const char* text = result != nullptr ? PQresultErrorMessage(result) : "";
   if (text == nullptr || *text == '\0') text = PQerrorMessage(conn_);
-  std::string message = Redact(absl::StripTrailingAsciiWhitespace(text));
+  std::string message = Redact(Trimmed(text));
   if (message.empty()) message = "no message";
   return absl::Status(
-      code, absl::StrCat(what, ": ", message,
+      code, absl::StrCat(AbslView(what), ": ", message,
                          state != nullptr ? absl::StrCat(" (SQLSTATE ", state, ")")
                                           : std::string()));
 }
