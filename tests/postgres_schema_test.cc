@@ -28,7 +28,7 @@ class PostgresSchemaTest : public ::testing::Test {
   void SetUp() override {
     KEYGATE_REQUIRE_POSTGRES();
     absl::StatusOr<std::string> database =
-        PostgresEnvironment::server()->CreateDatabase();
+        PostgresEnvironment::server()->CreateSchema();
     ASSERT_TRUE(database.ok()) << database.status();
     conninfo_ = *database;
   }

@@ -163,6 +163,9 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(
   }
   std::unique_ptr<Connection> connection(
       new Connection(conn, std::move(*password)));
+  // Server notices (WARNING, NOTICE) are not errors: libpq would print them
+  // to stderr; drop them.
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
   if (PQstatus(conn) != CONNECTION_OK) {
     const std::string message =
         connection->Redact(Trimmed(PQerrorMessage(conn)));

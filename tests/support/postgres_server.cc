@@ -248,17 +248,17 @@ std::string PostgresServer::ConnInfo(const std::string& database) const {
                       " user=keygate dbname=", database);
 }
 
-absl::StatusOr<std::string> PostgresServer::CreateDatabase() {
+absl::StatusOr<std::string> PostgresServer::CreateSchema() {
   absl::StatusOr<std::unique_ptr<postgres::Connection>> admin =
       postgres::Connection::Open(ConnInfo());
   if (!admin.ok()) return admin.status();
-  const std::string name = absl::StrCat("test_", ++databases_);
+  const std::string name = absl::StrCat("test_", ++schemas_);
   if (absl::Status created =
-          (*admin)->ExecScript(absl::StrCat("CREATE DATABASE ", name));
+          (*admin)->ExecScript(absl::StrCat("CREATE SCHEMA ", name));
       !created.ok()) {
     return created;
   }
-  return ConnInfo(name);
+  return absl::StrCat(ConnInfo(), " options='-csearch_path=", name, "'");
 }
 
 void PostgresEnvironment::SetUp() {
