@@ -402,6 +402,20 @@ TEST_F(PostgresChangeFeedTest, RefusesAChannelThatIsNotAnIdentifier) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(PostgresChangeFeedTest, RefusesATransactionAboveReadCommitted) {
+  std::unique_ptr<Connection> writer = Connect();
+  ASSERT_NE(writer, nullptr);
+  absl::StatusOr<Transaction> transaction = Transaction::Begin(*writer);
+  ASSERT_TRUE(transaction.ok());
+  ASSERT_TRUE(
+      transaction->Exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+          .ok());
+  EXPECT_EQ(AppendChange(*transaction, Change("o")).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(transaction->Rollback().ok());
+  EXPECT_EQ(Append(*writer, "o"), 1u);
+}
+
 // WaitUntilBlockedOnLock waits until `pid`'s backend waits for a lock.
 bool WaitUntilBlockedOnLock(Connection& observer, int pid) {
   for (int i = 0; i < 200; ++i) {

@@ -42,11 +42,15 @@ absl::StatusOr<uint64_t> AppendChange(Transaction& transaction,
   const std::string lock_key = std::to_string(kChangeLogLockKey);
   // Held until the transaction ends: the next appender waits for our commit
   // (or rollback) before it reads max(position).
-  if (absl::StatusOr<Result> locked =
-          transaction.Exec("SELECT pg_advisory_xact_lock($1::bigint)",
-                           {Param::Text(lock_key)});
-      !locked.ok()) {
-    return locked.status();
+  absl::StatusOr<Result> locked = transaction.Exec(
+      "SELECT pg_advisory_xact_lock($1::bigint), "
+      "current_setting('transaction_isolation')",
+      {Param::Text(lock_key)});
+  if (!locked.ok()) return locked.status();
+  if (locked->Value(0, 1) != "read committed") {
+    // A snapshot older than the lock could miss the previous append.
+    return absl::FailedPreconditionError(
+        "AppendChange needs a READ COMMITTED transaction");
   }
   const std::string record = storage::EncodeChange(change);
   const std::string written_at =

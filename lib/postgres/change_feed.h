@@ -57,11 +57,12 @@ inline constexpr std::string_view kDefaultChangeChannel = "keygate_changes";
 // the position, which is final once the transaction commits (a rollback
 // discards it, and the next append takes it). Blocks while another
 // transaction holds the append lock, i.e. until the previous appender
-// commits or rolls back. REQUIRES: `transaction` runs at READ COMMITTED (the
-// default: a REPEATABLE READ snapshot taken before the lock could miss the
-// previous append; it would then fail on the primary key, never skip);
-// `channel` is a plain identifier. Errors: the transaction's status
-// (Aborted, Unavailable, ...); the caller rolls back.
+// commits or rolls back. `transaction` must run at READ COMMITTED (the
+// default): a REPEATABLE READ snapshot taken before the lock could miss the
+// previous append, so any other level is FailedPrecondition.
+// InvalidArgument if `channel` is not a lower-case SQL identifier.
+// Otherwise the transaction's status (Aborted, Unavailable, ...); the caller
+// rolls back.
 absl::StatusOr<uint64_t> AppendChange(
     Transaction& transaction, const storage::ChangeRecord& change,
     std::string_view channel = kDefaultChangeChannel);
