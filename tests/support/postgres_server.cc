@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -123,6 +124,10 @@ pid_t Spawn(std::vector<std::string> args, std::vector<std::string> env,
         _exit(125);
       }
     }
+    // If the test binary dies without its destructors (a crash, SIGKILL),
+    // the server shuts down at once (SIGQUIT: immediate shutdown) instead
+    // of running on. Set after setuid, which clears it.
+    if (prctl(PR_SET_PDEATHSIG, SIGQUIT) != 0) _exit(124);
     execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }

@@ -5,7 +5,9 @@
 // fresh temporary directory, trust authentication, and fsync off (tests need
 // no durability). The destructor stops it by its PID (fast shutdown, then
 // SIGKILL after 30 s) and removes the directory: nothing is left running or
-// on disk. PostgreSQL refuses to run as root: as root, initdb and postgres
+// on disk. Should the test binary die without running destructors, the
+// server gets SIGQUIT (PR_SET_PDEATHSIG) and stops at once (only its
+// directory under /tmp is then left). PostgreSQL refuses to run as root: as root, initdb and postgres
 // run as the `postgres` system user (created by the package), the directory
 // chowned to it; as anyone else, as themselves. Children only make system
 // calls between fork and execve (argv/envp are built before fork), so they
