@@ -192,8 +192,10 @@ TEST_F(RotationTest, TokenInItsGraceCannotBeRotatedAgain) {
 TEST_F(RotationTest, ConcurrentRotationsOfOneTokenMakeOneSuccessor) {
   KG_ASSERT_OK(CreateToken("svc", "api", {"read:tokens"}, std::string("api")));
   constexpr int kThreads = 8;
-  std::vector<absl::StatusOr<CreatedToken>> results(
-      kThreads, absl::UnknownError("not run"));
+  std::vector<absl::StatusOr<CreatedToken>> results;
+  for (int i = 0; i < kThreads; ++i) {
+    results.emplace_back(absl::UnknownError("not run"));
+  }
   std::atomic<bool> go{false};
   std::vector<std::thread> threads;
   for (int i = 0; i < kThreads; ++i) {
