@@ -12,6 +12,7 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -341,6 +342,42 @@ TEST_F(ManagementApiTest, RotateBadGraceIs422AtBodyGracePeriod) {
              json{{"gracePeriod", good}}.dump());
     EXPECT_EQ(response.status, 201) << response.body;
   }
+}
+
+// Attack on the grace text: whitespace, signs, exponents, overflow and
+// non-ASCII digits are all 422 at body.gracePeriod and change nothing. The
+// "<n>d" form took whatever absl::SimpleAtoi accepts, which strips ASCII
+// whitespace: "1 d" and "1\nd" were a day.
+TEST_F(ManagementApiTest, RotateGraceTextIsStrict) {
+  KG_ASSERT_OK(CreateAccount("bot"));
+  KG_ASSERT_OK(CreateToken("bot", "deploy", {"read:tokens"},
+                           std::string("deploy")));
+  const std::string before = Snapshot();
+  for (const std::string& grace :
+       {std::string("1 d"), std::string("1\td"), std::string("1\nd"),
+        std::string("1\rd"), std::string("1\vd"), std::string("1\fd"),
+        std::string("1\xc2\xa0" "d"), std::string(" 1d"), std::string("1d "),
+        std::string("+1d"), std::string("-0d"), std::string("-1d"),
+        std::string("1e9d"), std::string("1e9h"), std::string("1.5d"),
+        std::string("0x1d"), std::string("1D"), std::string("1d1h"),
+        std::string("99999999999999999999d"),
+        std::string("9223372036854775807d"), std::string("2562047h"),
+        std::string("720h1ns"), std::string("\xd9\xa1" "d"),
+        std::string("\xef\xbc\x91" "d"), std::string("d")}) {
+    SCOPED_TRACE(absl::CEscape(grace));
+    Response response =
+        Call("POST", "/service-accounts/bot/tokens/deploy/rotate", Jwt(),
+             json{{"gracePeriod", grace}}.dump());
+    // ASSERT: a rotation that went through changes what the next case sees.
+    ASSERT_EQ(response.status, 422) << response.body;
+    bool located = false;
+    const json problem = Body(response);
+    for (const json& e : problem["errors"]) {
+      if (e.value("location", "") == "body.gracePeriod") located = true;
+    }
+    EXPECT_TRUE(located) << response.body;
+  }
+  EXPECT_EQ(Snapshot(), before);
 }
 
 TEST_F(ManagementApiTest, RotateUnknownRevokedOrOtherOrgIs404AndChangesNothing) {

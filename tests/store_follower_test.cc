@@ -388,6 +388,53 @@ TEST_F(FollowerTest, OldStoreWithoutAChangeLogIsFollowed) {
   EXPECT_EQ(Rebuilds(*follower), 0u);
 }
 
+// Attack: the primary's change log holds a record this follower cannot
+// decode (a newer keygate's record kind, or a damaged value) right after a
+// revocation. The follower cannot know what that record changed, so it must
+// not stay where it was, serving the revoked token, on every later catch-up
+// too: it rebuilds from the tables (the truth), and goes on applying
+// records after it.
+TEST_F(FollowerTest, UndecodableChangeRecordMakesTheFollowerRebuild) {
+  KG_ASSERT_OK(CreateAccount("alpha"));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken revoked, CreateToken("alpha", "r"));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken kept, CreateToken("alpha", "k"));
+  KG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> follower, OpenFollower());
+  KG_ASSERT_OK(follower->Verify(revoked.value.view()));
+  KG_ASSERT_OK(store_->RevokeToken(kOrg, "alpha", revoked.metadata.slug, kActor));
+  KG_ASSERT_OK(store_->Close());
+  store_.reset();
+  {
+    // The record after the revocation: an unknown kind (decodes as
+    // DataLoss), written the way a newer primary would write it.
+    KG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<storage::Tables> tables,
+                            storage::Tables::Open(StorePath(), false));
+    uint64_t last = 0;
+    KG_ASSERT_OK(tables->ScanChanges(
+        0, [&](uint64_t position, const storage::ChangeRecord&) {
+          last = position;
+          return storage::ScanControl::kContinue;
+        }));
+    storage::ChangeRecord unknown;
+    unknown.kind = static_cast<storage::ChangeKind>(200);
+    unknown.written_at = clock_.Now();
+    storage::Batch batch;
+    tables->PutChange(batch, last + 1, unknown);
+    KG_ASSERT_OK(tables->Write(batch, true));
+    KG_ASSERT_OK(tables->Close());
+  }
+
+  const absl::Status caught_up = follower->CatchUp();
+  absl::StatusOr<Principal> result = follower->Verify(revoked.value.view());
+  EXPECT_EQ(CodeOf(result), absl::StatusCode::kUnauthenticated)
+      << "catch-up: " << caught_up;
+  KG_EXPECT_OK(caught_up);
+  EXPECT_EQ(Rebuilds(*follower), 1u);
+  KG_EXPECT_OK(follower->Verify(kept.value.view()));
+  // And it goes on from past that record: no rebuild per catch-up.
+  KG_ASSERT_OK(follower->CatchUp());
+  EXPECT_EQ(Rebuilds(*follower), 1u);
+}
+
 // Randomized: a sequence of primary operations; after every few, the
 // follower catches up and must answer Verify exactly as the primary does,
 // for every token ever created. Run with a log trimmed hard too, so some

@@ -5,8 +5,10 @@
 // quota), revoking in the grace, purge, and the state after reopening.
 //
 // Token values are never printed: failures name the token by index.
+#include <atomic>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -181,6 +183,55 @@ TEST_F(RotationTest, TokenInItsGraceCannotBeRotatedAgain) {
   KG_ASSERT_OK_AND_ASSIGN(CreatedToken third,
                           Rotate(next.metadata.slug, absl::Hours(1)));
   EXPECT_EQ(third.metadata.rotated_from, next.metadata.slug);
+}
+
+// Attack: many callers rotate one token at once, hoping for two successors
+// holding its name (two live credentials where the operator sees one).
+// Writers are serialized: exactly one rotation succeeds, the others find the
+// token rotated out (404), and one successor holds the name.
+TEST_F(RotationTest, ConcurrentRotationsOfOneTokenMakeOneSuccessor) {
+  KG_ASSERT_OK(CreateToken("svc", "api", {"read:tokens"}, std::string("api")));
+  constexpr int kThreads = 8;
+  std::vector<absl::StatusOr<CreatedToken>> results;
+  for (int i = 0; i < kThreads; ++i) {
+    results.emplace_back(absl::UnknownError("not run"));
+  }
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      while (!go.load()) std::this_thread::yield();
+      results[i] = Rotate("api", absl::Hours(1));
+    });
+  }
+  go.store(true);
+  for (std::thread& t : threads) t.join();
+  int succeeded = 0;
+  std::string successor;
+  for (int i = 0; i < kThreads; ++i) {
+    if (results[i].ok()) {
+      ++succeeded;
+      successor = results[i]->metadata.slug;
+      KG_EXPECT_OK(store_->Verify(results[i]->value.view()));
+    } else {
+      EXPECT_EQ(results[i].status().code(), absl::StatusCode::kNotFound)
+          << "thread " << i << ": " << results[i].status();
+    }
+  }
+  ASSERT_EQ(succeeded, 1);
+  KG_ASSERT_OK_AND_ASSIGN(std::vector<TokenMetadata> all, AllTokens("svc"));
+  ASSERT_EQ(all.size(), 2u);
+  int holding_name = 0;
+  for (const TokenMetadata& m : all) {
+    if (m.rotated_to.empty() && !m.revoked()) {
+      ++holding_name;
+      EXPECT_EQ(m.slug, successor);
+      EXPECT_EQ(m.rotated_from, "api");
+    }
+  }
+  EXPECT_EQ(holding_name, 1);
+  EXPECT_EQ(CreateToken("svc", "api", {"read:tokens"}).status().code(),
+            absl::StatusCode::kAlreadyExists);
 }
 
 TEST_F(RotationTest, BadGraceIsInvalidArgumentNamingTheField) {

@@ -216,5 +216,80 @@ TEST(WebhookUrlTest, AllowAndDenyLists) {
   EXPECT_TRUE(Check("https://example.com/", https_only).ok());
 }
 
+// The review's list, each form checked: IPv6 forms that carry a private
+// IPv4 address, and the IPv4 ranges that are not public.
+TEST(WebhookTargetAddressTest, ReviewedEmbeddedAndSpecialRanges) {
+  auto v6 = [](std::string_view text) {
+    std::optional<Ipv6Bytes> a = ParseIpv6Literal(text);
+    EXPECT_TRUE(a.has_value()) << text;
+    return a.has_value() ? ClassifyIpv6(*a) : AddressClass::kPublic;
+  };
+  EXPECT_NE(v6("2002:0a00:0001::1"), AddressClass::kPublic);      // 6to4 10/8
+  EXPECT_NE(v6("2002:a9fe:a9fe::"), AddressClass::kPublic);       // 6to4 metadata
+  EXPECT_EQ(v6("2002:0808:0808::1"), AddressClass::kPublic);      // 6to4 8.8.8.8
+  EXPECT_NE(v6("2001:0:4136:e378:8000:63bf:3fff:fdd2"),
+            AddressClass::kPublic);                               // Teredo
+  EXPECT_NE(v6("2001::1"), AddressClass::kPublic);
+  EXPECT_NE(v6("64:ff9b::7f00:1"), AddressClass::kPublic);        // NAT64 WKP
+  EXPECT_NE(v6("64:ff9b::a9fe:a9fe"), AddressClass::kPublic);
+  EXPECT_EQ(v6("64:ff9b::808:808"), AddressClass::kPublic);
+  EXPECT_NE(v6("64:ff9b:1::808:808"), AddressClass::kPublic);     // local-use
+  EXPECT_NE(v6("::10.0.0.1"), AddressClass::kPublic);             // compatible
+  EXPECT_NE(v6("::ffff:0:127.0.0.1"), AddressClass::kPublic);     // translated
+  EXPECT_NE(v6("::ffff:100.64.0.1"), AddressClass::kPublic);
+  EXPECT_EQ(ClassifyIpv4(0x00ffffff), AddressClass::kUnspecified);  // 0/8
+  EXPECT_EQ(ClassifyIpv4(0x647fffff), AddressClass::kPrivate);   // 100.127/10 end
+  EXPECT_EQ(ClassifyIpv4(0x64800000), AddressClass::kPublic);    // 100.128
+  EXPECT_EQ(ClassifyIpv4(0xc6120001), AddressClass::kReserved);  // 198.18
+  EXPECT_EQ(ClassifyIpv4(0xc613ffff), AddressClass::kReserved);  // 198.19
+  EXPECT_EQ(ClassifyIpv4(0xc6140000), AddressClass::kPublic);    // 198.20
+  EXPECT_EQ(ClassifyIpv4(0xefffffff), AddressClass::kMulticast); // 239/8
+  EXPECT_EQ(ClassifyIpv4(0xf0000001), AddressClass::kReserved);  // 240/4
+}
+
+// URL parser differentials from the review: each either refused, or read
+// as the one host every client connects to.
+TEST(WebhookUrlTest, ReviewedParserDifferentials) {
+  for (std::string_view url :
+       {"http://a@b@c/", "http://example.com\\@10.0.0.1/",
+        "http://%65xample.com/", "http://ex%2eample.com/",
+        "http://[fe80::1%25eth0]/", "http://[fe80::1%eth0]/",
+        "http://exa\tmple.com/", "http://example.com/\r\nHost: x",
+        "http://example.com:0/", "http://example.com:65536/",
+        "http://example.com:999999/", "http://example.com:-1/",
+        "http://example.com:+80/", "http://example.com: 80/",
+        "http://xn--nxasmq6b.com\xc2\xa0/", "http:///x", "http://:80/",
+        "http://[]/", "http://./", "http://../", "http://.example.com/",
+        "http://10.0.0.1../", "http://example.com../",
+        "http://0.0.0.0/", "http://255.255.255.255/", "http://[::ffff:10.0.0.1]/",
+        "http://[2002:7f00:1::1]/", "http://[64:ff9b::7f00:1]/",
+        "http://[2001::1]/", "http://198.18.0.1/", "http://100.64.0.1/",
+        "http://224.0.0.1/", "http://240.0.0.1/"}) {
+    EXPECT_EQ(Check(url).code(), absl::StatusCode::kInvalidArgument) << url;
+  }
+  // Accepted, and read as what a client reads.
+  absl::StatusOr<WebhookUrl> parsed =
+      ParseWebhookUrl("HtTpS://Example.COM.:0443/x");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->https);
+  EXPECT_EQ(parsed->host, "example.com");
+  EXPECT_EQ(parsed->port, 443);
+  parsed = ParseWebhookUrl("https://xn--nxasmq6b.com/");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->host, "xn--nxasmq6b.com");
+}
+
+// A host written with two trailing dots is not the name with one: it must
+// be refused, not stored as "example.com." where a denied "example.com"
+// no longer matches it (a client that strips one dot connects to it).
+TEST(WebhookUrlTest, DoubleTrailingDotCannotSlipPastTheDenyList) {
+  WebhookTargetPolicy deny;
+  deny.denied_hosts = {"evil.example.com"};
+  EXPECT_FALSE(Check("https://evil.example.com../", deny).ok());
+  EXPECT_FALSE(Check("https://evil.example.com./", deny).ok());
+  EXPECT_FALSE(ParseWebhookUrl("https://example.com../").ok());
+  EXPECT_FALSE(ParseWebhookUrl("https://10.0.0.1../").ok());
+}
+
 }  // namespace
 }  // namespace keygate::webhooks

@@ -67,8 +67,8 @@ class Store {
   // CatchUp makes a follower (Options::role kFollower) apply every change
   // the primary has made durable so far: when it returns OK, Verify, Get and
   // List answer as the primary did when the catch-up began, or later. A
-  // follower that fell behind the primary's trimmed change log rebuilds from
-  // a full scan. On a primary, OK at once (it is always current).
+  // follower that fell behind the primary's trimmed change log, or meets a
+  // change record it cannot decode, rebuilds from a full scan. On a primary, OK at once (it is always current).
   // FailedPrecondition once closed; a storage error leaves the follower at
   // its earlier, consistent state. Thread-safe.
   virtual absl::Status CatchUp() = 0;

@@ -1,6 +1,7 @@
 // lib/http/json_codec.cc: the JSON wire format of `keygate serve`.
 #include "lib/http/json_codec.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <exception>
 #include <set>
@@ -423,8 +424,14 @@ absl::StatusOr<absl::Duration> DecodeRotateRequest(const json& body) {
     bool ok = false;
     if (!text.empty() && text.size() <= kMaxGraceText &&
         text.find('\0') == std::string::npos) {
-      if (text.size() > 1 && text.back() == 'd' &&
-          absl::ascii_isdigit(static_cast<unsigned char>(text.front())) &&
+      // "<digits>d": ASCII digits only (SimpleAtoi alone would also take
+      // "1 d", stripping whitespace).
+      const bool digits_then_d =
+          text.size() > 1 && text.back() == 'd' &&
+          std::all_of(text.begin(), text.end() - 1, [](char c) {
+            return absl::ascii_isdigit(static_cast<unsigned char>(c));
+          });
+      if (digits_then_d &&
           absl::SimpleAtoi(view.substr(0, view.size() - 1), &days) &&
           days <= 30) {
         parsed = absl::Hours(24) * days;

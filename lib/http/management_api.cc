@@ -214,6 +214,25 @@ std::optional<Response> SecretResponse(int status,
   return response;
 }
 
+// CreatedTokenResponse renders a token just created (create, rotate): 201,
+// the value shown once, marked sensitive so the host wipes and never logs
+// the body, and the new token's Location under `path_prefix`. nullopt if
+// the value cannot be printed (a store bug).
+std::optional<Response> CreatedTokenResponse(const std::string& path_prefix,
+                                             const std::string& account,
+                                             const CreatedToken& created) {
+  Response response;
+  response.sensitive = true;
+  response.body = CreatedTokenBody(created);
+  if (response.body.empty()) return std::nullopt;
+  response.status = 201;
+  response.headers.push_back({"Content-Type", kJsonContentType});
+  response.headers.push_back(
+      {"Location", absl::StrCat(path_prefix, "/service-accounts/", account,
+                                "/tokens/", created.metadata.slug)});
+  return response;
+}
+
 }  // namespace
 
 ManagementApi::ManagementApi(Store* store, const CallerResolver* callers,
@@ -576,19 +595,11 @@ Response ManagementApi::Dispatch(Context& context) const {
                           {"serviceAccount", "serviceAccountSlug"}}),
             problem_context);
       }
-      Response response;
-      response.sensitive = true;
-      response.body = CreatedTokenBody(*created);
-      if (response.body.empty()) {
-        return context.Refuse(absl::InternalError("token value not printable"));
+      if (std::optional<Response> r = CreatedTokenResponse(
+              options_.path_prefix, params[0], *created)) {
+        return *std::move(r);
       }
-      response.status = 201;
-      response.headers.push_back({"Content-Type", kJsonContentType});
-      response.headers.push_back(
-          {"Location", absl::StrCat(options_.path_prefix, "/service-accounts/",
-                                    params[0], "/tokens/",
-                                    created->metadata.slug)});
-      return response;
+      return context.Refuse(absl::InternalError("token value not printable"));
     }
     case Operation::kListTokens: {
       if (token_caller) {
@@ -649,19 +660,11 @@ Response ManagementApi::Dispatch(Context& context) const {
                                {"serviceAccount", "serviceAccountSlug"},
                                {"slug", "tokenSlug"}}));
       }
-      Response response;
-      response.sensitive = true;
-      response.body = CreatedTokenBody(*created);
-      if (response.body.empty()) {
-        return context.Refuse(absl::InternalError("token value not printable"));
+      if (std::optional<Response> r = CreatedTokenResponse(
+              options_.path_prefix, params[0], *created)) {
+        return *std::move(r);
       }
-      response.status = 201;
-      response.headers.push_back({"Content-Type", kJsonContentType});
-      response.headers.push_back(
-          {"Location", absl::StrCat(options_.path_prefix, "/service-accounts/",
-                                    params[0], "/tokens/",
-                                    created->metadata.slug)});
-      return response;
+      return context.Refuse(absl::InternalError("token value not printable"));
     }
     case Operation::kListWebhooks: {
       absl::StatusOr<std::vector<WebhookEndpoint>> endpoints =

@@ -276,6 +276,23 @@ absl::Status Tables::ScanChanges(
                 });
 }
 
+absl::StatusOr<uint64_t> Tables::LastChangePosition() const {
+  uint64_t last = 0;
+  absl::Status status = Scan(
+      Family::kMeta, kChangePrefix, "",
+      [&](std::string_view key,
+          std::string_view) -> absl::StatusOr<ScanControl> {
+        uint64_t position;
+        if (!DecodeChangeKey(key, &position)) {
+          return absl::DataLossError("corrupt change key");
+        }
+        last = position;
+        return ScanControl::kContinue;
+      });
+  if (!status.ok()) return status;
+  return last;
+}
+
 absl::StatusOr<std::optional<StoredWebhookEndpoint>>
 Tables::ReadWebhookEndpoint(std::string_view organization,
                             std::string_view id) const {

@@ -200,6 +200,10 @@ class Tables {
       absl::FunctionRef<absl::StatusOr<ScanControl>(uint64_t position,
                                                     const ChangeRecord& change)>
           visit) const;
+  // LastChangePosition returns the position of the newest change record, 0
+  // if there is none. Reads keys only: a record whose value cannot be
+  // decoded does not stop it (DataLoss only for a malformed key).
+  absl::StatusOr<uint64_t> LastChangePosition() const;
 
   // ----- webhook endpoints (default CF, the webhooks/ range) -----
 

@@ -104,6 +104,10 @@ absl::Status StoreImpl::ApplyChanges() {
                        change.deleted_digests.end());
         return storage::ScanControl::kContinue;
       });
+  // A record that cannot be decoded (DataLoss: a newer primary's kind, or
+  // damage) leaves unknown what changed: rebuild from the tables rather
+  // than stay behind it, serving what it may have revoked, forever.
+  if (status.code() == absl::StatusCode::kDataLoss) return Rebuild();
   if (!status.ok()) return status;
   if (gap) return Rebuild();
   if (last == applied_position_) return absl::OkStatus();
@@ -158,14 +162,12 @@ absl::Status StoreImpl::ApplyChanges() {
 absl::Status StoreImpl::Rebuild() {
   rebuilds_.fetch_add(1, std::memory_order_relaxed);
   needs_rebuild_ = true;
-  // The position the view is at: the newest record in it.
-  uint64_t last = 0;
-  absl::Status status = tables_->ScanChanges(
-      0, [&](uint64_t position, const storage::ChangeRecord&) {
-        last = position;
-        return storage::ScanControl::kContinue;
-      });
-  if (!status.ok()) return status;
+  // The position the view is at: the newest record in it (keys only: a
+  // record this follower cannot decode is why it may be rebuilding).
+  absl::StatusOr<uint64_t> newest = tables_->LastChangePosition();
+  if (!newest.ok()) return newest.status();
+  const uint64_t last = *newest;
+  absl::Status status;
 
   // Accounts: an unchanged identity keeps its state (its tokens go on
   // verifying throughout); a new one, or a re-created one, gets a fresh

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "keygate/errors.h"
+#include "lib/store/new_token.h"
 #include "lib/store/slugs.h"
 #include "lib/store/store_impl.h"
 #include "lib/store/validation.h"
@@ -107,14 +108,8 @@ absl::StatusOr<CreatedToken> StoreImpl::RotateToken(
   storage::StoredToken next;
   if (absl::Status s = NewTokenValue(created, next); !s.ok()) return s;
   TokenMetadata& m = next.metadata;
-  m.organization = std::string(organization);
-  m.service_account = std::string(service_account);
-  m.slug = *std::move(slug);
-  m.name = successor.name;
-  m.scopes = std::move(successor.scopes);
-  m.created_at = now;
-  m.created_by = std::string(actor);
-  m.expires_at = successor.expires_at;
+  FillNewToken(organization, service_account, *std::move(slug), successor,
+               now, actor, m);
   m.rotated_from = old.metadata.slug;
 
   const TokenMetadata before = old.metadata;

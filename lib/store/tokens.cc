@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "keygate/errors.h"
 #include "lib/store/cursor.h"
+#include "lib/store/new_token.h"
 #include "lib/store/slugs.h"
 #include "lib/store/store_impl.h"
 #include "lib/store/validation.h"
@@ -98,10 +99,6 @@ absl::StatusOr<CreatedToken> StoreImpl::CreateToken(
   }
   if (!errors.empty()) return ValidationError(std::move(errors));
 
-  std::vector<std::string> scopes = spec.scopes;
-  std::sort(scopes.begin(), scopes.end());
-  scopes.erase(std::unique(scopes.begin(), scopes.end()), scopes.end());
-
   WriteGuard guard(this);
   if (!guard.status().ok()) return guard.status();
   absl::StatusOr<ServiceAccount> account =
@@ -143,14 +140,8 @@ absl::StatusOr<CreatedToken> StoreImpl::CreateToken(
   storage::StoredToken stored;
   if (absl::Status s = NewTokenValue(created, stored); !s.ok()) return s;
   TokenMetadata& m = stored.metadata;
-  m.organization = std::string(organization);
-  m.service_account = std::string(service_account);
-  m.slug = *std::move(slug);
-  m.name = spec.name;
-  m.scopes = std::move(scopes);
-  m.created_at = now;
-  m.created_by = std::string(actor);
-  m.expires_at = expires_at;
+  FillNewToken(organization, service_account, *std::move(slug), spec, now,
+               actor, m);
 
   // The verify index is bounded; refuse before writing rather than store a
   // token that could not verify. Writers are serialized, so the room stays.

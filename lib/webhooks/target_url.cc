@@ -167,9 +167,12 @@ absl::StatusOr<WebhookUrl> ParseWebhookUrl(std::string_view url) {
       }
     }
     out.ipv4 = ParseIpv4Literal(lower);
+    // ".." before the one trailing dot goes: "a.com.." is not "a.com.",
+    // which a deny-list entry "a.com" would no longer match.
+    const bool empty_label = lower.find("..") != std::string::npos;
     if (!lower.empty() && lower.back() == '.') lower.pop_back();
-    if (lower.empty() || lower.front() == '.' ||
-        lower.find("..") != std::string::npos || lower.size() > 253) {
+    if (lower.empty() || lower.front() == '.' || empty_label ||
+        lower.size() > 253) {
       return Bad("has a malformed host name");
     }
     if (!out.ipv4.has_value() && LastLabelIsNumeric(lower)) {
