@@ -292,7 +292,7 @@ class SecretScanningTest : public test::StoreTest {
 
   // Live creates a live token in `org` and returns its value.
   std::string Live(std::string_view slug, std::string_view org = kOrg) {
-    auto created = CreateToken("bot", absl::StrCat("token ", slug),
+    auto created = CreateToken("bot", "token " + std::string(slug),
                                {"read:tokens"}, std::string(slug),
                                std::nullopt, org);
     EXPECT_TRUE(created.ok()) << created.status();
@@ -649,7 +649,8 @@ TEST_F(SecretScanningTest, EveryElementIsValidatedBeforeAnyRevocation) {
   Response r = PostSigned(report.dump());
   ASSERT_EQ(r.status, 422) << r.body;
   std::vector<std::string> locations;
-  for (const json& e : Body(r)["errors"]) {
+  const json problem = Body(r);
+  for (const json& e : problem["errors"]) {
     locations.push_back(e.value("location", ""));
     EXPECT_FALSE(e.contains("value")) << e.dump();
   }
