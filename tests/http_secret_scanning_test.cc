@@ -66,9 +66,9 @@ std::string PublicPem(EVP_PKEY* key) {
 }
 
 std::string Base64(std::string_view bin) {
-  std::string out(sodium_base64_ENCODED_LEN(bin.size(),
-                                            sodium_base64_VARIANT_ORIGINAL),
-                  '\0');
+  std::string out(
+      sodium_base64_ENCODED_LEN(bin.size(), sodium_base64_VARIANT_ORIGINAL),
+      '\0');
   sodium_bin2base64(out.data(), out.size(),
                     reinterpret_cast<const unsigned char*>(bin.data()),
                     bin.size(), sodium_base64_VARIANT_ORIGINAL);
@@ -113,7 +113,8 @@ std::string KeysDocument(
     const std::vector<std::pair<std::string, std::string>>& keys) {
   json list = json::array();
   for (const auto& [id, pem] : keys) {
-    list.push_back({{"key_identifier", id}, {"key", pem}, {"is_current", true}});
+    list.push_back(
+        {{"key_identifier", id}, {"key", pem}, {"is_current", true}});
   }
   return json{{"public_keys", list}}.dump();
 }
@@ -198,8 +199,8 @@ class CountingStore : public Store {
       absl::FunctionRef<absl::Status(const TokenSpec&)> authorize) override {
     return inner_->RotateToken(o, s, t, g, a, authorize);
   }
-  absl::StatusOr<Principal> Verify(
-      std::string_view token, std::string_view scope) const override {
+  absl::StatusOr<Principal> Verify(std::string_view token,
+                                   std::string_view scope) const override {
     ++verify_calls_;
     return inner_->Verify(token, scope);
   }
@@ -292,9 +293,9 @@ class SecretScanningTest : public test::StoreTest {
 
   // Live creates a live token in `org` and returns its value.
   std::string Live(std::string_view slug, std::string_view org = kOrg) {
-    auto created = CreateToken("bot", "token " + std::string(slug),
-                               {"read:tokens"}, std::string(slug),
-                               std::nullopt, org);
+    auto created =
+        CreateToken("bot", "token " + std::string(slug), {"read:tokens"},
+                    std::string(slug), std::nullopt, org);
     EXPECT_TRUE(created.ok()) << created.status();
     return created.ok() ? std::string(created->value.view()) : "";
   }
@@ -495,8 +496,7 @@ TEST_F(SecretScanningTest, EveryBadSignatureIsTheSame401AndChangesNothing) {
        {{"Github-Public-Key-Identifier", kOtherKeyId},
         {"Github-Public-Key-Identifier", kKeyId},
         {"Github-Public-Key-Signature", good}}},
-      {"a bearer token instead",
-       {{"Authorization", "Bearer " + a}}},
+      {"a bearer token instead", {{"Authorization", "Bearer " + a}}},
   };
   std::string first_body;
   for (const Case& c : cases) {
@@ -513,7 +513,8 @@ TEST_F(SecretScanningTest, EveryBadSignatureIsTheSame401AndChangesNothing) {
     EXPECT_THAT(log, HasSubstr("auth_failure=\"scanner signature: "));
     EXPECT_THAT(log, Not(HasSubstr(a)));
   }
-  EXPECT_EQ(counting_->verify_calls(), 0) << "a forged report reached the store";
+  EXPECT_EQ(counting_->verify_calls(), 0)
+      << "a forged report reached the store";
   EXPECT_EQ(counting_->revoke_calls(), 0);
   EXPECT_TRUE(Verifies(a));
   EXPECT_EQ(RevokedBy("leaked-a"), "");
@@ -525,8 +526,9 @@ TEST_F(SecretScanningTest, EveryBadSignatureIsTheSame401AndChangesNothing) {
 }
 
 TEST_F(SecretScanningTest, AKeyListedAmongSeveralVerifies) {
-  WriteFile(keys_file_, KeysDocument({{kOtherKeyId, PublicPem(other_key_.get())},
-                                      {kKeyId, PublicPem(key_.get())}}));
+  WriteFile(keys_file_,
+            KeysDocument({{kOtherKeyId, PublicPem(other_key_.get())},
+                          {kKeyId, PublicPem(key_.get())}}));
   auto verifier = ScannerSignatureVerifier::FromKeysFile(keys_file_);
   ASSERT_TRUE(verifier.ok()) << verifier.status();
   EXPECT_EQ(verifier->key_count(), 2u);
@@ -548,7 +550,7 @@ TEST_F(SecretScanningTest, OtherPrefixesAndBadChecksumsNeverReachTheStore) {
   std::string other_prefix = "xx_" + a.substr(3);
   const std::vector<std::string> tokens = {
       bad_checksum, other_prefix, "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
-      "kg_", a + "x", std::string(5000, 'k')};
+      "kg_",        a + "x",      std::string(5000, 'k')};
   Response r = PostSigned(Report(tokens));
   ASSERT_EQ(r.status, 200) << r.body;
   json answer = Body(r);
@@ -590,7 +592,8 @@ TEST_F(SecretScanningTest, UnknownRevokedExpiredAndDisabledAreFalsePositives) {
   EXPECT_EQ(RevokedBy("revoked"), std::string(kActor)) << "revoker kept";
 }
 
-// ----- hostile reports --------------------------------------------------------
+// ----- hostile reports
+// --------------------------------------------------------
 
 TEST_F(SecretScanningTest, OversizeReportIs413BeforeAnySignatureWork) {
   Remount(/*enabled=*/true, /*max_body_bytes=*/1024);
@@ -685,7 +688,8 @@ TEST_F(SecretScanningTest, WrongMediaTypeIs415AfterTheSignature) {
   EXPECT_EQ(api_->Handle(request).status, 401) << "signature first";
 }
 
-// ----- mounting ---------------------------------------------------------------
+// ----- mounting
+// ---------------------------------------------------------------
 
 TEST_F(SecretScanningTest, RouteIsAbsentUnlessEnabled) {
   const std::string a = Live("leaked-a");
@@ -713,7 +717,8 @@ TEST_F(SecretScanningTest, RouteIsAbsentUnlessEnabled) {
   EXPECT_EQ(method.FindHeader("Allow").value_or(""), "POST");
 }
 
-// ----- the keys file ------------------------------------------------------------
+// ----- the keys file
+// ------------------------------------------------------------
 
 TEST_F(SecretScanningTest, KeysFileRefusesAnythingButP256PublicKeys) {
   Pkey p384 = GenerateEcKey("P-384");
@@ -731,16 +736,17 @@ TEST_F(SecretScanningTest, KeysFileRefusesAnythingButP256PublicKeys) {
       {"not an object", "[]", "public_keys"},
       {"no keys", R"({"public_keys":[]})", "non-empty"},
       {"P-384", KeysDocument({{kKeyId, PublicPem(p384.get())}}), "P-256"},
-      {"Ed25519", KeysDocument({{kKeyId, PublicPem(ed25519.get())}}),
-       "EC key"},
+      {"Ed25519", KeysDocument({{kKeyId, PublicPem(ed25519.get())}}), "EC key"},
       {"garbage PEM",
-       KeysDocument({{kKeyId, "-----BEGIN PUBLIC KEY-----\nAAAA\n"
-                              "-----END PUBLIC KEY-----\n"}}),
+       KeysDocument({{kKeyId,
+                      "-----BEGIN PUBLIC KEY-----\nAAAA\n"
+                      "-----END PUBLIC KEY-----\n"}}),
        "not a valid PEM"},
       {"two PEM blocks", KeysDocument({{kKeyId, pem + pem}}), "exactly one"},
       {"private key block",
-       KeysDocument({{kKeyId, "-----BEGIN PRIVATE KEY-----\nAAAA\n"
-                              "-----END PRIVATE KEY-----\n"}}),
+       KeysDocument({{kKeyId,
+                      "-----BEGIN PRIVATE KEY-----\nAAAA\n"
+                      "-----END PRIVATE KEY-----\n"}}),
        "exactly one"},
       {"repeated id", KeysDocument({{kKeyId, pem}, {kKeyId, pem}}), "repeats"},
       {"empty id", KeysDocument({{"", pem}}), "key_identifier"},
@@ -760,8 +766,7 @@ TEST_F(SecretScanningTest, KeysFileRefusesAnythingButP256PublicKeys) {
     ASSERT_FALSE(parsed.ok());
     EXPECT_TRUE(absl::IsInvalidArgument(parsed.status())) << parsed.status();
     EXPECT_THAT(std::string(parsed.status().message()), HasSubstr(c.expect));
-    EXPECT_THAT(std::string(parsed.status().message()),
-                Not(HasSubstr("MFkw")))
+    EXPECT_THAT(std::string(parsed.status().message()), Not(HasSubstr("MFkw")))
         << "no key material in errors";
   }
   // A missing file, a directory and an oversize file.
@@ -775,15 +780,15 @@ TEST_F(SecretScanningTest, KeysFileRefusesAnythingButP256PublicKeys) {
   EXPECT_TRUE(absl::IsInvalidArgument(huge.status())) << huge.status();
   EXPECT_THAT(std::string(huge.status().message()), HasSubstr("larger"));
   // Unknown members are ignored (GitHub may add some).
-  auto extra = ScannerSignatureVerifier::FromKeysJson(
-      json{{"public_keys",
-            {{{"key_identifier", kKeyId}, {"key", pem}, {"new", "x"}}}},
-           {"other", 1}}
-          .dump());
+  auto extra = ScannerSignatureVerifier::FromKeysJson(json{
+      {"public_keys",
+       {{{"key_identifier", kKeyId}, {"key", pem}, {"new", "x"}}}},
+      {"other", 1}}.dump());
   EXPECT_TRUE(extra.ok()) << extra.status();
 }
 
-// ----- `keygate serve --secret-scanning-keys` ---------------------------------
+// ----- `keygate serve --secret-scanning-keys`
+// ---------------------------------
 
 class ServeSecretScanningTest : public ::testing::Test {
  protected:
@@ -830,11 +835,11 @@ TEST_F(ServeSecretScanningTest, TheFlagEnablesTheRouteThatRevokes) {
   ASSERT_FALSE(a.empty());
   ASSERT_EQ(cli->Get("/whoami", tool::test::Bearer(a))->status, 200);
 
-  auto forged = cli->Post("/secret-scanning/report",
-                          {{"Github-Public-Key-Identifier", kKeyId},
-                           {"Github-Public-Key-Signature",
-                            Sign(key_.get(), Report({a}) + " ")}},
-                          Report({a}), "application/json");
+  auto forged = cli->Post(
+      "/secret-scanning/report",
+      {{"Github-Public-Key-Identifier", kKeyId},
+       {"Github-Public-Key-Signature", Sign(key_.get(), Report({a}) + " ")}},
+      Report({a}), "application/json");
   ASSERT_TRUE(forged);
   EXPECT_EQ(forged->status, 401) << forged->body;
   ASSERT_EQ(cli->Get("/whoami", tool::test::Bearer(a))->status, 200);
@@ -864,11 +869,11 @@ TEST_F(ServeSecretScanningTest, WithoutTheFlagTheRouteIs404) {
 TEST_F(ServeSecretScanningTest, ABadKeysFileStopsTheServerAtStart) {
   std::ofstream(keys_file_, std::ios::trunc) << R"({"public_keys":[]})";
   // Run the command directly: it must exit 1 and say why, before listening.
-  std::string command = absl::StrCat(
-      "'", KEYGATE_BINARY, "' --data-dir '", server_.dir(),
-      "/data' serve --listen 127.0.0.1:0 --jwt-secret-file '", server_.dir(),
-      "/jwt-secret' --secret-scanning-keys '", keys_file_, "' >'",
-      server_.dir(), "/bad.log' 2>&1");
+  std::string command =
+      absl::StrCat("'", KEYGATE_BINARY, "' --data-dir '", server_.dir(),
+                   "/data' serve --listen 127.0.0.1:0 --jwt-secret-file '",
+                   server_.dir(), "/jwt-secret' --secret-scanning-keys '",
+                   keys_file_, "' >'", server_.dir(), "/bad.log' 2>&1");
   int rc = std::system(command.c_str());
   ASSERT_TRUE(WIFEXITED(rc));
   EXPECT_EQ(WEXITSTATUS(rc), 1);

@@ -122,8 +122,9 @@ absl::Status ReadBoundedFile(const std::string& path, std::string& out) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
     const int err = errno;
-    std::string message = absl::StrCat("secret scanning: cannot open the keys file ",
-                                       path, ": ", std::strerror(err));
+    std::string message =
+        absl::StrCat("secret scanning: cannot open the keys file ", path, ": ",
+                     std::strerror(err));
     if (err == ENOENT) return absl::NotFoundError(message);
     if (err == EACCES || err == EPERM) {
       return absl::PermissionDeniedError(message);
@@ -160,9 +161,9 @@ absl::Status ReadBoundedFile(const std::string& path, std::string& out) {
     size += static_cast<size_t>(n);
   }
   if (size > kMaxScannerKeysFileBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "secret scanning: the keys file ", path, " is larger than ",
-        kMaxScannerKeysFileBytes, " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("secret scanning: the keys file ", path,
+                     " is larger than ", kMaxScannerKeysFileBytes, " bytes"));
   }
   out.resize(size);
   return absl::OkStatus();
@@ -266,9 +267,9 @@ absl::StatusOr<ScannerSignatureVerifier> ScannerSignatureVerifier::FromKeysJson(
   return ScannerSignatureVerifier(std::move(state));
 }
 
-absl::Status ScannerSignatureVerifier::Verify(
-    std::string_view key_identifier, std::string_view signature_base64,
-    std::string_view body) const {
+absl::Status ScannerSignatureVerifier::Verify(std::string_view key_identifier,
+                                              std::string_view signature_base64,
+                                              std::string_view body) const {
   if (state_ == nullptr) return Unauthenticated("no keys");
   if (key_identifier.empty() ||
       key_identifier.size() > kMaxScannerKeyIdentifierSize) {
@@ -298,8 +299,8 @@ absl::Status ScannerSignatureVerifier::Verify(
   // EVP_DigestVerify returns 1 for a good signature, 0 for a bad one and a
   // negative value for a malformed one (OpenSSL refuses DER that is not the
   // canonical encoding); only 1 passes.
-  int verified = EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(),
-                                      nullptr, key);
+  int verified =
+      EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key);
   if (verified == 1) {
     verified = EVP_DigestVerify(
         ctx.get(), der, der_size,

@@ -46,8 +46,8 @@ std::string_view TrimSpace(std::string_view s) {
 // SignatureProblem is the one 401 every refused signature gets, whatever
 // the reason (missing, repeated, unknown key, malformed, wrong).
 Problem SignatureProblem() {
-  Problem problem = HttpProblem(
-      401, "The report must carry a valid scanner signature.");
+  Problem problem =
+      HttpProblem(401, "The report must carry a valid scanner signature.");
   for (auto& [name, value] : problem.headers) {
     if (EqualsIgnoreCase(name, "WWW-Authenticate")) {
       // Not a bearer route: name the signature headers' scheme instead.
@@ -135,7 +135,8 @@ Problem ReportProblem(std::vector<FieldError> errors) {
   ProblemContext context;
   context.path_fields.clear();
   context.query_fields.clear();
-  Problem problem = ProblemFromStatus(ValidationError(std::move(errors)), context);
+  Problem problem =
+      ProblemFromStatus(ValidationError(std::move(errors)), context);
   for (ProblemError& e : problem.errors) {
     if (e.location.rfind("body.[", 0) == 0) e.location.erase(4, 1);
     e.value.reset();  // never echo a reported value
@@ -145,7 +146,8 @@ Problem ReportProblem(std::vector<FieldError> errors) {
 
 std::string HexSha256(std::string_view value) {
   unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(value.data()),
+  crypto_hash_sha256(digest,
+                     reinterpret_cast<const unsigned char*>(value.data()),
                      value.size());
   char hex[crypto_hash_sha256_BYTES * 2 + 1];
   sodium_bin2hex(hex, sizeof(hex), digest, sizeof(digest));
@@ -161,9 +163,9 @@ struct Match {
 
 }  // namespace
 
-SecretScanningReceiver::SecretScanningReceiver(Store* store,
-                                               ScannerSignatureVerifier verifier,
-                                               SecretScanningOptions options)
+SecretScanningReceiver::SecretScanningReceiver(
+    Store* store, ScannerSignatureVerifier verifier,
+    SecretScanningOptions options)
     : store_(store), verifier_(std::move(verifier)), options_(options) {}
 
 Response SecretScanningReceiver::Handle(const Request& request,
@@ -192,8 +194,7 @@ Response SecretScanningReceiver::Handle(const Request& request,
 
   if (request.HeaderCount("Content-Type") != 1 ||
       !IsJsonMediaType(request.FindHeader("Content-Type"))) {
-    return render(
-        HttpProblem(415, "The report must be application/json."));
+    return render(HttpProblem(415, "The report must be application/json."));
   }
   json report;
   WipeGuard wipe(report);
@@ -201,8 +202,7 @@ Response SecretScanningReceiver::Handle(const Request& request,
     case ParseOutcome::kNotJson:
       return render(MalformedBodyProblem("The report is not valid JSON."));
     case ParseOutcome::kRepeatedMember:
-      return render(
-          MalformedBodyProblem("The report repeats a member name."));
+      return render(MalformedBodyProblem("The report repeats a member name."));
     case ParseOutcome::kTooDeep:
       return render(ReportProblem(
           {{"", absl::StrCat("nests deeper than ", kMaxJsonDepth, " levels"),
@@ -211,13 +211,13 @@ Response SecretScanningReceiver::Handle(const Request& request,
       break;
   }
   if (!report.is_array()) {
-    return render(
-        ReportProblem({{"", "must be a JSON array of matches", ""}}));
+    return render(ReportProblem({{"", "must be a JSON array of matches", ""}}));
   }
   if (report.size() > options_.max_matches_per_report) {
     return render(ReportProblem(
-        {{"", absl::StrCat("at most ", options_.max_matches_per_report,
-                           " matches per report"),
+        {{"",
+          absl::StrCat("at most ", options_.max_matches_per_report,
+                       " matches per report"),
           ""}}));
   }
 
@@ -227,8 +227,8 @@ Response SecretScanningReceiver::Handle(const Request& request,
   std::vector<FieldError> errors;
   auto fail = [&](size_t i, std::string_view member, std::string message) {
     if (errors.size() < kMaxReportedErrors) {
-      errors.push_back({absl::StrCat("[", i, "]", std::string(member)), std::move(message),
-                        ""});
+      errors.push_back({absl::StrCat("[", i, "]", std::string(member)),
+                        std::move(message), ""});
     }
   };
   for (size_t i = 0; i < report.size(); ++i) {
