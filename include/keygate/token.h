@@ -82,6 +82,12 @@ struct TokenMetadata {
 // grace has ended (as ListTokens reports it).
 inline constexpr char kRevokedByRotation[] = "rotation";
 
+// kRevokedByLeak is TokenMetadata::revoked_by of a token revoked because a
+// secret scanner reported it leaked (keygate/http/secret_scanning.h): the
+// actor of that revocation, so an event feed can tell a leak from an
+// operator's revoke.
+inline constexpr char kRevokedByLeak[] = "secret-scanning";
+
 // CreatedToken is the result of Store::CreateToken: the metadata plus the
 // token's plaintext value. This is the only time the value exists outside
 // the caller's request; its buffer is wiped on destruction.

@@ -14,6 +14,7 @@
 #include "keygate/errors.h"
 #include "keygate/http/bearer.h"
 #include "keygate/http/problem.h"
+#include "keygate/http/secret_scanning.h"
 #include "keygate/validation.h"
 #include "lib/http/json_codec.h"
 #include "lib/http/openapi_document.h"
@@ -374,6 +375,12 @@ Response ManagementApi::Dispatch(Context& context) const {
     path.remove_prefix(options_.path_prefix.size());
   }
   context.route = internal::MatchRoute(path, context.params);
+  if (context.route != nullptr && options_.secret_scanning == nullptr &&
+      context.route->methods.front().operation ==
+          Operation::kSecretScanningReport) {
+    // Not enabled: no trace of the route (no 405 either).
+    context.route = nullptr;
+  }
   if (context.route == nullptr) {
     return context.Render(
         HttpProblem(404, "No route matches the request path."));
@@ -417,6 +424,16 @@ Response ManagementApi::Dispatch(Context& context) const {
     }
     case Operation::kHealthz:
       return JsonResponse(200, ordered_json{{"status", "ok"}});
+    case Operation::kSecretScanningReport: {
+      // The host's body bound, before any signature work.
+      if (request.body.size() > options_.max_body_bytes) {
+        return context.Render(HttpProblem(
+            413, absl::StrCat("The request body exceeds the limit of ",
+                              options_.max_body_bytes, " bytes.")));
+      }
+      return options_.secret_scanning->Handle(
+          request, options_.problem_type_base, why, context.log_fields);
+    }
     case Operation::kWhoami: {
       std::variant<Principal, Problem> result =
           VerifyBearer(*store_, request, {}, why);

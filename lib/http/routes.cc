@@ -54,6 +54,11 @@ const std::vector<Route>& Routes() {
       {"/auth/check", {"auth", "check"}, {{"GET", Operation::kAuthCheck, ""}}},
       {"/openapi.json", {"openapi.json"}, {{"GET", Operation::kOpenApi, ""}}},
       {"/healthz", {"healthz"}, {{"GET", Operation::kHealthz, ""}}},
+      // Signed by the scanner, not bearer-authenticated; answers 404 unless
+      // the host enabled it (ManagementApiOptions::secret_scanning).
+      {"/secret-scanning/report",
+       {"secret-scanning", "report"},
+       {{"POST", Operation::kSecretScanningReport, ""}}},
   };
   return *routes;
 }

@@ -37,13 +37,14 @@ enum class Operation {
   kAuthCheck,
   kOpenApi,
   kHealthz,
+  kSecretScanningReport,
 };
 
 struct MethodOperation {
   std::string_view method;
   Operation operation;
   // The scope a caller needs; empty for routes that take no management
-  // caller (whoami, auth/check, openapi, healthz).
+  // caller (whoami, auth/check, openapi, healthz, secret-scanning/report).
   std::string_view scope;
 };
 

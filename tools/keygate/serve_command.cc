@@ -19,6 +19,7 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -30,6 +31,8 @@
 #include "keygate/http/caller.h"
 #include "keygate/http/jwt.h"
 #include "keygate/http/management_api.h"
+#include "keygate/http/scanner_signature.h"
+#include "keygate/http/secret_scanning.h"
 #include "tools/keygate/commands.h"
 #include "tools/keygate/http_listener.h"
 
@@ -62,6 +65,7 @@ struct ServeFlags {
   std::vector<std::string> webhook_deny_hosts;
   std::string purge_interval = "1h";
   std::string problem_type_base;
+  std::string secret_scanning_keys;
 };
 
 // ParseListen splits HOST:PORT ("[::1]:8080" for IPv6).
@@ -253,6 +257,19 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
                      verifier.status().message()));
     return 1;
   }
+  // The leaked-token receiver is on only with its keys: it revokes tokens
+  // of every organization on a scanner's signature.
+  std::optional<http::ScannerSignatureVerifier> scanner_keys;
+  if (!flags.secret_scanning_keys.empty()) {
+    absl::StatusOr<http::ScannerSignatureVerifier> keys =
+        http::ScannerSignatureVerifier::FromKeysFile(
+            flags.secret_scanning_keys);
+    if (!keys.ok()) {
+      Log(absl::StrCat("--secret-scanning-keys: ", keys.status().message()));
+      return 1;
+    }
+    scanner_keys.emplace(*std::move(keys));
+  }
 
   GlobalOptions globals = global_flags;
   ResolveDefaults(globals);
@@ -290,6 +307,14 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
     http::JwtCallerResolver jwt_callers(&*verifier);
     http::BearerCallerResolver callers(std::string((*store)->token_prefix()),
                                        &token_callers, &jwt_callers);
+    std::optional<http::SecretScanningReceiver> secret_scanning;
+    if (scanner_keys.has_value()) {
+      secret_scanning.emplace(store->get(), *scanner_keys);
+      api_options.secret_scanning = &*secret_scanning;
+      Log(absl::StrCat("secret scanning reports accepted at POST ",
+                       api_options.path_prefix, "/secret-scanning/report (",
+                       scanner_keys->key_count(), " scanner keys)"));
+    }
     http::ManagementApi api(store->get(), &callers, std::move(api_options));
     HttpListener listener(
         [&api](const http::Request& request, std::string* log_fields) {
@@ -464,6 +489,12 @@ void AddServeCommand(CLI::App& app, const GlobalOptions& globals,
   serve->add_option("--problem-type-base", flags->problem_type_base,
                     "base URI of keygate's problem types in answers "
                     "(default https://keygate.dev/problems/)");
+  serve->add_option("--secret-scanning-keys", flags->secret_scanning_keys,
+                    "enable POST /secret-scanning/report: a secret "
+                    "scanner's public keys document (GitHub's "
+                    "meta/public_keys/secret_scanning JSON); reported live "
+                    "tokens of any organization are revoked")
+      ->type_name("FILE");
   serve->callback(
       [&globals, &exit_code, flags] { exit_code = RunServe(globals, *flags); });
 }

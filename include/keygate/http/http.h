@@ -7,6 +7,8 @@
 //   bearer.h          VerifyBearer for a host's own routes; ProblemResponse
 //   jwt.h             strict HS256 JWT verification and minting
 //   problem.h         RFC 9457 problem details for every keygate status
+//   secret_scanning.h SecretScanningReceiver: signed leaked-token reports
+//   scanner_signature.h  ScannerSignatureVerifier: the scanner's ECDSA keys
 #ifndef KEYGATE_HTTP_HTTP_H_
 #define KEYGATE_HTTP_HTTP_H_
 
@@ -16,5 +18,7 @@
 #include "keygate/http/management_api.h"
 #include "keygate/http/message.h"
 #include "keygate/http/problem.h"
+#include "keygate/http/scanner_signature.h"
+#include "keygate/http/secret_scanning.h"
 
 #endif  // KEYGATE_HTTP_HTTP_H_

@@ -17,6 +17,8 @@
 //   GET    /auth/check     a keygate token, with the operator's required scope
 //   GET    /openapi.json   the OpenAPI 3.1 document (docs/openapi.json)
 //   GET    /healthz        {"status":"ok"}
+//   POST   /secret-scanning/report  a secret scanner's signed leak report
+//                          (only with options.secret_scanning; else 404)
 //
 // The organization always comes from the CallerResolver. A caller holding a
 // keygate token is bound by the delegation rules (keygate/delegation.h): it
@@ -35,6 +37,8 @@
 #include "keygate/store.h"
 
 namespace keygate::http {
+
+class SecretScanningReceiver;  // keygate/http/secret_scanning.h
 
 // AuthCheckScope says where GET /auth/check takes the scope it requires.
 // Never from the client: the query parameter `scope` is refused.
@@ -68,6 +72,12 @@ struct ManagementApiOptions {
   // Base URI of keygate's problem types in this host's answers (see
   // WithTypeBase). Default: kDefaultProblemTypeBase.
   std::string problem_type_base = std::string(kDefaultProblemTypeBase);
+  // The leaked-token report receiver serving POST /secret-scanning/report
+  // (keygate/http/secret_scanning.h). It acts across organizations on a
+  // scanner's signature, so it is off unless the host sets it; null, the
+  // route answers exactly like an unknown path (404). Must outlive the
+  // ManagementApi. Default: nullptr.
+  const SecretScanningReceiver* secret_scanning = nullptr;
 };
 
 // ManagementApi handles the management routes. Handle is const and safe for
