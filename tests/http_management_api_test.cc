@@ -488,6 +488,19 @@ TEST_F(ManagementApiTest, JwtSubjectCannotPoseAsAToken) {
             200);
 }
 
+// The store records a system actor in revokedBy ("rotation" when a grace
+// ends, "secret-scanning" when a scanner reports a leak) and readers take it
+// as the reason: a person named like one could forge a rotation or a leak.
+TEST_F(ManagementApiTest, JwtSubjectCannotPoseAsASystemActor) {
+  EXPECT_EQ(
+      Call("GET", "/service-accounts", Jwt(kOrg, kRevokedByRotation)).status,
+      401);
+  EXPECT_EQ(Call("GET", "/service-accounts", Jwt(kOrg, kRevokedByLeak)).status,
+            401);
+  EXPECT_EQ(Call("GET", "/service-accounts", Jwt(kOrg, "rotation-bot")).status,
+            200);
+}
+
 TEST_F(ManagementApiTest, EncodedSlashIsNeverASeparator) {
   KG_ASSERT_OK(CreateAccount("ci-bot"));
   std::string jwt = Jwt();
