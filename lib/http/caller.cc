@@ -6,6 +6,7 @@
 
 #include "keygate/errors.h"
 #include "keygate/http/bearer.h"
+#include "keygate/token.h"
 #include "keygate/validation.h"
 
 namespace keygate::http {
@@ -13,6 +14,13 @@ namespace {
 
 void Note(std::string* why, std::string_view reason) {
   if (why != nullptr) why->assign(reason.data(), reason.size());
+}
+
+// IsReservedActor says whether a host identity would read, in a record's
+// createdBy/updatedBy/revokedBy, as a keygate token or as keygate itself.
+bool IsReservedActor(std::string_view actor) {
+  return actor.substr(0, kTokenActorPrefix.size()) == kTokenActorPrefix ||
+         actor == kRevokedByRotation || actor == kRevokedByLeak;
 }
 
 }  // namespace
@@ -59,9 +67,8 @@ std::variant<Caller, Problem> JwtCallerResolver::Resolve(
     Note(why, "jwt: organization or sub unusable");
     return InvalidTokenProblem();
   }
-  if (std::string_view(claims->subject).substr(0, kTokenActorPrefix.size()) ==
-      kTokenActorPrefix) {
-    Note(why, "jwt: sub uses the reserved token: prefix");
+  if (IsReservedActor(claims->subject)) {
+    Note(why, "jwt: sub is a reserved actor");
     return InvalidTokenProblem();
   }
   Caller caller;

@@ -75,7 +75,8 @@ class TokenCallerResolver : public CallerResolver {
 // JwtCallerResolver accepts HS256 JWTs checked by `verifier` at `clock`'s
 // time: the organization claim names the organization and `sub` the actor,
 // both 1-256 bytes of valid UTF-8 without control characters, and `sub` must
-// not start with kTokenActorPrefix. A JWT caller is the organization's
+// not start with kTokenActorPrefix nor equal a system actor keygate records
+// itself (kRevokedByRotation, kRevokedByLeak). A JWT caller is the organization's
 // administrator: it holds every scope. `verifier` and `clock` must outlive
 // the resolver; a null `clock` means SystemClock().
 class JwtCallerResolver : public CallerResolver {
