@@ -356,6 +356,69 @@ TEST_F(StoreEventsTest, FollowerReadsButNeverAcknowledges) {
   KG_ASSERT_OK(follower->Close());
 }
 
+// The scheduler: token.expiring at each lead, token.expired at expiry, each
+// once, across a reopen; none for a revoked token; none before the first
+// call.
+TEST_F(StoreEventsTest, DueEventsFireOnceEachAcrossRestarts) {
+  KG_ASSERT_OK(CreateAccount("builder"));
+  const absl::Time t0 = clock_.Now();
+  KG_ASSERT_OK(CreateToken("builder", "ten-days", {"read:tokens"}, "ten-days",
+                           t0 + absl::Hours(24 * 10)));
+  KG_ASSERT_OK(CreateToken("builder", "revoked", {"read:tokens"}, "revoked",
+                           t0 + absl::Hours(24 * 10)));
+  KG_ASSERT_OK(CreateToken("builder", "forever", {"read:tokens"}, "forever"));
+  KG_ASSERT_OK(store_->RevokeToken(kOrg, "builder", "revoked", kActor));
+  KG_ASSERT_OK_AND_ASSIGN(uint64_t start, store_->AckedEventPosition());
+  start = AllEvents().back().position;
+
+  // First call: starts the clock of the scheduler, records nothing.
+  KG_ASSERT_OK_AND_ASSIGN(size_t n, store_->EmitDueEvents());
+  EXPECT_EQ(n, 0u);
+  // Day 2: nothing due yet.
+  clock_.Advance(absl::Hours(24 * 2));
+  KG_ASSERT_OK_AND_ASSIGN(n, store_->EmitDueEvents());
+  EXPECT_EQ(n, 0u);
+  // Day 4: the 7-day warning (day 3) fell due.
+  clock_.Advance(absl::Hours(24 * 2));
+  KG_ASSERT_OK_AND_ASSIGN(n, store_->EmitDueEvents());
+  EXPECT_EQ(n, 1u);
+  KG_ASSERT_OK_AND_ASSIGN(n, store_->EmitDueEvents());
+  EXPECT_EQ(n, 0u);  // not twice
+  // Across a reopen, still not twice.
+  KG_ASSERT_OK(Reopen(EventOptions()));
+  KG_ASSERT_OK_AND_ASSIGN(n, store_->EmitDueEvents());
+  EXPECT_EQ(n, 0u);
+  // Day 11: the 1-day warning (day 9) and the expiry (day 10) in one call,
+  // in the order they fell due.
+  clock_.Advance(absl::Hours(24 * 7));
+  KG_ASSERT_OK_AND_ASSIGN(n, store_->EmitDueEvents());
+  EXPECT_EQ(n, 2u);
+  KG_ASSERT_OK_AND_ASSIGN(n, store_->EmitDueEvents());
+  EXPECT_EQ(n, 0u);
+
+  std::vector<Event> events = AllEvents(start);
+  ASSERT_EQ(TypeNames(events),
+            (Names{"token.expiring", "token.expiring", "token.expired"}));
+  for (const Event& e : events) {
+    EXPECT_EQ(e.actor, kExpiryEventActor);
+    ASSERT_TRUE(e.token.has_value());
+    EXPECT_EQ(e.token->slug, "ten-days");
+    EXPECT_EQ(e.organization, kOrg);
+  }
+}
+
+TEST_F(StoreEventsTest, DueEventsOffRecordsNothing) {
+  KG_ASSERT_OK(Reopen(DefaultOptions()));
+  KG_ASSERT_OK(CreateAccount("builder"));
+  KG_ASSERT_OK(CreateToken("builder", "soon", {"read:tokens"}, "soon",
+                           clock_.Now() + absl::Hours(2)));
+  KG_ASSERT_OK(store_->EmitDueEvents());
+  clock_.Advance(absl::Hours(3));
+  KG_ASSERT_OK_AND_ASSIGN(size_t n, store_->EmitDueEvents());
+  EXPECT_EQ(n, 0u);
+  EXPECT_TRUE(AllEvents().empty());
+}
+
 TEST_F(StoreEventsTest, ClosedStoreRefuses) {
   KG_ASSERT_OK(store_->Close());
   EXPECT_EQ(store_->ReadEvents(0, 10).status().code(),

@@ -27,10 +27,10 @@ enum class EventType : uint8_t {
   kTokenCreated = 6,            // "token.created"
   kTokenRotated = 7,            // "token.rotated"
   kTokenRevoked = 8,            // "token.revoked"
-  kTokenExpired = 9,            // "token.expired" (not emitted yet)
+  kTokenExpired = 9,            // "token.expired"
   kTokenPurged = 10,            // "token.purged"
   kTokenLeaked = 11,            // "token.leaked" (not emitted yet)
-  kTokenExpiring = 12,          // "token.expiring" (not emitted yet)
+  kTokenExpiring = 12,          // "token.expiring"
 };
 
 // EventTypeName returns the event's webhook name, e.g. "token.created".
@@ -39,6 +39,9 @@ std::string_view EventTypeName(EventType type);
 // kPurgeEventActor is the actor of the token.purged events PurgeRetired
 // records (the retention policy, not a caller, deletes them).
 inline constexpr char kPurgeEventActor[] = "retention";
+// kExpiryEventActor is the actor of token.expired and token.expiring
+// (Store::EmitDueEvents).
+inline constexpr char kExpiryEventActor[] = "scheduler";
 
 // Event is one lifecycle change, recorded in the same atomic write as the
 // change itself: an event exists if and only if its change was committed.
@@ -58,7 +61,7 @@ struct Event {
   // When the change committed (stored, microsecond precision).
   absl::Time time = absl::UnixEpoch();
   // Who made the change: the actor of the call (kPurgeEventActor for
-  // token.purged).
+  // token.purged, kExpiryEventActor for token.expired and token.expiring).
   std::string actor;
   // The resource: exactly one is set. service_account.* events carry the
   // account (for service_account.deleted, as it was just before the

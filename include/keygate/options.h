@@ -65,6 +65,11 @@ struct Options {
   // write, so a host that stops reading loses events older than this
   // rather than filling the disk. Default: 7 days.
   absl::Duration event_retention = absl::Hours(24 * 7);
+  // Primary only: how long before a token's expiry Store::EmitDueEvents
+  // records token.expiring, one event per lead time (zero or negative
+  // leads are ignored). Default: 7 days and 1 day.
+  std::vector<absl::Duration> token_expiring_leads = {absl::Hours(24 * 7),
+                                                      absl::Hours(24)};
 
   // Directory of the RocksDB store; created if missing (see
   // create_if_missing). Owner-only: Open makes it 0700 and every file in it

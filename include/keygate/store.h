@@ -272,6 +272,21 @@ class Store {
   // a consumer with no cursor of its own resumes.
   virtual absl::StatusOr<uint64_t> AckedEventPosition() = 0;
 
+  // EmitDueEvents is the scheduler of the time-driven events; the host calls
+  // it periodically (say every minute). It records token.expired for every
+  // token whose expires_at passed since the previous call, and
+  // token.expiring for every warning instant (expires_at minus each of
+  // Options::token_expiring_leads) that passed since then while the token
+  // was still unexpired; a token revoked, or past its rotation grace, at or
+  // before the instant gets none (token.revoked / token.rotated said so).
+  // Each instant fires exactly once, across restarts: the time covered is
+  // stored in the same batch as its events. The first call ever covers
+  // nothing before it (no burst for tokens that expired long ago). Actor:
+  // kExpiryEventActor. Returns how many events it recorded (0 and nothing
+  // written with Options::record_events off). Cost: one scan of every
+  // token. FailedPrecondition on a follower or once closed.
+  virtual absl::StatusOr<size_t> EmitDueEvents() = 0;
+
   // ----- Webhook endpoints (keygate/webhook.h) -----
   //
   // Endpoints belong to an organization like everything else. Their

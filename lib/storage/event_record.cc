@@ -197,6 +197,7 @@ std::string EncodeEventCursor(const EventCursor& cursor) {
   value.push_back(static_cast<char>(kRecordVersion));
   PutFixed64BigEndian(&value, cursor.acked);
   PutFixed64BigEndian(&value, cursor.last);
+  PutOptionalTime(&value, cursor.due_through);
   return value;
 }
 
@@ -205,7 +206,8 @@ absl::Status DecodeEventCursor(std::string_view value, EventCursor* cursor) {
   uint8_t version;
   if (!decoder.GetByte(&version) || version != kRecordVersion ||
       !decoder.GetFixed64BigEndian(&cursor->acked) ||
-      !decoder.GetFixed64BigEndian(&cursor->last) || !decoder.done() ||
+      !decoder.GetFixed64BigEndian(&cursor->last) ||
+      !GetOptionalTime(decoder, &cursor->due_through) || !decoder.done() ||
       cursor->acked > cursor->last) {
     return absl::DataLossError("corrupt event cursor record");
   }

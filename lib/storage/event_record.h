@@ -13,9 +13,11 @@
 
 #include <cstdint>
 #include <string>
+#include <optional>
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "keygate/event.h"
 
 namespace keygate::storage {
@@ -42,13 +44,17 @@ std::string EncodeEvent(const Event& event);
 absl::Status DecodeEvent(std::string_view value, Event* event);
 
 // The cursor record (default CF, key kEventCursorKey): version byte,
-// acked (8, big-endian), last (8, big-endian).
+// acked (8, big-endian), last (8, big-endian), opt(due_through) (a byte 0,
+// or a byte 1 and the time (8)).
 inline constexpr std::string_view kEventCursorKey = "event_cursor";
 struct EventCursor {
   // Every event at or below it was acknowledged (Store::AckEvents).
   uint64_t acked = 0;
   // The newest position ever recorded.
   uint64_t last = 0;
+  // Store::EmitDueEvents has recorded every expiry and warning instant up
+  // to and including this time; unset before its first call.
+  std::optional<absl::Time> due_through;
 };
 std::string EncodeEventCursor(const EventCursor& cursor);
 absl::Status DecodeEventCursor(std::string_view value, EventCursor* cursor);

@@ -58,11 +58,20 @@ size_t EventOutbox::Trim(const storage::Tables& tables, storage::Batch& batch,
 EventOutbox::Appended EventOutbox::Append(const storage::Tables& tables,
                                           storage::Batch& batch,
                                           std::vector<Event>& events,
-                                          absl::Time now) const {
+                                          absl::Time now,
+                                          std::optional<absl::Time> due_through)
+    const {
   Appended appended;
   appended.log = log_.Plan(events.size(), now);
   appended.cursor = cursor_;
-  if (events.empty() && log_.retained_count() == 0) return appended;
+  if (due_through) {
+    appended.cursor.due_through = due_through;
+    appended.cursor_changed = true;
+  }
+  if (events.empty() && log_.retained_count() == 0 &&
+      !appended.cursor_changed) {
+    return appended;
+  }
   for (size_t i = 0; i < events.size(); ++i) {
     Event& event = events[i];
     event.position = appended.log.first_position + i;
@@ -73,8 +82,8 @@ EventOutbox::Appended EventOutbox::Append(const storage::Tables& tables,
   if (!events.empty()) {
     appended.cursor.last = appended.log.last_position();
     appended.cursor_changed = true;
-    tables.PutEventCursor(batch, appended.cursor);
   }
+  if (appended.cursor_changed) tables.PutEventCursor(batch, appended.cursor);
   appended.log.trimmed =
       Trim(tables, batch, cursor_.acked, now,
            std::max(kMinTrimPerBatch, 2 * events.size()));

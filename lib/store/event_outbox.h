@@ -27,6 +27,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,10 +65,16 @@ class EventOutbox {
   };
 
   // Append gives each of `events` the next position, a fresh id and the
-  // time `now`, adds them, the cursor and the trimmed deletions to `batch`.
-  // Changes nothing in memory: call Committed once the batch is durable.
+  // time `now`, adds them, the cursor (with `due_through` if set) and the
+  // trimmed deletions to `batch`. Changes nothing in memory: call Committed
+  // once the batch is durable.
   Appended Append(const storage::Tables& tables, storage::Batch& batch,
-                  std::vector<Event>& events, absl::Time now) const;
+                  std::vector<Event>& events, absl::Time now,
+                  std::optional<absl::Time> due_through = std::nullopt) const;
+  // due_through is the stored cursor's (Store::EmitDueEvents).
+  std::optional<absl::Time> due_through() const {
+    return cursor_.due_through;
+  }
   // Ack adds to `batch` the cursor acknowledging every event up to
   // min(through, last_position()) (never less than acked()), and the
   // deletion of up to kMaxTrimPerAck trimmable events.

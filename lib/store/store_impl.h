@@ -162,6 +162,8 @@ class StoreImpl final : public Store {
       ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
   absl::StatusOr<uint64_t> AckedEventPosition() override
       ABSL_LOCKS_EXCLUDED(db_mu_);
+  absl::StatusOr<size_t> EmitDueEvents() override
+      ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
 
   // ----- last_used.cc
   // FlushLastUsed writes every last-used time that changed since the last
