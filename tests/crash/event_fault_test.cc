@@ -121,19 +121,23 @@ TEST_F(EventFaultTest, FailedWriteRecordsNoEvent) {
   }
 }
 
-// Unsynced writes cut by a power loss at every point: whatever prefix of
-// the writes survives, its events survive with it and nothing else.
+// Writes cut by a power loss at every point, synced or not: whatever
+// writes survive, their events survive with them and nothing else; with
+// synced writes every acknowledged write survives with its event.
 TEST_F(EventFaultTest, PowerLossKeepsEventsAndChangesTogether) {
+  for (bool sync : {true, false}) {
   for (uint64_t crash_after = 1; crash_after <= 12; ++crash_after) {
-    SCOPED_TRACE(absl::StrCat("crash after ", crash_after));
+    SCOPED_TRACE(absl::StrCat("crash after ", crash_after, sync ? " synced" : " unsynced"));
     std::filesystem::remove_all(path_);
     auto fs = std::make_shared<FaultInjectionFileSystem>();
+    int acknowledged = 0;
     {
-      absl::StatusOr<std::unique_ptr<Store>> store = Open(fs, /*sync=*/false);
+      absl::StatusOr<std::unique_ptr<Store>> store = Open(fs, sync);
       ASSERT_TRUE(store.ok()) << store.status();
       fs->CrashAfter(crash_after);
       for (int i = 0; i < 20; ++i) {
         if (!CreateAccount(**store, absl::StrCat("a", i)).ok()) break;
+        ++acknowledged;
       }
       fs->SetActive(false);
     }
@@ -142,7 +146,15 @@ TEST_F(EventFaultTest, PowerLossKeepsEventsAndChangesTogether) {
         Store::Open(EventOptions());
     ASSERT_TRUE(store.ok()) << store.status();
     ExpectEventsMatchAccounts(**store);
+    if (sync) {
+      absl::StatusOr<std::vector<Event>> events = (*store)->ReadEvents(0, 100);
+      ASSERT_TRUE(events.ok());
+      // The acknowledged ones, plus at most the one in flight.
+      EXPECT_GE(events->size(), size_t(acknowledged));
+      EXPECT_LE(events->size(), size_t(acknowledged) + 1);
+    }
     ASSERT_TRUE((*store)->Close().ok());
+  }
   }
 }
 
