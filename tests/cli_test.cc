@@ -256,6 +256,58 @@ TEST_F(CliTest, DefaultsComeFromFlagsOverEnvironment) {
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/keygate-data.pepper"));
 }
 
+// `events tail` prints the outbox one JSON object per line, from the
+// acknowledged position; --ack moves it; a write without --record-events
+// records nothing; no line holds the token value.
+TEST_F(CliTest, EventsTailPrintsAndAcknowledges) {
+  Init();
+  ASSERT_EQ(Run({"--record-events", "sa", "create", "--org", "acme", "Builder",
+                 "--slug", "builder"})
+                .exit_code,
+            0);
+  const Result created =
+      Run({"--record-events", "--json", "token", "create", "--org", "acme",
+           "builder", "ci", "--scope", "read:tokens"});
+  ASSERT_EQ(created.exit_code, 0) << created;
+  const json token = Json(created.out);
+  ASSERT_TRUE(token.is_object() && token.contains("token"));
+  const std::string value = token["token"].get<std::string>();
+  // Not recorded: the flag is off.
+  ASSERT_EQ(Run({"sa", "create", "--org", "acme", "Quiet"}).exit_code, 0);
+
+  Result r = Run({"events", "tail"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(r.out.find(value), std::string::npos) << "token value printed";
+  std::vector<json> lines;
+  const std::vector<std::string> texts =
+      absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  for (const std::string& line : texts) lines.push_back(Json(line));
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  EXPECT_EQ(lines[0]["position"], 1);
+  EXPECT_EQ(lines[0]["type"], "service_account.created");
+  EXPECT_EQ(lines[0]["organization"], "acme");
+  EXPECT_EQ(lines[0]["actor"], "tester");
+  EXPECT_EQ(lines[0]["serviceAccount"]["slug"], "builder");
+  EXPECT_EQ(lines[1]["position"], 2);
+  EXPECT_EQ(lines[1]["type"], "token.created");
+  EXPECT_EQ(lines[1]["token"]["slug"], "ci");
+  EXPECT_TRUE(lines[1]["id"].get<std::string>().rfind("evt_", 0) == 0);
+
+  r = Run({"events", "tail", "--after", "1", "--limit", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_NE(r.out.find("\"token.created\""), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("service_account.created"), std::string::npos) << r.out;
+
+  r = Run({"events", "tail", "--limit", "1", "--ack"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_NE(r.out.find("service_account.created"), std::string::npos) << r.out;
+  // Acknowledged through 1: the next tail starts at 2.
+  r = Run({"events", "tail"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(r.out.find("service_account.created"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("token.created"), std::string::npos) << r.out;
+}
+
 TEST_F(CliTest, WebhookLifecycle) {
   Init();
   Result r = Run({"--json", "webhook", "create", "--org", "acme",

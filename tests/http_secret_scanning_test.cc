@@ -237,6 +237,19 @@ class CountingStore : public Store {
       std::string_view o, std::string_view id) override {
     return inner_->WebhookSigningSecret(o, id);
   }
+  absl::StatusOr<std::vector<Event>> ReadEvents(uint64_t after,
+                                                size_t max_count) override {
+    return inner_->ReadEvents(after, max_count);
+  }
+  absl::Status AckEvents(uint64_t through) override {
+    return inner_->AckEvents(through);
+  }
+  absl::StatusOr<uint64_t> AckedEventPosition() override {
+    return inner_->AckedEventPosition();
+  }
+  absl::StatusOr<size_t> EmitDueEvents() override {
+    return inner_->EmitDueEvents();
+  }
 
  private:
   Store* inner_;

@@ -60,6 +60,11 @@ class PlaintextScanTest : public test::StoreTest,
 TEST_P(PlaintextScanTest, NoTokenValueAppearsInAnyStoreFile) {
   constexpr int kAccounts = 4;
   constexpr int kTokens = 200;
+  // With the event outbox on: its records (token metadata of every write)
+  // must hold no value either.
+  Options options = DefaultOptions();
+  options.record_events = true;
+  KG_ASSERT_OK(Reopen(options));
   for (int a = 0; a < kAccounts; ++a) {
     KG_ASSERT_OK(CreateAccount("acct-" + std::to_string(a)));
   }

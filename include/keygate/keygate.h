@@ -5,6 +5,7 @@
 #include "keygate/clock.h"
 #include "keygate/delegation.h"
 #include "keygate/errors.h"
+#include "keygate/event.h"
 #include "keygate/keyring.h"
 #include "keygate/options.h"
 #include "keygate/page.h"

@@ -52,6 +52,25 @@ struct Options {
   // is always kept: it carries the position).
   uint64_t change_log_min_records = 100000;
 
+  // Primary only: the event outbox (Store::ReadEvents, keygate/event.h).
+  // When true, every lifecycle change also records an event in its own
+  // atomic write; when false nothing is recorded and writes pay nothing
+  // (ReadEvents then returns only events recorded while it was on).
+  // Default: false: an outbox is useful only to a host that drains it, and
+  // an undrained one costs every write a record and disk for
+  // event_retention; a host that feeds a bus turns it on.
+  bool record_events = false;
+  // Primary only: an event is deleted once acknowledged (Store::AckEvents)
+  // or once older than this, whichever comes first, a bounded number per
+  // write, so a host that stops reading loses events older than this
+  // rather than filling the disk. Default: 7 days.
+  absl::Duration event_retention = absl::Hours(24 * 7);
+  // Primary only: how long before a token's expiry Store::EmitDueEvents
+  // records token.expiring, one event per lead time (zero or negative
+  // leads are ignored). Default: 7 days and 1 day.
+  std::vector<absl::Duration> token_expiring_leads = {absl::Hours(24 * 7),
+                                                      absl::Hours(24)};
+
   // Directory of the RocksDB store; created if missing (see
   // create_if_missing). Owner-only: Open makes it 0700 and every file in it
   // 0600, whatever the umask (a store left 0755 / 0644 by an older keygate

@@ -11,6 +11,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "keygate/event.h"
 #include "keygate/options.h"
 #include "keygate/page.h"
 #include "keygate/principal.h"
@@ -151,7 +152,8 @@ class Store {
   // NotFound if the token is unknown, already revoked, or belongs to another
   // organization, all indistinguishable. A token rotated out (RotateToken)
   // can be revoked during its grace, which ends the grace at once; past its
-  // grace it counts as revoked (NotFound).
+  // grace it counts as revoked (NotFound). With Options::record_events it
+  // records token.revoked, then token.leaked when `actor` is kRevokedByLeak.
   virtual absl::Status RevokeToken(std::string_view organization,
                                    std::string_view service_account,
                                    std::string_view token_slug,
@@ -229,6 +231,62 @@ class Store {
   // precision). Returns how many it deleted; on failure deletes nothing.
   // Active tokens are never purged.
   virtual absl::StatusOr<PurgeResult> PurgeRetired() = 0;
+
+  // ----- Event outbox (keygate/event.h, Options::record_events) -----
+  //
+  // The outbox is the host's, not a tenant's: these calls take no
+  // organization and see the events of ALL organizations (each event names
+  // its own). Never expose them to a tenant as they are.
+  //
+  // Which writes record which events: CreateServiceAccount ->
+  // service_account.created; UpdateServiceAccount -> service_account.updated
+  // when the name changes, then service_account.disabled / .enabled when
+  // the disabled flag changes (a patch doing both records both; a patch
+  // changing nothing records nothing); DeleteServiceAccount ->
+  // service_account.deleted only (its tokens go with it: no token event
+  // each); CreateToken -> token.created; RevokeToken -> token.revoked;
+  // RotateToken -> token.rotated (the old token, rotated_to and
+  // grace_ends_at set; a zero grace records no token.revoked: the old token
+  // is not revoked, its grace ended) then token.created (the successor,
+  // rotated_from set); PurgeRetired -> one token.purged per deleted token,
+  // in the batch that deletes it. Webhook endpoint changes record nothing.
+
+  // ReadEvents returns up to `max_count` (at most 10000; larger counts as
+  // 10000) events with a position greater than `after_position`, in
+  // position order. Events already acknowledged or past
+  // Options::event_retention may be gone (deleted at a later write): a
+  // consumer reads from its own cursor, or AckedEventPosition. Empty when
+  // there is nothing newer. Works on a follower (reads storage as of its
+  // last catch-up). DataLoss for a corrupt record.
+  virtual absl::StatusOr<std::vector<Event>> ReadEvents(
+      uint64_t after_position, size_t max_count) = 0;
+
+  // AckEvents durably records that every event up to and including
+  // `through_position` was consumed, so they may be deleted (a bounded
+  // number now, the rest by later writes). Idempotent; never moves the
+  // acknowledged position back; a position past the newest recorded event
+  // acknowledges up to the newest only (never an event not yet recorded).
+  // FailedPrecondition on a follower or once closed.
+  virtual absl::Status AckEvents(uint64_t through_position) = 0;
+
+  // AckedEventPosition returns the acknowledged position (0 if none): where
+  // a consumer with no cursor of its own resumes.
+  virtual absl::StatusOr<uint64_t> AckedEventPosition() = 0;
+
+  // EmitDueEvents is the scheduler of the time-driven events; the host calls
+  // it periodically (say every minute). It records token.expired for every
+  // token whose expires_at passed since the previous call, and
+  // token.expiring for every warning instant (expires_at minus each of
+  // Options::token_expiring_leads) that passed since then while the token
+  // was still unexpired; a token revoked, or past its rotation grace, at or
+  // before the instant gets none (token.revoked / token.rotated said so).
+  // Each instant fires exactly once, across restarts: the time covered is
+  // stored in the same batch as its events. The first call ever covers
+  // nothing before it (no burst for tokens that expired long ago). Actor:
+  // kExpiryEventActor. Returns how many events it recorded (0 and nothing
+  // written with Options::record_events off). Cost: one scan of every
+  // token. FailedPrecondition on a follower or once closed.
+  virtual absl::StatusOr<size_t> EmitDueEvents() = 0;
 
   // ----- Webhook endpoints (keygate/webhook.h) -----
   //

@@ -293,6 +293,48 @@ absl::StatusOr<uint64_t> Tables::LastChangePosition() const {
   return last;
 }
 
+void Tables::PutEvent(Batch& batch, uint64_t position,
+                      const Event& event) const {
+  batch.Put(Family::kMeta, EventKey(position), EncodeEvent(event));
+}
+
+void Tables::DeleteEvent(Batch& batch, uint64_t position) const {
+  batch.Delete(Family::kMeta, EventKey(position));
+}
+
+absl::Status Tables::ScanEvents(
+    uint64_t after,
+    absl::FunctionRef<absl::StatusOr<ScanControl>(const Event&)> visit) const {
+  // start_after is the part of the key after the prefix: be64(after).
+  std::string start_after = EventKey(after).substr(kEventPrefix.size());
+  return Scan(Family::kMeta, kEventPrefix, start_after,
+              [&](std::string_view key,
+                  std::string_view value) -> absl::StatusOr<ScanControl> {
+                Event event;
+                if (!DecodeEventKey(key, &event.position)) {
+                  return absl::DataLossError("corrupt event key");
+                }
+                if (absl::Status s = DecodeEvent(value, &event); !s.ok()) {
+                  return s;
+                }
+                return visit(event);
+              });
+}
+
+absl::StatusOr<std::optional<EventCursor>> Tables::ReadEventCursor() const {
+  absl::StatusOr<std::optional<std::string>> value =
+      db_->Get(Family::kMeta, kEventCursorKey);
+  if (!value.ok()) return value.status();
+  if (!value->has_value()) return std::nullopt;
+  EventCursor cursor;
+  if (absl::Status s = DecodeEventCursor(**value, &cursor); !s.ok()) return s;
+  return cursor;
+}
+
+void Tables::PutEventCursor(Batch& batch, const EventCursor& cursor) const {
+  batch.Put(Family::kMeta, kEventCursorKey, EncodeEventCursor(cursor));
+}
+
 absl::StatusOr<std::optional<StoredWebhookEndpoint>>
 Tables::ReadWebhookEndpoint(std::string_view organization,
                             std::string_view id) const {

@@ -31,6 +31,7 @@
 #include "lib/base/digest.h"
 #include "lib/storage/change_record.h"
 #include "lib/storage/database.h"
+#include "lib/storage/event_record.h"
 #include "lib/storage/records.h"
 
 namespace keygate::storage {
@@ -204,6 +205,23 @@ class Tables {
   // if there is none. Reads keys only: a record whose value cannot be
   // decoded does not stop it (DataLoss only for a malformed key).
   absl::StatusOr<uint64_t> LastChangePosition() const;
+
+  // ----- event outbox (default CF, the events/ range and event_cursor) --
+
+  // PutEvent records `event` at `position` (event.position is ignored);
+  // DeleteEvent trims one.
+  void PutEvent(Batch& batch, uint64_t position, const Event& event) const;
+  void DeleteEvent(Batch& batch, uint64_t position) const;
+  // ScanEvents visits the events with a position greater than `after`, in
+  // position order, with event.position set.
+  absl::Status ScanEvents(
+      uint64_t after,
+      absl::FunctionRef<absl::StatusOr<ScanControl>(const Event& event)> visit)
+      const;
+  // ReadEventCursor returns the cursor record, or nullopt if none (a store
+  // that never recorded an event).
+  absl::StatusOr<std::optional<EventCursor>> ReadEventCursor() const;
+  void PutEventCursor(Batch& batch, const EventCursor& cursor) const;
 
   // ----- webhook endpoints (default CF, the webhooks/ range) -----
 

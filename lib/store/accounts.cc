@@ -58,9 +58,11 @@ absl::StatusOr<ServiceAccount> StoreImpl::CreateServiceAccount(
 
   storage::Batch batch;
   tables_->PutAccount(batch, account);
-  if (absl::Status s = Commit(batch, AccountChange(
-                                         storage::ChangeKind::kAccountCreated,
-                                         organization, account.slug));
+  if (absl::Status s = Commit(
+          batch,
+          AccountChange(storage::ChangeKind::kAccountCreated, organization,
+                        account.slug),
+          {AccountEvent(EventType::kServiceAccountCreated, account, actor)});
       !s.ok()) {
     return s;
   }
@@ -153,15 +155,29 @@ absl::StatusOr<ServiceAccount> StoreImpl::ApplyPatch(
   if (!guard.status().ok()) return guard.status();
   absl::StatusOr<ServiceAccount> account = ReadAccount(organization, slug);
   if (!account.ok() || patch.empty()) return account;
+  const ServiceAccount before = *account;
   if (patch.name) account->name = *patch.name;
   if (patch.disabled) account->disabled = *patch.disabled;
   account->updated_at = Now();
   account->updated_by = std::string(actor);
   storage::Batch batch;
   tables_->PutAccount(batch, *account);
-  if (absl::Status s = Commit(batch, AccountChange(
-                                         storage::ChangeKind::kAccountUpdated,
-                                         organization, slug));
+  // One event per visible change, rename first (keygate/store.h).
+  std::vector<Event> events;
+  if (account->name != before.name) {
+    events.push_back(
+        AccountEvent(EventType::kServiceAccountUpdated, *account, actor));
+  }
+  if (account->disabled != before.disabled) {
+    events.push_back(AccountEvent(account->disabled
+                                      ? EventType::kServiceAccountDisabled
+                                      : EventType::kServiceAccountEnabled,
+                                  *account, actor));
+  }
+  if (absl::Status s = Commit(batch,
+                              AccountChange(storage::ChangeKind::kAccountUpdated,
+                                            organization, slug),
+                              std::move(events));
       !s.ok()) {
     return s;
   }
@@ -197,7 +213,12 @@ absl::Status StoreImpl::DeleteServiceAccount(std::string_view organization,
   storage::ChangeRecord change = AccountChange(
       storage::ChangeKind::kAccountDeleted, organization, slug);
   change.deleted_digests = digests;
-  if (absl::Status s = Commit(batch, std::move(change)); !s.ok()) return s;
+  if (absl::Status s = Commit(batch, std::move(change),
+                              {AccountEvent(EventType::kServiceAccountDeleted,
+                                            *account, actor)});
+      !s.ok()) {
+    return s;
+  }
   ForgetAccount(organization, slug);
   ForgetTokens(digests);
   active_tokens_.ForgetAccount(organization, slug);

@@ -3,12 +3,8 @@
 // is; lib/store/follower.cc applies them).
 //
 // Every write batch of a primary appends one change record in the same
-// batch. Writers are serialized by the store's write_mu_, and the store
-// takes a position with Append and publishes it with Committed under that
-// lock, around the batch's commit: so positions are dense and in commit
-// order, and a reader that has applied position p has seen every batch up
-// to p (the trap of "sequence assigned at insert, committed later" cannot
-// happen with one writer at a time).
+// batch, at a position taken in commit order as lib/store/positioned_log.h
+// argues (the event outbox takes its positions the same way).
 //
 // Trimming: a record is deleted, in a later batch of the primary, once it
 // is both older than `retention` and more than `min_records` behind the
@@ -26,13 +22,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
-#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "lib/storage/change_record.h"
 #include "lib/storage/tables.h"
+#include "lib/store/positioned_log.h"
 
 namespace keygate::store {
 
@@ -50,14 +45,10 @@ class ChangeLog {
 
   // last_position is the position of the newest committed record, 0 if the
   // log is empty (a new store, or one written before the log existed).
-  uint64_t last_position() const { return last_position_; }
+  uint64_t last_position() const { return log_.last_position(); }
 
   // Appended says what Append added to a batch, for Committed.
-  struct Appended {
-    uint64_t position = 0;
-    absl::Time written_at;
-    size_t trimmed = 0;
-  };
+  using Appended = PositionedLog::Appended;
 
   // Append adds `change` (its written_at is the commit's time) at the next
   // position to `batch`, and the deletion of the records it trims. Changes
@@ -70,9 +61,7 @@ class ChangeLog {
  private:
   const absl::Duration retention_;
   const uint64_t min_records_;
-  // (position, written_at) of every retained record, oldest first.
-  std::deque<std::pair<uint64_t, absl::Time>> retained_;
-  uint64_t last_position_ = 0;
+  PositionedLog log_;
 };
 
 }  // namespace keygate::store

@@ -228,6 +228,10 @@ absl::Status StoreImpl::Load() {
   // follows it; a primary appends after it.
   if (status = change_log_.Load(*tables_); !status.ok()) return status;
   applied_position_ = change_log_.last_position();
+  // A follower never writes events; a primary appends after the newest.
+  if (!follower_) {
+    if (status = events_.Load(*tables_); !status.ok()) return status;
+  }
 
   if (batch.size() > 0) return tables_->Write(batch, /*sync=*/true);
   return absl::OkStatus();

@@ -124,7 +124,14 @@ absl::StatusOr<CreatedToken> StoreImpl::RotateToken(
   change.organization = old.metadata.organization;
   change.service_account = old.metadata.service_account;
   change.token_slug = old.metadata.slug;
-  if (absl::Status s = Commit(batch, std::move(change)); !s.ok()) return s;
+  // token.rotated (the old token), then token.created (the successor).
+  if (absl::Status s =
+          Commit(batch, std::move(change),
+                 {TokenEvent(EventType::kTokenRotated, old.metadata, actor),
+                  TokenEvent(EventType::kTokenCreated, m, actor)});
+      !s.ok()) {
+    return s;
+  }
   active_tokens_.Remove(before);
   active_tokens_.Add(old.metadata);
   active_tokens_.Add(m);

@@ -71,6 +71,7 @@ StoreImpl::StoreImpl(Options options, std::unique_ptr<storage::Tables> tables,
       last_used_(LastUsedGranularity(options_.last_used_flush_interval)),
       change_log_(options_.change_log_retention,
                   options_.change_log_min_records),
+      events_(options_.event_retention),
       owned_follower_directory_(std::move(owned_follower_directory)) {}
 
 StoreImpl::~StoreImpl() { (void)Close(); }
@@ -101,14 +102,20 @@ std::string_view StoreImpl::token_prefix() const {
 absl::Time StoreImpl::Now() const { return StoredTime(clock_->Now()); }
 
 absl::Status StoreImpl::Commit(storage::Batch& batch,
-                              storage::ChangeRecord change) {
+                              storage::ChangeRecord change,
+                              std::vector<Event> events) {
   change.written_at = Now();
+  if (!options_.record_events) events.clear();
   const ChangeLog::Appended appended =
       change_log_.Append(*tables_, batch, change);
+  // With no event and none retained this adds nothing to the batch.
+  const EventOutbox::Appended appended_events =
+      events_.Append(*tables_, batch, events, change.written_at);
   if (absl::Status s = tables_->Write(batch, options_.sync_writes); !s.ok()) {
     return s;
   }
   change_log_.Committed(appended);
+  events_.Committed(appended_events);
   return absl::OkStatus();
 }
 

@@ -12,6 +12,7 @@
 //                  per-account state)
 //   slugs.cc       choosing slugs (lib/store/slugs.h)
 //   webhooks.cc    the webhook endpoint calls (lib/webhooks/)
+//   events.cc      the event outbox calls (lib/store/event_outbox.h)
 //   last_used.cc   loading and flushing the last-used times
 //                  (lib/store/last_used_table.h, last_used_flusher.h)
 //   follower.cc    a follower's catch-up: applying the primary's change
@@ -38,6 +39,7 @@
 #include "lib/scope/scope.h"
 #include "lib/store/active_token_index.h"
 #include "lib/store/change_log.h"
+#include "lib/store/event_outbox.h"
 #include "lib/store/last_used_flusher.h"
 #include "lib/store/last_used_table.h"
 #include "lib/storage/records.h"
@@ -56,6 +58,14 @@ absl::Status FollowerReadOnlyError();
 // past, as storage::EncodeTime does), so what a call returns equals what a
 // later read returns.
 absl::Time StoredTime(absl::Time t);
+
+// AccountEvent and TokenEvent are the event of `type` about the resource as
+// the change leaves it, by `actor` (events.cc); Commit fills position, id
+// and time.
+Event AccountEvent(EventType type, const ServiceAccount& account,
+                   std::string_view actor);
+Event TokenEvent(EventType type, const TokenMetadata& token,
+                 std::string_view actor);
 
 class StoreImpl final : public Store {
  public:
@@ -144,6 +154,17 @@ class StoreImpl final : public Store {
       std::string_view organization, std::string_view id) override
       ABSL_LOCKS_EXCLUDED(db_mu_);
 
+  // ----- events.cc
+  absl::StatusOr<std::vector<Event>> ReadEvents(uint64_t after_position,
+                                                size_t max_count) override
+      ABSL_LOCKS_EXCLUDED(db_mu_);
+  absl::Status AckEvents(uint64_t through_position) override
+      ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
+  absl::StatusOr<uint64_t> AckedEventPosition() override
+      ABSL_LOCKS_EXCLUDED(db_mu_);
+  absl::StatusOr<size_t> EmitDueEvents() override
+      ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
+
   // ----- last_used.cc
   // FlushLastUsed writes every last-used time that changed since the last
   // flush, in one batch (what the background flusher and Close run). OK
@@ -225,8 +246,12 @@ class StoreImpl final : public Store {
   absl::Time Now() const;
   // Commit applies `batch` atomically (synced unless Options::sync_writes is
   // false), with `change` appended to the change log in the same batch
-  // (its written_at is set here).
-  absl::Status Commit(storage::Batch& batch, storage::ChangeRecord change)
+  // (its written_at is set here) and, if Options::record_events, `events`
+  // appended to the event outbox in the same batch too (positions, ids and
+  // times set here; lib/store/event_outbox.h). On failure neither the
+  // change nor any event exists.
+  absl::Status Commit(storage::Batch& batch, storage::ChangeRecord change,
+                      std::vector<Event> events = {})
       ABSL_SHARED_LOCKS_REQUIRED(db_mu_) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // CommitUnlogged is Commit for the batches followers need not see (the
   // last-used flush, the schema records at open, webhook endpoints, which
@@ -262,10 +287,11 @@ class StoreImpl final : public Store {
       ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
   // PurgeChunk commits one chunk of PurgeRetired: the deletions in `batch`
   // of the tokens whose digests are `digests` and whose metadata (the
-  // non-revoked ones only) is `unrevoked`, then updates the indexes and
-  // clears the three.
+  // non-revoked ones only) is `unrevoked`, with their token.purged
+  // `events`, then updates the indexes and clears the four.
   absl::Status PurgeChunk(storage::Batch& batch, std::vector<Digest>& digests,
-                          std::vector<TokenMetadata>& unrevoked)
+                          std::vector<TokenMetadata>& unrevoked,
+                          std::vector<Event>& events)
       ABSL_SHARED_LOCKS_REQUIRED(db_mu_) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // DeleteTokens adds to `batch` the deletion of every token of `range` that
   // `select` picks, and collects their digests for the index.
@@ -371,6 +397,9 @@ class StoreImpl final : public Store {
   // The change log: a primary appends to it (positions, trimming); a
   // follower reads its position at open from it.
   ChangeLog change_log_ ABSL_GUARDED_BY(write_mu_);
+  // The event outbox: a primary appends to it in Commit (positions, ids,
+  // trimming) and acknowledges in AckEvents; a follower never loads it.
+  EventOutbox events_ ABSL_GUARDED_BY(write_mu_);
   // Follower only: the position of the last change applied to memory; a
   // failed apply sets needs_rebuild_ (the state may be half applied).
   uint64_t applied_position_ ABSL_GUARDED_BY(write_mu_) = 0;

@@ -152,7 +152,8 @@ absl::StatusOr<CreatedToken> StoreImpl::CreateToken(
   storage::Batch batch;
   tables_->PutNewToken(batch, stored);
   if (absl::Status s =
-          Commit(batch, TokenChange(storage::ChangeKind::kTokenCreated, m));
+          Commit(batch, TokenChange(storage::ChangeKind::kTokenCreated, m),
+                 {TokenEvent(EventType::kTokenCreated, m, actor)});
       !s.ok()) {
     return s;
   }
@@ -271,8 +272,14 @@ absl::Status StoreImpl::RevokeToken(std::string_view organization,
 
   storage::Batch batch;
   tables_->UpdateToken(batch, stored);
+  std::vector<Event> events = {
+      TokenEvent(EventType::kTokenRevoked, stored.metadata, actor)};
+  if (actor == kRevokedByLeak) {
+    events.push_back(TokenEvent(EventType::kTokenLeaked, stored.metadata, actor));
+  }
   if (absl::Status s = Commit(
-          batch, TokenChange(storage::ChangeKind::kTokenRevoked, unrevoked));
+          batch, TokenChange(storage::ChangeKind::kTokenRevoked, unrevoked),
+          std::move(events));
       !s.ok()) {
     return s;
   }
@@ -296,6 +303,7 @@ absl::StatusOr<PurgeResult> StoreImpl::PurgeRetired() {
   storage::Batch batch;
   std::vector<Digest> digests;
   std::vector<TokenMetadata> unrevoked;
+  std::vector<Event> events;
   const storage::Tables& tables = *tables_;
   absl::Status status = tables.ScanTokens(
       storage::TokenRange::All(),
@@ -311,9 +319,13 @@ absl::StatusOr<PurgeResult> StoreImpl::PurgeRetired() {
         tables.DeleteToken(batch, token);
         digests.push_back(token.digest);
         if (!m.revoked()) unrevoked.push_back(m);
+        if (options_.record_events) {
+          events.push_back(
+              TokenEvent(EventType::kTokenPurged, m, kPurgeEventActor));
+        }
         if (digests.size() == kPurgeChunkTokens) {
           result.tokens_purged += digests.size();
-          if (absl::Status s = PurgeChunk(batch, digests, unrevoked);
+          if (absl::Status s = PurgeChunk(batch, digests, unrevoked, events);
               !s.ok()) {
             return s;
           }
@@ -322,7 +334,8 @@ absl::StatusOr<PurgeResult> StoreImpl::PurgeRetired() {
       });
   if (!status.ok()) return status;
   result.tokens_purged += digests.size();
-  if (absl::Status s = PurgeChunk(batch, digests, unrevoked); !s.ok()) {
+  if (absl::Status s = PurgeChunk(batch, digests, unrevoked, events);
+      !s.ok()) {
     return s;
   }
   return result;
@@ -330,17 +343,22 @@ absl::StatusOr<PurgeResult> StoreImpl::PurgeRetired() {
 
 absl::Status StoreImpl::PurgeChunk(storage::Batch& batch,
                                    std::vector<Digest>& digests,
-                                   std::vector<TokenMetadata>& unrevoked) {
+                                   std::vector<TokenMetadata>& unrevoked,
+                                   std::vector<Event>& events) {
   if (digests.empty()) return absl::OkStatus();
   storage::ChangeRecord change;
   change.kind = storage::ChangeKind::kTokensPurged;
   change.deleted_digests = digests;
-  if (absl::Status s = Commit(batch, std::move(change)); !s.ok()) return s;
+  if (absl::Status s = Commit(batch, std::move(change), std::move(events));
+      !s.ok()) {
+    return s;
+  }
   ForgetTokens(digests);
   for (const TokenMetadata& m : unrevoked) active_tokens_.Remove(m);
   batch = storage::Batch();
   digests.clear();
   unrevoked.clear();
+  events.clear();
   return absl::OkStatus();
 }
 

@@ -82,6 +82,9 @@ int Run(int argc, char** argv) {
   app.add_flag("--json", context.globals.json,
                "Machine-readable JSON output on stdout, errors as a JSON "
                "object on stderr");
+  app.add_flag("--record-events", context.globals.record_events,
+               "Record lifecycle events in the store's event outbox "
+               "(Options::record_events; read them with `events tail`)");
   app.add_flag("--allow-core-dumps", context.globals.allow_core_dumps,
                "Keep core dumps enabled, for debugging a crash (a core file "
                "holds the secrets in memory; by default they are disabled)");
@@ -110,6 +113,7 @@ int Run(int argc, char** argv) {
   AddServiceAccountCommands(app, context);
   AddTokenCommands(app, context);
   AddWebhookCommands(app, context);
+  AddEventsCommands(app, context);
   AddJwtCommands(app, context);
   AddServeCommand(app, context.globals, context.exit_code);
 

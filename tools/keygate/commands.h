@@ -60,6 +60,9 @@ CLI::Validator DurationValidator();
 // AddWebhookCommands registers `webhook list|create|rotate-secret|delete`.
 void AddWebhookCommands(CLI::App& app, CommandContext& context);
 
+// AddEventsCommands registers `events tail`.
+void AddEventsCommands(CLI::App& app, CommandContext& context);
+
 // AddJwtCommands registers `jwt mint`.
 void AddJwtCommands(CLI::App& app, CommandContext& context);
 

@@ -84,6 +84,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(
 
   Options store_options;
   store_options.path = options.data_dir;
+  store_options.record_events = options.record_events;
   store_options.keyring = *std::move(keyring);
   for (const std::string& module : options.scope_modules) {
     auto& modules = store_options.scope_modules;

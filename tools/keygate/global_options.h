@@ -30,6 +30,9 @@ struct GlobalOptions {
   // (DisableCoreDumps in process_hardening.h) before reading any secret, as
   // a core file would hold the secrets in memory. Default: false.
   bool allow_core_dumps = false;
+  // --record-events: Options::record_events for the store this command
+  // (or `serve`) opens. Default: false.
+  bool record_events = false;
 };
 
 // ResolveDefaults fills empty data_dir / pepper_file from the environment and
