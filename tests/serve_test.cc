@@ -861,6 +861,59 @@ TEST_F(ServeTest, LogNeverContainsSecrets) {
   EXPECT_THAT(log, Not(HasSubstr("cursor=")));
 }
 
+// With --record-events, serve runs the due-event scheduler: a token that
+// expires while it serves gets exactly one token.expired event, read back
+// with `events tail` once serve has stopped.
+TEST(ServeCommandTest, RecordsDueEventsWhileServing) {
+  ASSERT_GE(sodium_init(), 0);
+  ServerProcess server;
+  server.Start({"--record-events", "--due-events-interval", "200ms"});
+  auto cli = server.Client();
+  const std::string jwt = server.Jwt("acme");
+  auto account = cli->Post("/service-accounts", Bearer(jwt),
+                           R"({"name":"Expiring","slug":"expiring"})",
+                           "application/json");
+  ASSERT_TRUE(account);
+  ASSERT_EQ(account->status, 201) << account->body;
+  // Past the scheduler's first call (which covers nothing before it).
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const std::string expires_at = absl::FormatTime(
+      "%Y-%m-%dT%H:%M:%SZ", absl::Now() + absl::Seconds(2), absl::UTCTimeZone());
+  auto token = cli->Post(
+      "/service-accounts/expiring/tokens", Bearer(jwt),
+      json{{"name", "short"}, {"slug", "short"}, {"scopes", {"read:tokens"}},
+           {"expiresAt", expires_at}}
+          .dump(),
+      "application/json");
+  ASSERT_TRUE(token);
+  ASSERT_EQ(token->status, 201) << token->body;
+  const std::string value = Json(token)["token"];
+  // Liveness bound only: the scheduler runs every 200 ms.
+  for (int i = 0; i < 300 && server.log().find("recorded 1 due token events") ==
+                                 std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_THAT(server.log(), HasSubstr("recorded 1 due token events"));
+  ASSERT_EQ(server.Stop(), 0) << server.log();
+
+  const std::string out = server.dir() + "/events.out";
+  const std::string tail =
+      absl::StrCat("'", KEYGATE_BINARY, "' --data-dir '", server.dir(),
+                   "/data' events tail >'", out, "' 2>&1");
+  ASSERT_EQ(std::system(tail.c_str()), 0) << ReadFile(out);
+  const std::string events = ReadFile(out);
+  EXPECT_THAT(events, HasSubstr("\"token.created\""));
+  size_t expired = 0;
+  for (size_t at = events.find("\"token.expired\""); at != std::string::npos;
+       at = events.find("\"token.expired\"", at + 1)) {
+    ++expired;
+  }
+  EXPECT_EQ(expired, 1u) << events;
+  EXPECT_THAT(events, Not(HasSubstr("token.expiring"))) << events;
+  EXPECT_THAT(events, Not(HasSubstr(value)));
+}
+
 TEST(ServeCommandTest, RefusesToStartWithoutJwtSecret) {
   ServerProcess server;
   // --jwt-secret-file points to a missing file: exit non-zero, no port file.

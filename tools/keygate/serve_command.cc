@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -64,6 +65,7 @@ struct ServeFlags {
   std::vector<std::string> webhook_allow_hosts;
   std::vector<std::string> webhook_deny_hosts;
   std::string purge_interval = "1h";
+  std::string due_events_interval = "1m";
   std::string problem_type_base;
   std::string secret_scanning_keys;
 };
@@ -122,17 +124,18 @@ void RaiseOpenFileLimit() {
   }
 }
 
-// Purger runs Store::PurgeRetired every `interval` on its own thread until
-// destroyed, so retired tokens leave the store while serve holds it.
-class Purger {
+// PeriodicTask runs `work` every `interval` on its own thread until
+// destroyed (a zero interval: never), for the store's housekeeping while
+// serve holds it: the retention purge and the due-event scheduler.
+class PeriodicTask {
  public:
-  Purger(Store* store, absl::Duration interval)
-      : store_(store), interval_(interval) {
+  PeriodicTask(absl::Duration interval, std::function<void()> work)
+      : interval_(interval), work_(std::move(work)) {
     if (interval_ > absl::ZeroDuration()) {
       thread_ = std::thread([this] { Loop(); });
     }
   }
-  ~Purger() {
+  ~PeriodicTask() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
@@ -150,24 +153,40 @@ class Purger {
         return;
       }
       lock.unlock();
-      absl::StatusOr<PurgeResult> purged = store_->PurgeRetired();
-      if (!purged.ok()) {
-        Log(absl::StrCat("purge failed: ", purged.status().ToString()));
-      } else if (purged->tokens_purged > 0) {
-        Log(absl::StrCat("purged ", purged->tokens_purged,
-                         " retired tokens"));
-      }
+      work_();
       lock.lock();
     }
   }
 
-  Store* store_;
   absl::Duration interval_;
+  std::function<void()> work_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;  // guarded by mu_
   std::thread thread_;
 };
+
+// PurgeRetired deletes tokens retired longer ago than the retention and logs
+// how many (serve's --purge-interval task).
+void PurgeRetired(Store* store) {
+  absl::StatusOr<PurgeResult> purged = store->PurgeRetired();
+  if (!purged.ok()) {
+    Log(absl::StrCat("purge failed: ", purged.status().ToString()));
+  } else if (purged->tokens_purged > 0) {
+    Log(absl::StrCat("purged ", purged->tokens_purged, " retired tokens"));
+  }
+}
+
+// EmitDueEvents records the token.expired / token.expiring events that came
+// due (serve's --due-events-interval task, with --record-events only).
+void EmitDueEvents(Store* store) {
+  absl::StatusOr<size_t> emitted = store->EmitDueEvents();
+  if (!emitted.ok()) {
+    Log(absl::StrCat("due events failed: ", emitted.status().ToString()));
+  } else if (*emitted > 0) {
+    Log(absl::StrCat("recorded ", *emitted, " due token events"));
+  }
+}
 
 // ParseFlagDuration parses a duration flag; "0" or "off" means none when
 // `allow_off`.
@@ -202,6 +221,7 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
   listener_options.threads = flags.threads;
   listener_options.log = [](std::string_view line) { Log(line); };
   absl::Duration purge_interval;
+  absl::Duration due_events_interval;
   http::JwtVerifierOptions jwt_options;
   jwt_options.org_claim = flags.org_claim;
   if (!flags.jwt_issuer.empty()) jwt_options.issuer = flags.jwt_issuer;
@@ -214,6 +234,8 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
                          listener_options.idle_timeout) ||
       !ParseFlagDuration("--purge-interval", flags.purge_interval, true,
                          purge_interval) ||
+      !ParseFlagDuration("--due-events-interval", flags.due_events_interval,
+                         true, due_events_interval) ||
       !ParseFlagDuration("--jwt-max-lifetime", flags.jwt_max_lifetime, false,
                          jwt_options.max_lifetime)) {
     return 2;
@@ -355,7 +377,11 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
 
     absl::Status run;
     {
-      Purger purger(store->get(), purge_interval);
+      Store* served = store->get();
+      PeriodicTask purger(purge_interval, [served] { PurgeRetired(served); });
+      PeriodicTask due_events(
+          globals.record_events ? due_events_interval : absl::ZeroDuration(),
+          [served] { EmitDueEvents(served); });
       run = listener.Run();
     }
     done.store(true);
@@ -485,6 +511,12 @@ void AddServeCommand(CLI::App& app, const GlobalOptions& globals,
       ->add_option("--purge-interval", flags->purge_interval,
                    "how often to delete tokens retired longer than the "
                    "retention (30 days); 0 or off: never")
+      ->capture_default_str();
+  serve
+      ->add_option("--due-events-interval", flags->due_events_interval,
+                   "with --record-events: how often to record the "
+                   "token.expired and token.expiring events that came due; "
+                   "0 or off: never")
       ->capture_default_str();
   serve->add_option("--problem-type-base", flags->problem_type_base,
                     "base URI of keygate's problem types in answers "
