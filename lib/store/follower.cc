@@ -215,6 +215,9 @@ absl::Status StoreImpl::Rebuild() {
   for (const Digest& digest : index_.Digests()) {
     if (!stored_digests.contains(digest)) forgotten.push_back(digest);
   }
+  for (const Digest& digest : revoked_.Digests()) {
+    if (!stored_digests.contains(digest)) forgotten.push_back(digest);
+  }
   ForgetTokens(forgotten);
   applied_position_ = last;
   needs_rebuild_ = false;
