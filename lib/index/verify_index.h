@@ -24,9 +24,17 @@
 
 namespace keygate::index {
 
-// VerifyIndex holds every stored token (revoked ones too until purged, so
-// failures can say why). The store keeps it exact: every write updates it
-// after the write is durable and before the write returns.
+// VerifyIndex holds the stored tokens that may verify. The store keeps
+// revoked tokens (and rotated-out ones past their grace) in a
+// RevokedDigestSet instead (lib/index/revoked_digest_set.h), which it probes
+// on every miss here: a hit costs the same as ever, and revoked and unknown
+// tokens both cost one absent probe here plus one constant-work probe there,
+// so Verify's timing does not tell them apart (a present digest ends its
+// probe at its slot, an absent one walks to an empty slot: the store must
+// not keep a digest here whose failure it wants to hide). The store keeps
+// it exact: every write updates it after the write is durable and before
+// the write returns. The revoked flag remains (Put, TokenEntry::revoked)
+// for other users; the store always puts tokens unrevoked.
 //
 // Layout (~55 bytes per token at 1M with short slugs, see BENCHMARKS.md):
 //  - a table of 4-byte slots, open addressing with linear probing, at most
