@@ -8,6 +8,7 @@
 
 #include "gtest/gtest.h"
 #include "keygate/keygate.h"
+#include "lib/store/last_used.h"
 #include "lib/store/store_impl.h"
 #include "store_test_util.h"
 
@@ -124,8 +125,8 @@ TEST_F(RevokedSetTest, PurgeAndAccountDeleteEmptyTheSet) {
 
 // A rotation's old token verifies in its grace (index); a grace already
 // over when the token is published (zero grace, or at open after it ended)
-// puts it in the revoked set; one that ends while the store runs stays in
-// the index and fails there as revoked.
+// puts it in the revoked set; one that ends while the store runs fails as
+// revoked in the index until the next flusher tick moves it to the set.
 TEST_F(RevokedSetTest, RotationPastItsGraceCountsAsRevoked) {
   KG_ASSERT_OK(CreateAccount("alpha"));
   KG_ASSERT_OK_AND_ASSIGN(CreatedToken graced, CreateToken("alpha", "graced"));
@@ -150,6 +151,14 @@ TEST_F(RevokedSetTest, RotationPastItsGraceCountsAsRevoked) {
   clock_.Advance(absl::Minutes(11));
   EXPECT_EQ(VerifyFailureOf(store_->Verify(graced.value.view()).status()),
             VerifyFailure::kRevoked);
+  // The flusher's next tick moves it to the set.
+  EXPECT_EQ(Impl(*store_).revoked_set_size(), 1u);
+  KG_ASSERT_OK(store::internal::FlushLastUsed(*store_));
+  EXPECT_EQ(Impl(*store_).revoked_set_size(), 2u);
+  EXPECT_EQ(Impl(*store_).verify_index_size(), 2u);
+  EXPECT_EQ(VerifyFailureOf(store_->Verify(graced.value.view()).status()),
+            VerifyFailure::kRevoked);
+  KG_EXPECT_OK(store_->Verify(graced_next.value.view()));
   // Reopened past the grace: both old tokens load into the revoked set.
   KG_ASSERT_OK(Reopen());
   EXPECT_EQ(Impl(*store_).revoked_set_size(), 2u);
@@ -178,6 +187,24 @@ TEST_F(RevokedSetTest, FollowerKeepsIndexAndSetLikeThePrimary) {
   for (const char* name : {"a0", "a2", "b1", "b3"}) Revoke(name);
   KG_ASSERT_OK(store_->DeleteServiceAccount(kOrg, "beta", kActor));
   KG_ASSERT_OK(follower->CatchUp());
+  ExpectConsistent(*store_, accounts_, values_);
+  ExpectConsistent(*follower, accounts_, values_);
+
+  // A rotation's grace ends on the follower's catch-up too.
+  KG_ASSERT_OK_AND_ASSIGN(
+      CreatedToken next,
+      store_->RotateToken(kOrg, "alpha", slug_of_["a1"], absl::Minutes(5),
+                          kActor));
+  KG_ASSERT_OK(follower->CatchUp());
+  KG_EXPECT_OK(follower->Verify(values_[slug_of_["a1"]]));
+  const size_t in_set = Impl(*follower).revoked_set_size();
+  clock_.Advance(absl::Minutes(6));
+  KG_ASSERT_OK(follower->CatchUp());
+  EXPECT_EQ(Impl(*follower).revoked_set_size(), in_set + 1);
+  EXPECT_EQ(VerifyFailureOf(follower->Verify(values_[slug_of_["a1"]]).status()),
+            VerifyFailure::kRevoked);
+  KG_EXPECT_OK(follower->Verify(next.value.view()));
+  KG_ASSERT_OK(store::internal::FlushLastUsed(*store_));
   ExpectConsistent(*store_, accounts_, values_);
   ExpectConsistent(*follower, accounts_, values_);
   EXPECT_EQ(Impl(*follower).revoked_set_size(),

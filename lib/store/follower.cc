@@ -30,7 +30,9 @@ absl::Status StoreImpl::CatchUp() {
   absl::ReaderMutexLock db_lock(&db_mu_);
   if (tables_ == nullptr) return StoreClosedError();
   if (absl::Status s = tables_->CatchUpWithPrimary(); !s.ok()) return s;
-  return ApplyChanges();
+  absl::Status status = ApplyChanges();
+  RetireEndedGraces();
+  return status;
 }
 
 void StoreImpl::StartCatchUpThread() {

@@ -23,6 +23,7 @@
 #define KEYGATE_LIB_STORE_STORE_IMPL_H_
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -332,6 +333,12 @@ class StoreImpl final : public Store {
   std::shared_ptr<index::AccountState> AccountStateFor(
       std::string_view organization, std::string_view slug)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // RetireEndedGraces moves the rotated-out tokens whose grace has ended
+  // (and that are still in the index) from index_ to revoked_, so they
+  // fail like revoked tokens in time too. Run by the last-used flusher's
+  // tick and a follower's catch-up: a grace end shows in Verify's timing
+  // for at most one such interval.
+  void RetireEndedGraces() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // IndexToken puts `token` into the index with its interned group.
   absl::Status IndexToken(const storage::StoredToken& token,
                           std::shared_ptr<index::AccountState> account)
@@ -364,6 +371,10 @@ class StoreImpl final : public Store {
   // and unknown tokens take the same time), the others in index_.
   index::VerifyIndex index_;
   index::RevokedDigestSet revoked_;
+  // Rotated-out tokens published into index_ in their grace, by grace end
+  // (RetireEndedGraces; entries of tokens revoked or deleted since are
+  // skipped when due).
+  std::multimap<absl::Time, Digest> grace_ends_ ABSL_GUARDED_BY(write_mu_);
 
   // Last-used times: kept by Verify in memory, written by the flusher
   // (set once by Open, stopped by Close) and by Close. Flushes take

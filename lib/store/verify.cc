@@ -193,6 +193,7 @@ absl::Status StoreImpl::LoadToken(const storage::StoredToken& token,
     revoked_.Insert(token.digest);
     return absl::OkStatus();
   }
+  if (GraceEndsFirst(m)) grace_ends_.emplace(*m.grace_ends_at, token.digest);
   return index_.Put(token.digest, last.number, /*revoked=*/false,
                     m.effective_expiry(), m.slug, GraceEndsFirst(m));
 }
@@ -220,8 +221,25 @@ absl::Status StoreImpl::IndexToken(
       index_.InternGroup(m.organization, m.service_account, m.scopes,
                          catalog_.get(), std::move(account));
   // Not in revoked_: storage never un-revokes a token.
+  if (GraceEndsFirst(m)) grace_ends_.emplace(*m.grace_ends_at, token.digest);
   return index_.Put(token.digest, group, /*revoked=*/false,
                     m.effective_expiry(), m.slug, GraceEndsFirst(m));
+}
+
+void StoreImpl::RetireEndedGraces() {
+  const absl::Time now = Now();
+  std::vector<Digest> ended;
+  while (!grace_ends_.empty() && grace_ends_.begin()->first <= now) {
+    const Digest digest = grace_ends_.begin()->second;
+    grace_ends_.erase(grace_ends_.begin());
+    // Not in the index: revoked, purged or deleted since.
+    if (index_.Contains(digest)) ended.push_back(digest);
+  }
+  if (ended.empty()) return;
+  // Into the set first: a Verify in between finds the token in one of the
+  // two (and fails it as revoked in both).
+  for (const Digest& digest : ended) revoked_.Insert(digest);
+  index_.Erase(ended);
 }
 
 }  // namespace keygate::store
