@@ -15,10 +15,11 @@
 //       changed and its checksum recomputed (well-formed), against a fresh
 //       random well-formed token. Both are "unknown"; a difference would
 //       leak how close a guess is.
-//   (b) revoked vs unknown: a revoked token's digest is found in the index;
-//       an unknown one's is not. VerifyIndex::Find does the same work for
-//       both (two whole buckets read, two records compared) and Verify
-//       selects the failure without an early return.
+//   (b) revoked vs unknown: neither digest is in the verify index (revoked
+//       tokens live in the RevokedDigestSet); both take an absent probe of
+//       the index and one constant-work probe of the set (two whole buckets
+//       read, every slot compared), and Verify selects the failure without
+//       an early return.
 //   (c) hit vs near-miss, for information: success returns a Principal, a
 //       different amount of work, and is not expected to be close.
 //

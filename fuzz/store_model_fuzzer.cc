@@ -340,6 +340,18 @@ class Harness {
         FuzzCheck(!principal.ok(), "dead token never verifies");
         FuzzCheck(absl::IsUnauthenticated(principal.status()),
                   "verify failure is Unauthenticated");
+        // The verify index and the revoked set agree with storage: a stored
+        // revoked token is found revoked, a deleted one is unknown.
+        const keygate::VerifyFailure failure =
+            keygate::VerifyFailureOf(principal.status());
+        if (current && it->second.revoked_at) {
+          FuzzCheck(failure == keygate::VerifyFailure::kRevoked,
+                    "a stored revoked token fails as revoked");
+        }
+        if (!current) {
+          FuzzCheck(failure == keygate::VerifyFailure::kUnknown,
+                    "a deleted token fails as unknown");
+        }
       }
       // One character off (last body char before the checksum region or
       // anywhere) never verifies.

@@ -75,6 +75,10 @@ struct VerifyIndex::Table {
 
   const size_t capacity;
   std::atomic<uint32_t>* const slots;
+  // Odd while Erase moves slots (backward-shift deletion): a Find that
+  // misses re-probes if it changed meanwhile (see Find). Beside `capacity`,
+  // which every Find reads anyway; written only by erases.
+  std::atomic<uint64_t> erase_seq{0};
 };
 
 struct VerifyIndex::Record {
@@ -98,12 +102,24 @@ bool VerifyIndex::Find(const Digest& digest, TokenEntry* out) const noexcept {
   const Table* table = table_.load(std::memory_order_acquire);
   const uint32_t tag = Tag(digest);
   const size_t capacity = table->capacity;
-  size_t i = Home(digest, capacity);
+  const size_t home = Home(digest, capacity);
+  uint64_t seq = table->erase_seq.load(std::memory_order_acquire);
+  size_t i = home;
   // The table always has empty slots (at most 70% used), so this ends.
   for (;;) {
     const uint32_t slot = table->slots[i].load(std::memory_order_acquire);
     const uint32_t ref = slot & kRefMask;
-    if (ref == 0) return false;
+    if (ref == 0) {
+      // A miss is only believed if no erase moved slots meanwhile (it may
+      // have moved the digest past this probe); a hit needs no check: a
+      // moved slot names the same record in both places.
+      std::atomic_thread_fence(std::memory_order_acquire);
+      const uint64_t now = table->erase_seq.load(std::memory_order_relaxed);
+      if (now == seq && (seq & 1) == 0) return false;
+      seq = table->erase_seq.load(std::memory_order_acquire);
+      i = home;
+      continue;
+    }
     if (ref != kTombstone && (slot & ~kRefMask) == tag) {
       const Record& record = records_.At(ref - 1);
       if (crypto::DigestEqual(record.digest, digest)) {
@@ -354,24 +370,56 @@ absl::Status VerifyIndex::Put(const Digest& digest, uint32_t group,
 void VerifyIndex::Erase(const std::vector<Digest>& digests) {
   absl::MutexLock lock(&mu_);
   Table* table = table_.load(std::memory_order_relaxed);
+  const size_t capacity = table->capacity;
   std::vector<uint32_t> erased;
+  bool moving = false;
   for (const Digest& digest : digests) {
     size_t found, free_slot;
     Locate(*table, digest, &found, &free_slot);
     if (found == SIZE_MAX) continue;
+    if (!moving) {
+      // Odd: misses from now on re-probe until the moves are done.
+      table->erase_seq.fetch_add(1, std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_release);
+      moving = true;
+    }
     const uint32_t ref =
         table->slots[found].load(std::memory_order_relaxed) & kRefMask;
-    table->slots[found].store(kTombstone, std::memory_order_release);
     erased.push_back(ref - 1);
     --live_;
-    ++tombstones_;
+    // Backward-shift deletion: no tombstone stays behind, so the table is
+    // laid out as if the digest had never been there (an erased digest's
+    // later miss walks like any unknown digest's; a tombstone at its home
+    // would make it walk further). Each later slot of the cluster that may
+    // live at the hole moves into it (copied first: a reader finds it in
+    // one place or the other; a miss meanwhile re-probes, see Find).
+    size_t hole = found;
+    for (size_t j = hole + 1 == capacity ? 0 : hole + 1;;
+         j = j + 1 == capacity ? 0 : j + 1) {
+      const uint32_t slot = table->slots[j].load(std::memory_order_relaxed);
+      const uint32_t r = slot & kRefMask;
+      if (r == 0) break;
+      if (r != kTombstone) {
+        const size_t h = Home(records_.At(r - 1).digest, capacity);
+        // The slot may move to the hole unless its home lies cyclically in
+        // (hole, j].
+        const bool home_after_hole =
+            hole <= j ? (hole < h && h <= j) : (hole < h || h <= j);
+        if (home_after_hole) continue;
+      }
+      table->slots[hole].store(slot, std::memory_order_release);
+      hole = j;
+    }
+    table->slots[hole].store(0, std::memory_order_release);
   }
   if (erased.empty()) return;
+  table->erase_seq.fetch_add(1, std::memory_order_release);  // even again
   // No reader still holds a way to the erased records after this.
   GracePeriod::WaitForReaders();
   for (uint32_t number : erased) FreeRecord(number);
-  // Many tombstones: rebuild at the live size (also shrinks the table).
-  if (tombstones_ > live_ && table->capacity > kMinCapacity) {
+  // Mostly empty: rebuild at the live size (shrinks the table).
+  if ((tombstones_ > live_ || live_ * 8 < capacity) &&
+      capacity > kMinCapacity) {
     Rehash(std::max(kMinCapacity, live_ * 2));
   }
 }

@@ -24,9 +24,17 @@
 
 namespace keygate::index {
 
-// VerifyIndex holds every stored token (revoked ones too until purged, so
-// failures can say why). The store keeps it exact: every write updates it
-// after the write is durable and before the write returns.
+// VerifyIndex holds the stored tokens that may verify. The store keeps
+// revoked tokens (and rotated-out ones past their grace) in a
+// RevokedDigestSet instead (lib/index/revoked_digest_set.h), which it probes
+// on every miss here: a hit costs the same as ever, and revoked and unknown
+// tokens both cost one absent probe here plus one constant-work probe there,
+// so Verify's timing does not tell them apart (a present digest ends its
+// probe at its slot, an absent one walks to an empty slot: the store must
+// not keep a digest here whose failure it wants to hide). The store keeps
+// it exact: every write updates it after the write is durable and before
+// the write returns. The revoked flag remains (Put, TokenEntry::revoked)
+// for other users; the store always puts tokens unrevoked.
 //
 // Layout (~55 bytes per token at 1M with short slugs, see BENCHMARKS.md):
 //  - a table of 4-byte slots, open addressing with linear probing, at most
@@ -52,10 +60,16 @@ namespace keygate::index {
 //  - insert fills a free record, then publishes its slot with one 4-byte
 //    release store (a reader sees the whole token or none of it);
 //  - revoke flips the record's state word with one release store;
-//  - erase writes a tombstone into the slot, then waits for a grace period
-//    (every read section that could have seen the old slot has ended)
-//    before the record and slug are reused: a reader never sees a record
-//    change under it;
+//  - erase deletes by backward shift (no tombstones: the table is left as
+//    if the digest had never been there, so its later misses walk like an
+//    unknown digest's): later slots of the cluster move back into the hole,
+//    each copied before its old place is overwritten, so a reader finds a
+//    moved slot in one place or the other; the table's erase sequence word
+//    is odd meanwhile, and a Find that misses re-probes if that word was
+//    odd or changed during its walk (a hit needs no check). It then waits
+//    for a grace period (every read section that could have seen the old
+//    slot has ended) before the record and slug are reused: a reader never
+//    sees a record change under it;
 //  - a rehash builds a new table beside the old one, publishes it with one
 //    pointer store, waits for a grace period, then frees the old table;
 //    readers keep probing the old table meanwhile, which is exact too
@@ -76,8 +90,8 @@ class VerifyIndex {
 
   // Find copies the entry of `digest` to `out` and returns true, or returns
   // false (leaving `out` unspecified) if absent. Lock-free and
-  // allocation-free; one probe sequence; the digest is compared in constant
-  // time.
+  // allocation-free; one probe sequence (a miss repeats it only if an Erase
+  // moved slots meanwhile); the digest is compared in constant time.
   bool Find(const Digest& digest, TokenEntry* out) const noexcept;
 
   // Prefetch starts loading the home slot of `digest` (a hint for a Find
@@ -114,8 +128,9 @@ class VerifyIndex {
                    std::optional<absl::Time> expires_at, std::string_view slug,
                    bool rotated = false) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Erase removes every digest of `digests` that is present; a Find that
-  // starts after this returns misses them. Waits for one grace period.
+  // Erase removes every digest of `digests` that is present (backward
+  // shift, no tombstones); a Find that starts after this returns misses
+  // them. Waits for one grace period; shrinks the table below 1/8 full.
   void Erase(const std::vector<Digest>& digests) ABSL_LOCKS_EXCLUDED(mu_);
   void Erase(const Digest& digest) ABSL_LOCKS_EXCLUDED(mu_) {
     Erase(std::vector<Digest>{digest});
@@ -140,7 +155,8 @@ class VerifyIndex {
   struct Record;
 
   // Slot values: low 24 bits a record number + 1, 0 = empty, kTombstone =
-  // erased; high 8 bits the tag.
+  // erased (no longer written: Erase shifts slots back; still skipped by
+  // readers and reused by Put); high 8 bits the tag.
   static constexpr uint32_t kRefMask = 0x00FFFFFF;
   static constexpr uint32_t kTombstone = kRefMask;
 

@@ -30,7 +30,9 @@ absl::Status StoreImpl::CatchUp() {
   absl::ReaderMutexLock db_lock(&db_mu_);
   if (tables_ == nullptr) return StoreClosedError();
   if (absl::Status s = tables_->CatchUpWithPrimary(); !s.ok()) return s;
-  return ApplyChanges();
+  absl::Status status = ApplyChanges();
+  RetireEndedGraces();
+  return status;
 }
 
 void StoreImpl::StartCatchUpThread() {
@@ -215,6 +217,9 @@ absl::Status StoreImpl::Rebuild() {
   if (!status.ok()) return status;
   std::vector<Digest> forgotten;
   for (const Digest& digest : index_.Digests()) {
+    if (!stored_digests.contains(digest)) forgotten.push_back(digest);
+  }
+  for (const Digest& digest : revoked_.Digests()) {
     if (!stored_digests.contains(digest)) forgotten.push_back(digest);
   }
   ForgetTokens(forgotten);

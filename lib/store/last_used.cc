@@ -21,6 +21,7 @@ absl::Status StoreImpl::LoadLastUsed() {
 absl::Status StoreImpl::FlushLastUsed() {
   WriteGuard guard(this);
   if (!guard.status().ok()) return guard.status();
+  RetireEndedGraces();  // the same periodic tick, under write_mu_
   return WriteLastUsed();
 }
 

@@ -24,6 +24,7 @@
 #define KEYGATE_LIB_STORE_STORE_IMPL_H_
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -35,6 +36,7 @@
 #include "keygate/store.h"
 #include "lib/base/digest.h"
 #include "lib/crypto/token_digester.h"
+#include "lib/index/revoked_digest_set.h"
 #include "lib/index/verify_index.h"
 #include "lib/scope/scope.h"
 #include "lib/store/active_token_index.h"
@@ -320,11 +322,12 @@ class StoreImpl final : public Store {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   // ----- verify.cc: the verify index, changed only after a durable write.
-  // PublishToken makes the index answer for `token` as stored. Fails only
+  // PublishToken makes the index answer for `token` as stored (a revoked
+  // token leaves index_ for revoked_). Fails only
   // if the index is full (CreateToken checks HasRoomFor before writing).
   absl::Status PublishToken(const storage::StoredToken& token)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  // ForgetTokens removes deleted tokens from the index.
+  // ForgetTokens removes deleted tokens from the index and the revoked set.
   void ForgetTokens(const std::vector<Digest>& digests)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // PublishAccount sets whether the account's tokens verify (disabled or
@@ -356,6 +359,12 @@ class StoreImpl final : public Store {
   std::shared_ptr<index::AccountState> AccountStateFor(
       std::string_view organization, std::string_view slug)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // RetireEndedGraces moves the rotated-out tokens whose grace has ended
+  // (and that are still in the index) from index_ to revoked_, so they
+  // fail like revoked tokens in time too. Run by the last-used flusher's
+  // tick and a follower's catch-up: a grace end shows in Verify's timing
+  // for at most one such interval.
+  void RetireEndedGraces() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // IndexToken puts `token` into the index with its interned group.
   absl::Status IndexToken(const storage::StoredToken& token,
                           std::shared_ptr<index::AccountState> account)
@@ -383,7 +392,15 @@ class StoreImpl final : public Store {
   // The non-revoked tokens' names per account and active counts per
   // organization, as committed.
   ActiveTokenIndex active_tokens_ ABSL_GUARDED_BY(write_mu_);
+  // Every stored token is in exactly one of these: the revoked ones in
+  // revoked_ (probed in constant work on every miss of index_, so revoked
+  // and unknown tokens take the same time), the others in index_.
   index::VerifyIndex index_;
+  index::RevokedDigestSet revoked_;
+  // Rotated-out tokens published into index_ in their grace, by grace end
+  // (RetireEndedGraces; entries of tokens revoked or deleted since are
+  // skipped when due).
+  std::multimap<absl::Time, Digest> grace_ends_ ABSL_GUARDED_BY(write_mu_);
 
   // Last-used times: kept by Verify in memory, written by the flusher
   // (set once by Open, stopped by Close) and by Close. Flushes take
@@ -417,6 +434,10 @@ class StoreImpl final : public Store {
  public:
   // rebuilds counts a follower's full-scan rebuilds since Open (tests).
   uint64_t rebuilds() const { return rebuilds_.load(std::memory_order_relaxed); }
+  // verify_index_size and revoked_set_size count the tokens index_ and
+  // revoked_ hold (tests compare them with storage).
+  size_t verify_index_size() const { return index_.size(); }
+  size_t revoked_set_size() const { return revoked_.size(); }
 };
 
 }  // namespace keygate::store

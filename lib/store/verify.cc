@@ -62,6 +62,14 @@ bool GraceEndsFirst(const TokenMetadata& m) {
   return m.grace_ends_at && (!m.expires_at || *m.grace_ends_at < *m.expires_at);
 }
 
+// VerifiesAsRevoked reports whether `m` fails as revoked from `now` on:
+// revoked, or rotated out with its grace (ending before its own expiry)
+// over. Such a token belongs in the revoked set, not the verify index.
+bool VerifiesAsRevoked(const TokenMetadata& m, absl::Time now) {
+  return m.revoked_at.has_value() ||
+         (GraceEndsFirst(m) && *m.grace_ends_at <= now);
+}
+
 }  // namespace
 
 absl::StatusOr<Principal> StoreImpl::Verify(
@@ -94,9 +102,15 @@ absl::StatusOr<Principal> StoreImpl::Verify(
   // A copy out of the index: no lock, no reference count, no allocation.
   index::TokenEntry entry;
   if (!index_.Find(digest, &entry)) {
-    return Failure(VerifyFailure::kUnknown);
+    // Revoked tokens are not in index_: every miss, revoked or unknown,
+    // does this same constant-work probe, and the answer only selects which
+    // prebuilt status to return (no branch on it).
+    const int revoked = revoked_.Contains(digest) ? 1 : 0;
+    return Failure(static_cast<VerifyFailure>(
+        static_cast<int>(VerifyFailure::kUnknown) +
+        revoked * (static_cast<int>(VerifyFailure::kRevoked) -
+                   static_cast<int>(VerifyFailure::kUnknown))));
   }
-  if (entry.revoked) return Failure(VerifyFailure::kRevoked);
   const internal::GrantGroup& group = *entry.group;
   if (group.account->deleted.load(std::memory_order_acquire)) {
     return Failure(VerifyFailure::kUnknown);
@@ -127,6 +141,7 @@ absl::Status StoreImpl::PublishToken(const storage::StoredToken& token) {
 
 void StoreImpl::ForgetTokens(const std::vector<Digest>& digests) {
   index_.Erase(digests);
+  revoked_.Erase(digests);
   last_used_.Erase(digests);
 }
 
@@ -174,7 +189,12 @@ absl::Status StoreImpl::LoadToken(const storage::StoredToken& token,
     last.valid = true;
   }
   last_used_.Add(token.digest);
-  return index_.Put(token.digest, last.number, m.revoked_at.has_value(),
+  if (VerifiesAsRevoked(m, Now())) {
+    revoked_.Insert(token.digest);
+    return absl::OkStatus();
+  }
+  if (GraceEndsFirst(m)) grace_ends_.emplace(*m.grace_ends_at, token.digest);
+  return index_.Put(token.digest, last.number, /*revoked=*/false,
                     m.effective_expiry(), m.slug, GraceEndsFirst(m));
 }
 
@@ -190,11 +210,36 @@ absl::Status StoreImpl::IndexToken(
     const storage::StoredToken& token,
     std::shared_ptr<index::AccountState> account) {
   const TokenMetadata& m = token.metadata;
+  if (VerifiesAsRevoked(m, Now())) {
+    // Into the revoked set first: no Verify in between answers kUnknown
+    // for a token that was stored all along.
+    revoked_.Insert(token.digest);
+    index_.Erase(token.digest);  // no effect (no wait) if absent
+    return absl::OkStatus();
+  }
   const uint32_t group =
       index_.InternGroup(m.organization, m.service_account, m.scopes,
                          catalog_.get(), std::move(account));
-  return index_.Put(token.digest, group, m.revoked_at.has_value(),
+  // Not in revoked_: storage never un-revokes a token.
+  if (GraceEndsFirst(m)) grace_ends_.emplace(*m.grace_ends_at, token.digest);
+  return index_.Put(token.digest, group, /*revoked=*/false,
                     m.effective_expiry(), m.slug, GraceEndsFirst(m));
+}
+
+void StoreImpl::RetireEndedGraces() {
+  const absl::Time now = Now();
+  std::vector<Digest> ended;
+  while (!grace_ends_.empty() && grace_ends_.begin()->first <= now) {
+    const Digest digest = grace_ends_.begin()->second;
+    grace_ends_.erase(grace_ends_.begin());
+    // Not in the index: revoked, purged or deleted since.
+    if (index_.Contains(digest)) ended.push_back(digest);
+  }
+  if (ended.empty()) return;
+  // Into the set first: a Verify in between finds the token in one of the
+  // two (and fails it as revoked in both).
+  for (const Digest& digest : ended) revoked_.Insert(digest);
+  index_.Erase(ended);
 }
 
 }  // namespace keygate::store
