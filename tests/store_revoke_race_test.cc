@@ -4,7 +4,9 @@
 // backward shift moves other tokens' slots). Two promises are checked under
 // concurrency: every Verify that starts after RevokeToken returned refuses
 // the token (as revoked), and a token nobody revokes verifies throughout
-// (the shifts never make it look unknown).
+// (the shifts never make it look unknown). And a rotated-out token past its
+// grace, moved from the index to the set by the periodic tick, fails as
+// revoked in every Verify meanwhile (never accepted, never unknown).
 #include <atomic>
 #include <string>
 #include <thread>
@@ -12,6 +14,8 @@
 
 #include "gtest/gtest.h"
 #include "keygate/keygate.h"
+#include "lib/store/last_used.h"
+#include "lib/store/store_impl.h"
 #include "store_test_util.h"
 
 namespace keygate {
@@ -90,6 +94,53 @@ TEST_F(StoreRevokeRaceTest, VerifyAfterRevokeReturnedRefusesAndOthersStayValid) 
     EXPECT_EQ(VerifyFailureOf(store_->Verify(value).status()),
               VerifyFailure::kRevoked);
   }
+}
+
+TEST_F(StoreRevokeRaceTest, GraceEndMoveFailsAsRevokedInEveryVerifyMeanwhile) {
+  constexpr int kTokens = 120;
+  constexpr int kVerifiers = 2;
+  KG_ASSERT_OK(CreateAccount("alpha"));
+  std::vector<std::string> old_values, next_values;
+  for (int i = 0; i < kTokens; ++i) {
+    KG_ASSERT_OK_AND_ASSIGN(CreatedToken created,
+                            CreateToken("alpha", "t" + std::to_string(i)));
+    KG_ASSERT_OK_AND_ASSIGN(
+        CreatedToken next,
+        store_->RotateToken(kOrg, "alpha", created.metadata.slug,
+                            absl::Minutes(10), kActor));
+    old_values.emplace_back(created.value.view());
+    next_values.emplace_back(next.value.view());
+  }
+  clock_.Advance(absl::Minutes(11));  // every grace over, none moved yet
+
+  std::atomic<bool> done{false};
+  std::atomic<int> not_revoked{0}, successor_refused{0};
+  std::atomic<long> checks{0};
+  std::vector<std::thread> verifiers;
+  for (int v = 0; v < kVerifiers; ++v) {
+    verifiers.emplace_back([&, v] {
+      for (size_t i = static_cast<size_t>(v);
+           !done.load(std::memory_order_acquire); i = (i + 1) % kTokens) {
+        if (VerifyFailureOf(store_->Verify(old_values[i]).status()) !=
+            VerifyFailure::kRevoked) {
+          not_revoked.fetch_add(1);
+        }
+        if (!store_->Verify(next_values[i]).ok()) successor_refused.fetch_add(1);
+        checks.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  while (checks.load() < 1000) std::this_thread::yield();
+  KG_ASSERT_OK(store::internal::FlushLastUsed(*store_));  // the move
+  const long after_move = checks.load();
+  while (checks.load() < after_move + 1000) std::this_thread::yield();
+  done.store(true, std::memory_order_release);
+  for (std::thread& t : verifiers) t.join();
+
+  EXPECT_EQ(not_revoked.load(), 0);
+  EXPECT_EQ(successor_refused.load(), 0);
+  EXPECT_EQ(static_cast<store::StoreImpl&>(*store_).revoked_set_size(),
+            static_cast<size_t>(kTokens));
 }
 
 }  // namespace
