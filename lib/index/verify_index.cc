@@ -336,6 +336,13 @@ absl::Status VerifyIndex::Put(const Digest& digest, uint32_t group,
     // A new expiry (a rotation's grace end): a whole new record, swapped in
     // with one release store of the same slot; the old one is freed once no
     // reader can still be looking at it.
+    if (free_records_.empty() && next_record_ + 1 >= kTombstone) {
+      // At kMaxTokens live records the extra one would be number
+      // kTombstone - 1, whose slot value readers skip as a tombstone (and
+      // Locate and Erase treat as free): refuse rather than lose the token.
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the verify index holds its maximum of ", kMaxTokens, " tokens"));
+    }
     const uint32_t number = NewRecord(digest, state, expires_at, slug);
     table->slots[found].store(Tag(digest) | (number + 1),
                               std::memory_order_release);

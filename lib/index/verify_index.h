@@ -122,8 +122,9 @@ class VerifyIndex {
   // entry or the new one whole, and the old record is reused only after a
   // grace period (Put then waits for one). `group` comes from InternGroup;
   // `slug` is at most kMaxSlugSize bytes. Fails with ResourceExhausted
-  // (changing nothing) past kMaxTokens, InvalidArgument for a bad group or
-  // slug.
+  // (changing nothing) past kMaxTokens (an expiry change needs a second
+  // record, so it fails at exactly kMaxTokens with no record free),
+  // InvalidArgument for a bad group or slug.
   absl::Status Put(const Digest& digest, uint32_t group, bool revoked,
                    std::optional<absl::Time> expires_at, std::string_view slug,
                    bool rotated = false) ABSL_LOCKS_EXCLUDED(mu_);

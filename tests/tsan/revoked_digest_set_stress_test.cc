@@ -169,7 +169,13 @@ TEST_F(RevokedDigestSetStressTest, ReadersAgreeWithWriters) {
         } else {
           EraseKeys(mine);  // most of the set: a shrinking rehash
         }
-        const size_t capacity = set_.slot_capacity();
+        // Under write_mu_ like every writer call: TSan cannot see the set's
+        // absl::Mutex order this read after another writer's rehash.
+        size_t capacity;
+        {
+          std::lock_guard<std::mutex> lock(write_mu_);
+          capacity = set_.slot_capacity();
+        }
         if (capacity != last_capacity) capacity_changes.fetch_add(1);
         last_capacity = capacity;
         ++n;
