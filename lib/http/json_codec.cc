@@ -250,15 +250,9 @@ ordered_json WhoamiJson(const Principal& principal) {
   return out;
 }
 
-std::optional<json> ParseJsonObject(std::string_view body, std::string& why) {
-  // Strict like Huma: a repeated member name is refused rather than letting
-  // the last one silently win (parsers disagree on which one counts).
-  //
-  // Nesting is bounded too: values deeper than kMaxJsonDepth are discarded
-  // as they are parsed (the parser itself keeps its state on the heap), so
-  // nothing later recurses in proportion to the client's input.
+StrictJson ParseStrictJson(std::string_view body, json& out) {
   std::vector<std::set<std::string>> keys;
-  bool duplicate = false;
+  bool repeated = false;
   bool too_deep = false;
   json::parser_callback_t track = [&](int depth, json::parse_event_t event,
                                       json& parsed) {
@@ -276,7 +270,7 @@ std::optional<json> ParseJsonObject(std::string_view body, std::string& why) {
       case json::parse_event_t::key:
         if (!keys.empty() && parsed.is_string() &&
             !keys.back().insert(parsed.get<std::string>()).second) {
-          duplicate = true;
+          repeated = true;
         }
         break;
       default:
@@ -284,20 +278,31 @@ std::optional<json> ParseJsonObject(std::string_view body, std::string& why) {
     }
     return true;
   };
-  json parsed = json::parse(body.begin(), body.end(), track,
-                            /*allow_exceptions=*/false);
-  if (too_deep) {
-    why = "The request body nests deeper than " +
-          std::to_string(kMaxJsonDepth) + " levels.";
-    return std::nullopt;
-  }
-  if (parsed.is_discarded()) {
-    why = "The request body is not valid JSON.";
-    return std::nullopt;
-  }
-  if (duplicate) {
-    why = "The request body repeats a member name.";
-    return std::nullopt;
+  out = json::parse(body.begin(), body.end(), track,
+                    /*allow_exceptions=*/false);
+  if (too_deep) return StrictJson::kTooDeep;
+  if (out.is_discarded()) return StrictJson::kNotJson;
+  if (repeated) return StrictJson::kRepeatedMember;
+  return StrictJson::kOk;
+}
+
+std::optional<json> ParseJsonObject(std::string_view body, std::string& why) {
+  // Strict like Huma: a repeated member name is refused rather than letting
+  // the last one silently win.
+  json parsed;
+  switch (ParseStrictJson(body, parsed)) {
+    case StrictJson::kTooDeep:
+      why = "The request body nests deeper than " +
+            std::to_string(kMaxJsonDepth) + " levels.";
+      return std::nullopt;
+    case StrictJson::kNotJson:
+      why = "The request body is not valid JSON.";
+      return std::nullopt;
+    case StrictJson::kRepeatedMember:
+      why = "The request body repeats a member name.";
+      return std::nullopt;
+    case StrictJson::kOk:
+      break;
   }
   if (!parsed.is_object()) {
     why = "The request body must be a JSON object.";

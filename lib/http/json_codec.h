@@ -94,6 +94,16 @@ nlohmann::ordered_json PageJson(const Page<T>& page, Encoder encode) {
 // Deepest nesting ParseJsonObject accepts (the object itself is depth 1).
 inline constexpr int kMaxJsonDepth = 16;
 
+// StrictJson is ParseStrictJson's verdict on a body.
+enum class StrictJson { kOk, kNotJson, kTooDeep, kRepeatedMember };
+
+// ParseStrictJson parses `body` into `out`, discarding anything nested deeper
+// than kMaxJsonDepth as it is read (the parser keeps its state on the heap,
+// so nothing recurses in proportion to the input) and refusing a repeated
+// member name (parsers disagree on which one counts). `out` is meaningful
+// only with kOk. Cost linear in the body, stack use constant.
+StrictJson ParseStrictJson(std::string_view body, nlohmann::json& out);
+
 // ParseJsonObject parses `body` as a JSON object. Returns std::nullopt (the
 // host answers 400 MalformedBodyProblem) if it is not valid JSON, not an
 // object, repeats a member name, or nests deeper than kMaxJsonDepth; `why`

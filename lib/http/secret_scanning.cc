@@ -88,47 +88,6 @@ class WipeGuard {
   json& value_;
 };
 
-enum class ParseOutcome { kOk, kNotJson, kTooDeep, kRepeatedMember };
-
-// ParseReport parses the body as JSON, discarding anything nested deeper
-// than kMaxJsonDepth as it is read and noting a repeated member name
-// (parsers disagree on which one counts).
-ParseOutcome ParseReport(std::string_view body, json& out) {
-  std::vector<std::unordered_set<std::string>> keys;
-  bool repeated = false;
-  bool too_deep = false;
-  json::parser_callback_t track = [&](int depth, json::parse_event_t event,
-                                      json& parsed) {
-    if (depth >= kMaxJsonDepth || too_deep) {
-      too_deep = true;
-      return false;
-    }
-    switch (event) {
-      case json::parse_event_t::object_start:
-        keys.emplace_back();
-        break;
-      case json::parse_event_t::object_end:
-        if (!keys.empty()) keys.pop_back();
-        break;
-      case json::parse_event_t::key:
-        if (!keys.empty() && parsed.is_string() &&
-            !keys.back().insert(parsed.get<std::string>()).second) {
-          repeated = true;
-        }
-        break;
-      default:
-        break;
-    }
-    return true;
-  };
-  out = json::parse(body.begin(), body.end(), track,
-                    /*allow_exceptions=*/false);
-  if (too_deep) return ParseOutcome::kTooDeep;
-  if (out.is_discarded()) return ParseOutcome::kNotJson;
-  if (repeated) return ParseOutcome::kRepeatedMember;
-  return ParseOutcome::kOk;
-}
-
 // ReportProblem renders a validation failure with locations in the body
 // array ("body[3].token", or "body" for the whole report).
 Problem ReportProblem(std::vector<FieldError> errors) {
@@ -198,16 +157,16 @@ Response SecretScanningReceiver::Handle(const Request& request,
   }
   json report;
   WipeGuard wipe(report);
-  switch (ParseReport(request.body, report)) {
-    case ParseOutcome::kNotJson:
+  switch (ParseStrictJson(request.body, report)) {
+    case StrictJson::kNotJson:
       return render(MalformedBodyProblem("The report is not valid JSON."));
-    case ParseOutcome::kRepeatedMember:
+    case StrictJson::kRepeatedMember:
       return render(MalformedBodyProblem("The report repeats a member name."));
-    case ParseOutcome::kTooDeep:
+    case StrictJson::kTooDeep:
       return render(ReportProblem(
           {{"", absl::StrCat("nests deeper than ", kMaxJsonDepth, " levels"),
             ""}}));
-    case ParseOutcome::kOk:
+    case StrictJson::kOk:
       break;
   }
   if (!report.is_array()) {
