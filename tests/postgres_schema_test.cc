@@ -43,10 +43,12 @@ class PostgresSchemaTest : public ::testing::Test {
   std::string conninfo_;
 };
 
-const char* const kTables[] = {
-    "keygate_schema",   "keygate_meta",      "keygate_accounts",
-    "keygate_tokens",   "keygate_token_times", "keygate_digests",
-    "keygate_last_used", "keygate_webhooks", "keygate_changes"};
+const char* const kTables[] = {"keygate_schema", "keygate_kv"};
+// Version 1's tables, which version 2 drops (never written by any keygate).
+const char* const kDroppedTables[] = {
+    "keygate_meta",      "keygate_accounts", "keygate_tokens",
+    "keygate_token_times", "keygate_digests", "keygate_last_used",
+    "keygate_webhooks",  "keygate_changes"};
 
 TEST_F(PostgresSchemaTest, CreatesEveryTableAtTheCurrentVersion) {
   std::unique_ptr<Connection> connection = Connect();
@@ -65,13 +67,15 @@ TEST_F(PostgresSchemaTest, CreatesEveryTableAtTheCurrentVersion) {
     ASSERT_TRUE(exists.ok()) << exists.status();
     EXPECT_EQ(exists->Value(0, 0), "t") << table;
   }
-  // The constraints are real: a digest is 32 bytes, positions start at 1.
-  EXPECT_FALSE(connection
-                   ->Exec("INSERT INTO keygate_digests VALUES ($1, $2)",
-                          {Param::Bytes("short"), Param::Bytes("r")})
-                   .ok());
+  for (const char* table : kDroppedTables) {
+    absl::StatusOr<Result> exists = connection->Exec(
+        "SELECT to_regclass($1) IS NOT NULL", {Param::Text(table)});
+    ASSERT_TRUE(exists.ok()) << exists.status();
+    EXPECT_EQ(exists->Value(0, 0), "f") << table;
+  }
+  // The constraints are real: families are not negative.
   absl::StatusOr<Result> zero = connection->Exec(
-      "INSERT INTO keygate_changes VALUES (0, 0, $1)", {Param::Bytes("r")});
+      "INSERT INTO keygate_kv VALUES (-1, $1, $1)", {Param::Bytes("r")});
   ASSERT_FALSE(zero.ok());
   EXPECT_EQ(zero.status().code(), absl::StatusCode::kFailedPrecondition)
       << zero.status();
@@ -82,7 +86,7 @@ TEST_F(PostgresSchemaTest, ReopeningAtTheCurrentVersionKeepsEveryRow) {
   ASSERT_NE(connection, nullptr);
   ASSERT_TRUE(EnsureSchema(*connection).ok());
   ASSERT_TRUE(connection
-                  ->Exec("INSERT INTO keygate_meta VALUES ('pepper/1', $1)",
+                  ->Exec("INSERT INTO keygate_kv VALUES (0, 'pepper/1', $1)",
                          {Param::Bytes(std::string("\0\xff", 2))})
                   .ok());
   std::unique_ptr<Connection> second = Connect();
@@ -90,7 +94,7 @@ TEST_F(PostgresSchemaTest, ReopeningAtTheCurrentVersionKeepsEveryRow) {
   ASSERT_TRUE(EnsureSchema(*second).ok());
   ASSERT_TRUE(EnsureSchema(*second).ok());
   absl::StatusOr<Result> row = second->Exec(
-      "SELECT value FROM keygate_meta WHERE name = 'pepper/1'", {},
+      "SELECT value FROM keygate_kv WHERE key = 'pepper/1'", {},
       /*binary_results=*/true);
   ASSERT_TRUE(row.ok()) << row.status();
   ASSERT_EQ(row->rows(), 1);
@@ -130,7 +134,7 @@ TEST_F(PostgresSchemaTest, RefusesANewerVersionAndChangesNothing) {
                   ->Exec("UPDATE keygate_schema SET version = $1::int",
                          {Param::Text(future)})
                   .ok());
-  ASSERT_TRUE(connection->ExecScript("DROP TABLE keygate_webhooks").ok());
+  ASSERT_TRUE(connection->ExecScript("DROP TABLE keygate_kv").ok());
 
   const absl::Status refused = EnsureSchema(*connection);
   EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
@@ -140,7 +144,7 @@ TEST_F(PostgresSchemaTest, RefusesANewerVersionAndChangesNothing) {
   EXPECT_EQ(*version, kSchemaVersion + 1);
   // No migration ran: the dropped table was not recreated.
   absl::StatusOr<Result> exists = connection->Exec(
-      "SELECT to_regclass('keygate_webhooks') IS NOT NULL");
+      "SELECT to_regclass('keygate_kv') IS NOT NULL");
   ASSERT_TRUE(exists.ok());
   EXPECT_EQ(exists->Value(0, 0), "f");
   // And the connection is usable (the refused transaction was rolled back).
@@ -184,7 +188,7 @@ TEST_F(PostgresSchemaTest, UniqueViolationIsAlreadyExists) {
   std::unique_ptr<Connection> connection = Connect();
   ASSERT_NE(connection, nullptr);
   ASSERT_TRUE(EnsureSchema(*connection).ok());
-  const char* insert = "INSERT INTO keygate_meta VALUES ('k', $1)";
+  const char* insert = "INSERT INTO keygate_kv VALUES (0, 'k', $1)";
   ASSERT_TRUE(connection->Exec(insert, {Param::Bytes("v")}).ok());
   absl::StatusOr<Result> again = connection->Exec(insert, {Param::Bytes("v")});
   EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists)
@@ -199,26 +203,26 @@ TEST_F(PostgresSchemaTest, SerializationFailureIsAborted) {
   ASSERT_NE(second, nullptr);
   ASSERT_TRUE(EnsureSchema(*first).ok());
   ASSERT_TRUE(first
-                  ->Exec("INSERT INTO keygate_meta VALUES ('k', $1)",
+                  ->Exec("INSERT INTO keygate_kv VALUES (0, 'k', $1)",
                          {Param::Bytes("0")})
                   .ok());
   absl::StatusOr<Transaction> reader = Transaction::Begin(*first);
   ASSERT_TRUE(reader.ok());
   ASSERT_TRUE(reader->Exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                   .ok());
-  ASSERT_TRUE(reader->Exec("SELECT value FROM keygate_meta").ok());
+  ASSERT_TRUE(reader->Exec("SELECT value FROM keygate_kv").ok());
   ASSERT_TRUE(second
-                  ->Exec("UPDATE keygate_meta SET value = $1",
+                  ->Exec("UPDATE keygate_kv SET value = $1",
                          {Param::Bytes("1")})
                   .ok());
   absl::StatusOr<Result> conflict = reader->Exec(
-      "UPDATE keygate_meta SET value = $1", {Param::Bytes("2")});
+      "UPDATE keygate_kv SET value = $1", {Param::Bytes("2")});
   EXPECT_EQ(conflict.status().code(), absl::StatusCode::kAborted)
       << conflict.status();
   // COMMIT after a failed statement rolls back: Aborted, never OK.
   EXPECT_EQ(reader->Commit().code(), absl::StatusCode::kAborted);
   absl::StatusOr<Result> value =
-      first->Exec("SELECT value FROM keygate_meta", {}, true);
+      first->Exec("SELECT value FROM keygate_kv", {}, true);
   ASSERT_TRUE(value.ok());
   EXPECT_EQ(value->Value(0, 0), "1");
 }
@@ -231,12 +235,12 @@ TEST_F(PostgresSchemaTest, DroppedTransactionRollsBack) {
     absl::StatusOr<Transaction> transaction = Transaction::Begin(*connection);
     ASSERT_TRUE(transaction.ok());
     ASSERT_TRUE(transaction
-                    ->Exec("INSERT INTO keygate_meta VALUES ('k', $1)",
+                    ->Exec("INSERT INTO keygate_kv VALUES (0, 'k', $1)",
                            {Param::Bytes("v")})
                     .ok());
   }
   absl::StatusOr<Result> count =
-      connection->Exec("SELECT count(*) FROM keygate_meta");
+      connection->Exec("SELECT count(*) FROM keygate_kv");
   ASSERT_TRUE(count.ok()) << count.status();
   EXPECT_EQ(*count->Int64(0, 0), 0);
 }

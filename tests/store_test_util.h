@@ -1,7 +1,11 @@
 // tests/store_test_util.h: shared fixture and helpers for the Store tests.
 //
 // Every test gets a fresh temporary directory (removed afterwards), a fixed
-// test keyring, a ManualClock and an open Store. Header-only.
+// test keyring, a ManualClock and an open Store. Header-only. The store is
+// RocksDB in the directory, or with KEYGATE_TEST_BACKEND=postgres a fresh
+// PostgreSQL schema (tests/support/store_backend.h): DefaultOptions() then
+// sets Options::postgres_connection, and tests that are inherently RocksDB
+// skip themselves with SKIP_IF_POSTGRES(reason).
 //
 // Token values are secrets even in tests: helpers here never print them, and
 // tests must not pass them to gtest's value printers (EXPECT_EQ on a value
@@ -30,6 +34,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "keygate/keygate.h"
+#include "tests/support/store_backend.h"
 
 // KG_ASSERT_OK asserts that an absl::Status or absl::StatusOr is OK.
 #define KG_ASSERT_OK(expr)                                               \
@@ -56,6 +61,15 @@
   auto statusor = (expr);                                           \
   ASSERT_TRUE(statusor.ok()) << #expr << ": " << statusor.status(); \
   lhs = std::move(statusor).value()
+
+// SKIP_IF_POSTGRES skips the current test on the PostgreSQL backend, with
+// `reason` (what makes it RocksDB-only).
+#define SKIP_IF_POSTGRES(reason)                                  \
+  do {                                                            \
+    if (::keygate::test::PostgresBackendSelected()) {             \
+      GTEST_SKIP() << "RocksDB only: " << (reason);               \
+    }                                                             \
+  } while (false)
 
 namespace keygate::test {
 
@@ -254,6 +268,14 @@ class StoreTest : public ::testing::Test {
 
   void SetUp() override {
     keyring_ = ParseKeyringOrDie({{1, kPepperHex1}});
+    if (PostgresBackendSelected()) {
+      absl::StatusOr<std::string> conninfo = FreshPostgresStore();
+      if (absl::IsNotFound(conninfo.status())) {
+        GTEST_SKIP() << conninfo.status().message();
+      }
+      ASSERT_TRUE(conninfo.ok()) << conninfo.status();
+      postgres_connection_ = *std::move(conninfo);
+    }
     absl::StatusOr<std::unique_ptr<Store>> store =
         Store::Open(DefaultOptions());
     ASSERT_TRUE(store.ok()) << store.status();
@@ -281,8 +303,12 @@ class StoreTest : public ::testing::Test {
     options.keyring = keyring_;
     options.sync_writes = SyncWrites();
     options.clock = &clock_;
+    options.postgres_connection = postgres_connection_;
     return options;
   }
+
+  // on_postgres tells whether the fixture's store is on PostgreSQL.
+  bool on_postgres() const { return !postgres_connection_.empty(); }
 
   // StorePath is the store directory (a child of the temp dir, so tests can
   // create sibling directories).
@@ -363,6 +389,8 @@ class StoreTest : public ::testing::Test {
   }
 
   ScopedTempDir dir_;
+  // The fixture's PostgreSQL schema (empty: RocksDB at StorePath()).
+  std::string postgres_connection_;
   ManualClock clock_;
   std::shared_ptr<const Keyring> keyring_;
   std::unique_ptr<Store> store_;

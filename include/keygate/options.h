@@ -75,8 +75,24 @@ struct Options {
   // create_if_missing). Owner-only: Open makes it 0700 and every file in it
   // 0600, whatever the umask (a store left 0755 / 0644 by an older keygate
   // is tightened; symbolic links in it are not followed). Default: none,
-  // required.
+  // required unless postgres_connection is set (then it is not used: no
+  // directory is created or read, and it may be empty).
   std::string path;
+
+  // A libpq connection string ("host=... dbname=... user=..." or a
+  // postgresql:// URI) of a PostgreSQL database holding the store instead
+  // of the RocksDB directory at `path` (README, "Fleets on PostgreSQL";
+  // docs/postgres-schema.md). Open creates or migrates keygate's schema
+  // there. Several processes may open one database as primaries at once
+  // (a fleet): every write takes a fleet-wide lock and first applies what
+  // the others committed, and a background thread applies their writes
+  // between two of its own (LISTEN/NOTIFY, and a poll every
+  // follower_catch_up_interval), so every process verifies the fleet's
+  // tokens; Verify never queries PostgreSQL. Followers are RocksDB-only:
+  // role kFollower with a connection string is FailedPrecondition. The
+  // password in it never appears in a status or a log. Default: empty
+  // (RocksDB at `path`).
+  std::string postgres_connection;
 
   // Peppers of the token digest, loaded from a file that lives apart from the
   // store (Keyring::Load). Open refuses to run without one, and refuses a

@@ -65,6 +65,22 @@ CREATE TABLE keygate_changes (
   record bytea NOT NULL
 );
 )sql",
+    // Version 2: the store's keys and values, byte for byte as RocksDB holds
+    // them, in one table (lib/postgres/postgres_database.h). Version 1's
+    // per-family tables were never written by any keygate: they go, so
+    // every datum has one home (docs/postgres-schema.md); the change log is
+    // the `changes/` keys of family 0, as in RocksDB.
+    R"sql(
+DROP TABLE keygate_meta, keygate_accounts, keygate_tokens,
+  keygate_token_times, keygate_digests, keygate_last_used, keygate_webhooks,
+  keygate_changes;
+CREATE TABLE keygate_kv (
+  family smallint NOT NULL CHECK (family >= 0),
+  key bytea NOT NULL,
+  value bytea NOT NULL,
+  PRIMARY KEY (family, key)
+);
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion,
               "one migration per schema version");

@@ -1,12 +1,11 @@
-// lib/storage/database.h: the RocksDB instance behind a store.
-//
-// The only file that talks to RocksDB. It converts every rocksdb::Status in
-// one place (ToStatus) and exposes the column families of the schema
-// (docs/storage-schema.md) by name.
+// lib/storage/database.h: the key/value interface behind a store (the
+// families of docs/storage-schema.md, batches of writes), implemented by
+// RocksDB (lib/storage/rocks_database.h) and PostgreSQL
+// (lib/postgres/postgres_database.h).
 #ifndef KEYGATE_LIB_STORAGE_DATABASE_H_
 #define KEYGATE_LIB_STORAGE_DATABASE_H_
 
-#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -47,110 +46,84 @@ class Batch {
   }
   size_t size() const { return ops_.size(); }
 
- private:
-  friend class Database;
+  // Op is one write of the batch: a put of `value`, or a delete.
   struct Op {
     Family family;
     std::string key;
     std::string value;
     bool is_delete;
   };
+  // ops lists the writes in the order they were added (the order a
+  // Database applies them in).
+  const std::vector<Op>& ops() const { return ops_; }
+
+ private:
   std::vector<Op> ops_;
 };
 
-// Database owns an open RocksDB instance. Safe for concurrent use; Close
-// must not race with other calls (the store guarantees that).
+// Database is the key/value store behind a store: ordered families of
+// byte-string keys (compared bytewise), written in atomic batches. Two
+// implementations: RocksDatabase (lib/storage/rocks_database.h, an embedded
+// RocksDB directory: Open and OpenFollower below) and PostgresDatabase
+// (lib/postgres/postgres_database.h, one table keygate_kv). Safe for
+// concurrent use; Close must not race with other calls (the store
+// guarantees that).
 class Database {
  public:
-  // Open opens or creates the database at `path`. FailedPrecondition if it
-  // is locked by another process or another open instance.
-  //
-  // The store is owner-only (lib/storage/private_file_system.h): the store
-  // directory is 0700 and every file RocksDB creates in it 0600, whatever
-  // the umask. A store of an older keygate (0755 directory, 0644 files) is
-  // tightened to those modes before it is opened, silently: its modes came
-  // from an old default, not from a choice, and refusing would make every
-  // upgrade a manual step. Symbolic links in it are not followed. An
-  // existing directory that holds no store gets only its own mode tightened,
-  // and only when a store is being created in it; FailedPrecondition if a
-  // mode cannot be set (another user's directory, for example).
-  //
-  // The WAL is replayed in kTolerateCorruptedTailRecords mode
-  // (docs/storage-schema.md, "Crash recovery"): a torn last record (a write
-  // that never returned) is dropped; a corrupted record anywhere else is
-  // DataLoss and the store does not open, so an acknowledged revocation is
-  // never silently forgotten.
-  //
-  // `base_file_system` is the FileSystem under PrivateFileSystem; null means
-  // rocksdb::FileSystem::Default(). Tests pass a fault-injection FileSystem
-  // here (lib/store/open_on_file_system.h); it must outlive the Database.
+  // Open opens or creates the RocksDB database at `path`
+  // (RocksDatabase::Open: the directory and file modes, crash recovery and
+  // lock conflicts are documented there). `base_file_system` is the
+  // FileSystem under PrivateFileSystem; null means the default.
   static absl::StatusOr<std::unique_ptr<Database>> Open(
       const std::string& path, bool create_if_missing,
       std::shared_ptr<rocksdb::FileSystem> base_file_system = nullptr);
 
-  // OpenFollower opens the database at `path`, which another process (or
-  // another Database of this one) may hold, as a read-only RocksDB secondary
-  // instance keeping its own files (info log) in `secondary_path` (created
-  // owner-only if missing). Reads see the primary's state as of the last
-  // CatchUpWithPrimary (or the open). Every Write fails. NotFound if no
-  // keygate store is at `path`; FailedPrecondition if it is not one.
+  // OpenFollower opens the RocksDB database at `path` read-only as a
+  // secondary instance keeping its own files in `secondary_path`
+  // (RocksDatabase::OpenFollower).
   static absl::StatusOr<std::unique_ptr<Database>> OpenFollower(
       const std::string& path, const std::string& secondary_path);
-  ~Database();
 
-  // is_follower reports whether OpenFollower opened this database.
-  bool is_follower() const { return follower_; }
-
-  // CatchUpWithPrimary makes the reads of a follower see every write the
-  // primary has made durable so far (RocksDB TryCatchUpWithPrimary: the
-  // primary's MANIFEST and WAL). Safe to run concurrently with reads; not
-  // with itself (the store serializes it). FailedPrecondition on a primary.
-  absl::Status CatchUpWithPrimary();
+  Database() = default;
+  virtual ~Database() = default;
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
 
-  // Close flushes the WAL and closes; idempotent. After a failed Write the
-  // WAL is not flushed again (nothing acknowledged is waiting in it, and
-  // RocksDB 7.8 built with assertions, as Debian's is, aborts the process on
-  // a second use of a WAL writer that failed): the store just closes.
-  absl::Status Close();
+  // is_follower reports whether this is a read-only follower (a RocksDB
+  // secondary instance). Every Write of a follower fails.
+  virtual bool is_follower() const = 0;
+
+  // CatchUpWithPrimary makes the reads of a follower see every write the
+  // primary has made durable so far. Safe to run concurrently with reads;
+  // not with itself (the store serializes it). FailedPrecondition on a
+  // database that is not a follower.
+  virtual absl::Status CatchUpWithPrimary() = 0;
+
+  // Close makes every acknowledged write durable (as configured) and
+  // releases the database; idempotent. No other call may follow.
+  virtual absl::Status Close() = 0;
 
   // Get returns the value, nullopt if absent, or an error.
-  absl::StatusOr<std::optional<std::string>> Get(Family family,
-                                                 std::string_view key) const;
+  virtual absl::StatusOr<std::optional<std::string>> Get(
+      Family family, std::string_view key) const = 0;
 
-  // Write applies `batch` atomically; with `sync` the WAL is fsynced first.
-  absl::Status Write(Batch& batch, bool sync);
+  // Write applies `batch` atomically (all of its operations, in order, or
+  // none); with `sync` it is durable when Write returns OK.
+  virtual absl::Status Write(Batch& batch, bool sync) = 0;
 
-  // EstimateKeyCount returns RocksDB's estimate of the keys in `family`
-  // ("rocksdb.estimate-num-keys": may be off either way, e.g. counting
-  // overwritten or deleted keys), or 0 if unavailable. For pre-sizing only.
-  uint64_t EstimateKeyCount(Family family) const;
+  // EstimateKeyCount returns an estimate of the keys in `family` (may be
+  // off either way), or 0 if unavailable. For pre-sizing only.
+  virtual uint64_t EstimateKeyCount(Family family) const = 0;
 
-  // Scan calls visit(key, value) for keys starting with `prefix` in order,
-  // starting strictly after `prefix + start_after` when start_after is not
-  // empty, until visit returns false. A scan of a whole family (empty
-  // `prefix` and `start_after`) is a bulk scan: it reads ahead and does not
-  // fill the block cache.
-  absl::Status Scan(Family family, std::string_view prefix,
-                    std::string_view start_after,
-                    const std::function<bool(std::string_view key,
-                                             std::string_view value)>& visit)
-      const;
-
- private:
-  Database(const std::string& path, std::unique_ptr<rocksdb::Env> env,
-           rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*> handles);
-
-  std::string path_;
-  // The Env with the owner-only FileSystem; outlives db_ (Close deletes db_).
-  std::unique_ptr<rocksdb::Env> env_;
-  rocksdb::DB* db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  // Set by a Write that failed: RocksDB then refuses writes until reopened.
-  std::atomic<bool> write_failed_{false};
-  // A secondary instance (OpenFollower): never writes, not even at Close.
-  bool follower_ = false;
+  // Scan calls visit(key, value) for keys starting with `prefix` in
+  // bytewise order, starting strictly after `prefix + start_after` when
+  // start_after is not empty, until visit returns false. A scan of a whole
+  // family (empty `prefix` and `start_after`) is a bulk scan. The visitor
+  // may call other methods of this Database.
+  virtual absl::Status Scan(
+      Family family, std::string_view prefix, std::string_view start_after,
+      const std::function<bool(std::string_view key, std::string_view value)>&
+          visit) const = 0;
 };
 
 }  // namespace keygate::storage

@@ -59,6 +59,10 @@ absl::StatusOr<std::unique_ptr<Tables>> Tables::OpenFollower(
   return std::unique_ptr<Tables>(new Tables(*std::move(db)));
 }
 
+std::unique_ptr<Tables> Tables::OnDatabase(std::unique_ptr<Database> db) {
+  return std::unique_ptr<Tables>(new Tables(std::move(db)));
+}
+
 absl::Status Tables::Close() { return db_->Close(); }
 
 absl::Status Tables::Write(Batch& batch, bool sync) {

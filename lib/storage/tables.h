@@ -83,6 +83,9 @@ class Tables {
   // (Database::OpenFollower).
   static absl::StatusOr<std::unique_ptr<Tables>> OpenFollower(
       const std::string& path, const std::string& secondary_path);
+  // OnDatabase wraps an open Database of another backend (PostgreSQL:
+  // lib/postgres/postgres_database.h). REQUIRES: db is not null.
+  static std::unique_ptr<Tables> OnDatabase(std::unique_ptr<Database> db);
   Tables(const Tables&) = delete;
   Tables& operator=(const Tables&) = delete;
 

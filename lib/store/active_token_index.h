@@ -90,6 +90,13 @@ class ActiveTokenIndex {
   void ForgetAccount(std::string_view organization,
                      std::string_view service_account);
 
+  // Clear forgets every token (before a writer re-adds them all from a
+  // scan: a store of a fleet rebuilding, lib/store/follower.cc).
+  void Clear() {
+    organizations_.clear();
+    token_count_ = 0;
+  }
+
   // NameTaken reports whether the account holds a token named `name` that
   // is active at `now`.
   bool NameTaken(std::string_view organization,

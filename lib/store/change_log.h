@@ -57,6 +57,15 @@ class ChangeLog {
                   const storage::ChangeRecord& change) const;
   // Committed records that the batch of `appended` is durable.
   void Committed(const Appended& appended);
+  // Applied records a record another process committed (a fleet on
+  // PostgreSQL, lib/store/follower.cc), oldest first, so that the next
+  // Append takes the position after it and trimming counts it. A position
+  // at or before last_position() is known already (a Load read it): OK,
+  // nothing changes.
+  absl::Status Applied(uint64_t position, absl::Time written_at) {
+    if (position <= log_.last_position()) return absl::OkStatus();
+    return log_.Restore(position, written_at);
+  }
 
  private:
   const absl::Duration retention_;

@@ -10,6 +10,18 @@
 // name as deleted. A row changed again by a later record is simply read in
 // its latest state, once. The active-token index is not kept: only writers
 // ask it, and a follower never writes.
+//
+// A store of a fleet (several processes writing one PostgreSQL database,
+// Options::postgres_connection) applies the other processes' records the
+// same way, with two differences: its reads are always current (no view to
+// catch up), so a row may already be newer than the records read so far
+// (harmless: the later record re-reads it); and it is a writer, so it also
+// keeps what writes check: the active-token index (re-read per account
+// named, or whole after a purge or a rebuild) and the change log's
+// positions (ChangeLog::Applied), and reloads the event outbox's positions.
+// Before each of its writes it applies every committed record under the
+// fleet write lock (SyncWithFleet), so positions stay dense and in commit
+// order; between writes a WriteListener applies them as they come.
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,20 +34,67 @@
 namespace keygate::store {
 
 absl::Status StoreImpl::CatchUp() {
-  if (!follower_) {
+  if (!follower_ && fleet_ == nullptr) {
     ReadGuard guard(this);
     return guard.status();
   }
   absl::MutexLock write_lock(&write_mu_);
   absl::ReaderMutexLock db_lock(&db_mu_);
   if (tables_ == nullptr) return StoreClosedError();
-  if (absl::Status s = tables_->CatchUpWithPrimary(); !s.ok()) return s;
+  if (follower_) {
+    if (absl::Status s = tables_->CatchUpWithPrimary(); !s.ok()) return s;
+  }
   absl::Status status = ApplyChanges();
   RetireEndedGraces();
   return status;
 }
 
+absl::Status StoreImpl::SyncWithFleet() {
+  if (absl::Status s = ApplyChanges(); !s.ok()) return s;
+  // Another process may have appended or acknowledged events: positions
+  // and the cursor as stored now (none to read unless events are kept).
+  if (options_.record_events) return events_.Load(*tables_);
+  return absl::OkStatus();
+}
+
+absl::Status StoreImpl::ReindexActiveTokens(
+    const std::vector<std::pair<std::string, std::string>>& accounts,
+    bool everything) {
+  if (everything) {
+    active_tokens_.Clear();
+    return tables_->ScanTokens(
+        storage::TokenRange::All(),
+        [&](const storage::StoredToken& token) ABSL_NO_THREAD_SAFETY_ANALYSIS
+        -> absl::StatusOr<storage::ScanControl> {
+          active_tokens_.Add(token.metadata);
+          return storage::ScanControl::kContinue;
+        });
+  }
+  for (const auto& [organization, service_account] : accounts) {
+    active_tokens_.ForgetAccount(organization, service_account);
+    absl::Status status = tables_->ScanTokens(
+        storage::TokenRange::OfAccount(organization, service_account),
+        [&](const storage::StoredToken& token) ABSL_NO_THREAD_SAFETY_ANALYSIS
+        -> absl::StatusOr<storage::ScanControl> {
+          active_tokens_.Add(token.metadata);
+          return storage::ScanControl::kContinue;
+        });
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
 void StoreImpl::StartCatchUpThread() {
+  if (fleet_ != nullptr) {
+    // Woken by every write of the fleet, and polling as a fallback.
+    const absl::Duration poll =
+        options_.follower_catch_up_interval > absl::ZeroDuration()
+            ? options_.follower_catch_up_interval
+            : absl::Seconds(1);
+    fleet_listener_ = std::make_unique<postgres::WriteListener>(
+        options_.postgres_connection, poll, [this] { (void)CatchUp(); });
+    return;
+  }
   if (options_.follower_catch_up_interval <= absl::ZeroDuration()) return;
   // A failed catch-up leaves the follower consistent; the next one retries.
   catch_up_thread_ = std::make_unique<LastUsedFlusher>(
@@ -61,6 +120,12 @@ absl::Status StoreImpl::ApplyChanges() {
   std::vector<std::pair<std::string, std::string>> token_accounts;
   std::vector<std::string> token_slugs;
   std::vector<Digest> deleted;
+  // A writer (fleet) only: the accounts whose active tokens to re-read (all
+  // of them after a purge, which names none), and the records' positions.
+  absl::flat_hash_set<std::string> active_keys;
+  std::vector<std::pair<std::string, std::string>> active_accounts;
+  bool reindex_everything = false;
+  std::vector<std::pair<uint64_t, absl::Time>> applied;
   uint64_t last = applied_position_;
   bool gap = false;
   absl::Status status = tables_->ScanChanges(
@@ -73,6 +138,17 @@ absl::Status StoreImpl::ApplyChanges() {
           return storage::ScanControl::kStop;
         }
         last = position;
+        applied.emplace_back(position, change.written_at);
+        if (change.kind == storage::ChangeKind::kTokensPurged ||
+            change.service_account.empty()) {
+          reindex_everything = true;
+        } else if (active_keys
+                       .insert(storage::AccountKey(change.organization,
+                                                   change.service_account))
+                       .second) {
+          active_accounts.emplace_back(change.organization,
+                                       change.service_account);
+        }
         switch (change.kind) {
           case storage::ChangeKind::kAccountCreated:
           case storage::ChangeKind::kAccountUpdated:
@@ -156,7 +232,21 @@ absl::Status StoreImpl::ApplyChanges() {
     if (!next->has_value()) continue;
     if (absl::Status s = PublishToken(**next); !s.ok()) return s;
   }
+  if (!follower_) {
+    if (absl::Status s =
+            ReindexActiveTokens(active_accounts, reindex_everything);
+        !s.ok()) {
+      return s;
+    }
+    for (const auto& [position, written_at] : applied) {
+      if (absl::Status s = change_log_.Applied(position, written_at);
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
   applied_position_ = last;
+  change_position_.store(last, std::memory_order_release);
   needs_rebuild_ = false;
   return absl::OkStatus();
 }
@@ -223,7 +313,15 @@ absl::Status StoreImpl::Rebuild() {
     if (!stored_digests.contains(digest)) forgotten.push_back(digest);
   }
   ForgetTokens(forgotten);
+  if (!follower_) {
+    // A writer of a fleet: what its writes check, from the same tables.
+    if (status = ReindexActiveTokens({}, /*everything=*/true); !status.ok()) {
+      return status;
+    }
+    if (status = change_log_.Load(*tables_); !status.ok()) return status;
+  }
   applied_position_ = last;
+  change_position_.store(last, std::memory_order_release);
   needs_rebuild_ = false;
   return absl::OkStatus();
 }

@@ -24,7 +24,7 @@ namespace {
 
 absl::Status CheckOptions(const Options& options) {
   std::vector<FieldError> errors;
-  if (options.path.empty()) {
+  if (options.path.empty() && options.postgres_connection.empty()) {
     errors.push_back({"path", "the store path must not be empty", ""});
   }
   if (options.keyring == nullptr) {
@@ -87,7 +87,19 @@ absl::StatusOr<std::unique_ptr<Store>> StoreImpl::Open(
   const bool follower = options.role == StoreRole::kFollower;
   std::string owned_follower_directory;
   absl::StatusOr<std::unique_ptr<storage::Tables>> tables;
-  if (follower) {
+  postgres::PostgresDatabase* fleet = nullptr;
+  if (!options.postgres_connection.empty()) {
+    if (follower) {
+      return absl::FailedPreconditionError(
+          "a follower reads a RocksDB store: on PostgreSQL every process "
+          "opens the database as a primary");
+    }
+    absl::StatusOr<std::unique_ptr<postgres::PostgresDatabase>> database =
+        postgres::PostgresDatabase::Open(options.postgres_connection);
+    if (!database.ok()) return database.status();
+    fleet = database->get();
+    tables = storage::Tables::OnDatabase(*std::move(database));
+  } else if (follower) {
     std::string directory = options.follower_directory;
     if (directory.empty()) {
       std::error_code ec;
@@ -115,10 +127,15 @@ absl::StatusOr<std::unique_ptr<Store>> StoreImpl::Open(
   std::unique_ptr<StoreImpl> store(new StoreImpl(
       std::move(options), *std::move(tables), *std::move(digester),
       std::move(catalog), std::move(owned_follower_directory)));
+  store->fleet_ = fleet;
   absl::Status load_status;
   {
     absl::MutexLock lock(&store->write_mu_);
-    load_status = store->Load();
+    // A fleet loads under the fleet write lock: no process writes while
+    // the scans run, so the state and the change position are one view.
+    if (fleet != nullptr) load_status = fleet->LockWrites();
+    if (load_status.ok()) load_status = store->Load();
+    if (fleet != nullptr) fleet->UnlockWrites();
   }
   // Close takes write_mu_ itself: calling it under the lock above would
   // self-deadlock (absl aborts on it).
@@ -126,11 +143,8 @@ absl::StatusOr<std::unique_ptr<Store>> StoreImpl::Open(
     (void)store->Close();
     return load_status;
   }
-  if (follower) {
-    store->StartCatchUpThread();
-  } else {
-    store->StartLastUsedFlusher();
-  }
+  if (follower || fleet != nullptr) store->StartCatchUpThread();
+  if (!follower) store->StartLastUsedFlusher();
   return std::unique_ptr<Store>(std::move(store));
 }
 
@@ -153,7 +167,8 @@ absl::Status StoreImpl::Load() {
     if (!empty.ok()) return empty.status();
     if (!*empty) {
       return absl::FailedPreconditionError(absl::StrCat(
-          options_.path, " holds a RocksDB database that is not a keygate store"));
+          fleet_ != nullptr ? "the PostgreSQL database" : options_.path,
+          " holds a database that is not a keygate store"));
     }
     tables_->PutSchemaVersion(batch);
   } else if (**version != storage::kSchemaVersion) {
@@ -194,7 +209,7 @@ absl::Status StoreImpl::Load() {
   absl::Status status = tables_->ScanEveryAccount(
       [&](const ServiceAccount& account) ABSL_NO_THREAD_SAFETY_ANALYSIS {
         PublishAccount(account);
-        if (follower_) FollowAccount(account);
+        if (follower_ || fleet_ != nullptr) FollowAccount(account);
         return storage::ScanControl::kContinue;
       });
   if (!status.ok()) return status;
@@ -228,6 +243,7 @@ absl::Status StoreImpl::Load() {
   // follows it; a primary appends after it.
   if (status = change_log_.Load(*tables_); !status.ok()) return status;
   applied_position_ = change_log_.last_position();
+  change_position_.store(applied_position_, std::memory_order_release);
   // A follower never writes events; a primary appends after the newest.
   if (!follower_) {
     if (status = events_.Load(*tables_); !status.ok()) return status;

@@ -42,10 +42,21 @@ StoreImpl::WriteGuard::WriteGuard(StoreImpl* store) : store_(store) {
     status_ = StoreClosedError();
   } else if (store_->follower_) {
     status_ = FollowerReadOnlyError();
+  } else if (store_->fleet_ != nullptr) {
+    // A fleet: no other process writes until the destructor, and this one
+    // first applies what they committed, so its checks see every write.
+    status_ = store_->fleet_->LockWrites();
+    if (status_.ok()) {
+      fleet_locked_ = true;
+      status_ = store_->SyncWithFleet();
+    }
   }
 }
 
 StoreImpl::WriteGuard::~WriteGuard() {
+  if (fleet_locked_ && store_->fleet_ != nullptr) {
+    store_->fleet_->UnlockWrites();
+  }
   store_->db_mu_.ReaderUnlock();
   store_->write_mu_.Unlock();
 }
@@ -80,6 +91,7 @@ absl::Status StoreImpl::Close() {
   // Before the locks: a flush in progress holds them.
   if (flusher_ != nullptr) flusher_->Stop();
   if (catch_up_thread_ != nullptr) catch_up_thread_->Stop();
+  if (fleet_listener_ != nullptr) fleet_listener_->Stop();
   absl::MutexLock write_lock(&write_mu_);
   absl::MutexLock db_lock(&db_mu_);
   closed_.store(true, std::memory_order_release);
@@ -88,6 +100,7 @@ absl::Status StoreImpl::Close() {
   absl::Status status = follower_ ? absl::OkStatus() : WriteLastUsed();
   status.Update(tables_->Close());
   tables_.reset();
+  fleet_ = nullptr;
   if (!owned_follower_directory_.empty()) {
     std::error_code ec;
     std::filesystem::remove_all(owned_follower_directory_, ec);
@@ -116,6 +129,10 @@ absl::Status StoreImpl::Commit(storage::Batch& batch,
   }
   change_log_.Committed(appended);
   events_.Committed(appended_events);
+  // Nothing of this store's own to apply again (a fleet catches up from
+  // here; a follower never commits).
+  applied_position_ = change_log_.last_position();
+  change_position_.store(applied_position_, std::memory_order_release);
   return absl::OkStatus();
 }
 

@@ -38,6 +38,8 @@
 #include "lib/crypto/token_digester.h"
 #include "lib/index/revoked_digest_set.h"
 #include "lib/index/verify_index.h"
+#include "lib/postgres/postgres_database.h"
+#include "lib/postgres/write_listener.h"
 #include "lib/scope/scope.h"
 #include "lib/store/active_token_index.h"
 #include "lib/store/change_log.h"
@@ -194,12 +196,16 @@ class StoreImpl final : public Store {
     WriteGuard& operator=(const WriteGuard&) = delete;
 
     // status is OK, or FailedPrecondition if the store is closed or a
-    // follower (read-only).
+    // follower (read-only); on a fleet database (PostgreSQL), the fleet
+    // write lock's status (Unavailable: a peer holds it too long) or the
+    // catch-up's (SyncWithFleet).
     const absl::Status& status() const { return status_; }
 
    private:
     StoreImpl* const store_;
     absl::Status status_;
+    // The fleet write lock is held (released by the destructor).
+    bool fleet_locked_ = false;
   };
 
   // ReadGuard is the one way a read starts: db_mu_ shared, and the check
@@ -314,8 +320,24 @@ class StoreImpl final : public Store {
   absl::Status Rebuild() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_)
       ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
   // StartCatchUpThread starts the scheduled catch-up of a follower if the
-  // options ask for one (Open, once the store is loaded).
+  // options ask for one (Open, once the store is loaded); on a fleet
+  // database, the listener that applies the other processes' writes
+  // (lib/postgres/write_listener.h) whatever the interval.
   void StartCatchUpThread();
+  // SyncWithFleet applies the changes other processes committed to a fleet
+  // database since this one last looked (ApplyChanges), and reloads the
+  // event outbox's positions if events are recorded. Run under the fleet
+  // write lock before every write, so the write's checks and positions see
+  // every committed write of the fleet.
+  absl::Status SyncWithFleet() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_)
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
+  // ReindexActiveTokens makes active_tokens_ hold the stored tokens of the
+  // accounts named by their AccountKey (all of them if `everything`), as a
+  // writer catching up with a fleet needs.
+  absl::Status ReindexActiveTokens(
+      const std::vector<std::pair<std::string, std::string>>& accounts,
+      bool everything) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_)
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
   // FollowAccount records the identity (created_at) of an account a
   // follower published, for Rebuild to tell a re-created account apart.
   void FollowAccount(const ServiceAccount& account)
@@ -373,6 +395,14 @@ class StoreImpl final : public Store {
   const Options options_;
   // Opened as a follower (Options::role): every write is refused.
   const bool follower_;
+  // The PostgreSQL database when Options::postgres_connection is set
+  // (owned by tables_; null after Close and for RocksDB): a fleet database
+  // other processes may write, so writes take its fleet write lock and
+  // catch up first (SyncWithFleet).
+  postgres::PostgresDatabase* fleet_ = nullptr;
+  // The position of the last change record this store committed or applied
+  // (0: none yet), for a later step to wait on (fleet-wide acknowledgement).
+  std::atomic<uint64_t> change_position_{0};
   const Clock* const clock_;
   const token::TokenCodec codec_;
   const std::unique_ptr<crypto::TokenDigester> digester_;
@@ -417,21 +447,30 @@ class StoreImpl final : public Store {
   // The event outbox: a primary appends to it in Commit (positions, ids,
   // trimming) and acknowledges in AckEvents; a follower never loads it.
   EventOutbox events_ ABSL_GUARDED_BY(write_mu_);
-  // Follower only: the position of the last change applied to memory; a
+  // Follower and fleet: the position of the last change applied to memory; a
   // failed apply sets needs_rebuild_ (the state may be half applied).
   uint64_t applied_position_ ABSL_GUARDED_BY(write_mu_) = 0;
   bool needs_rebuild_ ABSL_GUARDED_BY(write_mu_) = false;
-  // Follower only: created_at of every published account, by AccountKey.
+  // Follower and fleet: created_at of every published account, by
+  // AccountKey.
   absl::flat_hash_map<std::string, absl::Time> followed_accounts_
       ABSL_GUARDED_BY(write_mu_);
   // Follower only: the scheduled catch-up (a periodic thread; set once by
   // Open, stopped by Close), and the follower directory Open made (removed
   // by Close; empty if the options named one).
   std::unique_ptr<LastUsedFlusher> catch_up_thread_;
+  // Fleet only: the listener applying the other processes' writes.
+  std::unique_ptr<postgres::WriteListener> fleet_listener_;
   std::string owned_follower_directory_;
   std::atomic<uint64_t> rebuilds_{0};
 
  public:
+  // change_position is the position of the last change record this store
+  // committed or applied from its fleet (0: none). After a logged write
+  // returns OK it is at least that write's position.
+  uint64_t change_position() const {
+    return change_position_.load(std::memory_order_acquire);
+  }
   // rebuilds counts a follower's full-scan rebuilds since Open (tests).
   uint64_t rebuilds() const { return rebuilds_.load(std::memory_order_relaxed); }
   // verify_index_size and revoked_set_size count the tokens index_ and

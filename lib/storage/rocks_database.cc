@@ -1,4 +1,5 @@
-#include "lib/storage/database.h"
+// lib/storage/rocks_database.cc: the RocksDB Database.
+#include "lib/storage/rocks_database.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -58,14 +59,14 @@ absl::Status ToStatus(const rocksdb::Status& s, std::string_view context) {
 
 }  // namespace
 
-Database::Database(const std::string& path, std::unique_ptr<rocksdb::Env> env,
+RocksDatabase::RocksDatabase(const std::string& path, std::unique_ptr<rocksdb::Env> env,
                    rocksdb::DB* db,
                    std::vector<rocksdb::ColumnFamilyHandle*> handles)
     : path_(path), env_(std::move(env)), db_(db), handles_(std::move(handles)) {}
 
-Database::~Database() { (void)Close(); }
+RocksDatabase::~RocksDatabase() { (void)Close(); }
 
-absl::StatusOr<std::unique_ptr<Database>> Database::Open(
+absl::StatusOr<std::unique_ptr<RocksDatabase>> RocksDatabase::Open(
     const std::string& path, bool create_if_missing,
     std::shared_ptr<rocksdb::FileSystem> base_file_system) {
   if (create_if_missing) {
@@ -134,11 +135,11 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(
     }
     return ToStatus(s, absl::StrCat("opening store at ", path));
   }
-  return std::unique_ptr<Database>(
-      new Database(path, std::move(env), db, std::move(handles)));
+  return std::unique_ptr<RocksDatabase>(
+      new RocksDatabase(path, std::move(env), db, std::move(handles)));
 }
 
-absl::StatusOr<std::unique_ptr<Database>> Database::OpenFollower(
+absl::StatusOr<std::unique_ptr<RocksDatabase>> RocksDatabase::OpenFollower(
     const std::string& path, const std::string& secondary_path) {
   std::error_code ec;
   std::filesystem::create_directories(secondary_path, ec);
@@ -182,20 +183,20 @@ absl::StatusOr<std::unique_ptr<Database>> Database::OpenFollower(
   if (!s.ok()) {
     return ToStatus(s, absl::StrCat("opening store at ", path, " as a follower"));
   }
-  std::unique_ptr<Database> database(
-      new Database(path, std::move(env), db, std::move(handles)));
+  std::unique_ptr<RocksDatabase> database(
+      new RocksDatabase(path, std::move(env), db, std::move(handles)));
   database->follower_ = true;
   return database;
 }
 
-absl::Status Database::CatchUpWithPrimary() {
+absl::Status RocksDatabase::CatchUpWithPrimary() {
   if (!follower_) {
     return absl::FailedPreconditionError("not a follower: nothing to catch up");
   }
   return ToStatus(db_->TryCatchUpWithPrimary(), "catching up with the primary");
 }
 
-absl::Status Database::Close() {
+absl::Status RocksDatabase::Close() {
   if (db_ == nullptr) return absl::OkStatus();
   absl::Status status;
   if (!follower_ && !write_failed_.load(std::memory_order_acquire)) {
@@ -213,7 +214,7 @@ absl::Status Database::Close() {
   return status;
 }
 
-absl::StatusOr<std::optional<std::string>> Database::Get(
+absl::StatusOr<std::optional<std::string>> RocksDatabase::Get(
     Family family, std::string_view key) const {
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(),
@@ -224,13 +225,13 @@ absl::StatusOr<std::optional<std::string>> Database::Get(
   return std::optional<std::string>(std::move(value));
 }
 
-absl::Status Database::Write(Batch& batch, bool sync) {
+absl::Status RocksDatabase::Write(Batch& batch, bool sync) {
   if (follower_) {
     return absl::FailedPreconditionError(
         "store opened as a follower: read-only");
   }
   rocksdb::WriteBatch write_batch;
-  for (const Batch::Op& op : batch.ops_) {
+  for (const Batch::Op& op : batch.ops()) {
     rocksdb::ColumnFamilyHandle* handle = handles_[static_cast<int>(op.family)];
     rocksdb::Status s =
         op.is_delete ? write_batch.Delete(handle, ToSlice(op.key))
@@ -244,7 +245,7 @@ absl::Status Database::Write(Batch& batch, bool sync) {
   return ToStatus(s, "writing store");
 }
 
-uint64_t Database::EstimateKeyCount(Family family) const {
+uint64_t RocksDatabase::EstimateKeyCount(Family family) const {
   uint64_t count = 0;
   if (!db_->GetIntProperty(handles_[static_cast<int>(family)],
                            "rocksdb.estimate-num-keys", &count)) {
@@ -253,7 +254,7 @@ uint64_t Database::EstimateKeyCount(Family family) const {
   return count;
 }
 
-absl::Status Database::Scan(
+absl::Status RocksDatabase::Scan(
     Family family, std::string_view prefix, std::string_view start_after,
     const std::function<bool(std::string_view, std::string_view)>& visit)
     const {
@@ -276,6 +277,23 @@ absl::Status Database::Scan(
     if (!visit(key_view, std::string_view(value.data(), value.size()))) break;
   }
   return ToStatus(it->status(), "scanning store");
+}
+
+absl::StatusOr<std::unique_ptr<Database>> Database::Open(
+    const std::string& path, bool create_if_missing,
+    std::shared_ptr<rocksdb::FileSystem> base_file_system) {
+  absl::StatusOr<std::unique_ptr<RocksDatabase>> db = RocksDatabase::Open(
+      path, create_if_missing, std::move(base_file_system));
+  if (!db.ok()) return db.status();
+  return std::unique_ptr<Database>(*std::move(db));
+}
+
+absl::StatusOr<std::unique_ptr<Database>> Database::OpenFollower(
+    const std::string& path, const std::string& secondary_path) {
+  absl::StatusOr<std::unique_ptr<RocksDatabase>> db =
+      RocksDatabase::OpenFollower(path, secondary_path);
+  if (!db.ok()) return db.status();
+  return std::unique_ptr<Database>(*std::move(db));
 }
 
 }  // namespace keygate::storage
