@@ -6,6 +6,9 @@
 // password never reaches a status.
 #include "lib/postgres/postgres_database.h"
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <memory>

@@ -73,7 +73,7 @@ class FleetTest : public ::testing::Test {
 
   static absl::Status CreateAccount(Store& store, std::string_view slug) {
     ServiceAccountSpec spec;
-    spec.name = absl::StrCat("Account ", slug);
+    spec.name = "Account " + std::string(slug);
     spec.slug = std::string(slug);
     return store.CreateServiceAccount(kOrg, spec, kActor).status();
   }
@@ -318,6 +318,101 @@ TEST_F(FleetTest, APeerHoldingTheWriteLockMakesWritesUnavailableNotHang) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(60));
   peer->reset();  // the session ends: the lock is released
   KG_EXPECT_OK(Create(*a, "ci", "deploy"));
+}
+
+TEST_F(FleetTest, AFollowerOnPostgresIsRefused) {
+  Options options;
+  options.postgres_connection = conninfo_;
+  options.keyring = keyring_;
+  options.role = StoreRole::kFollower;
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition)
+      << store.status();
+}
+
+TEST_F(FleetTest, AnotherPepperUnderTheSameIdIsRefused) {
+  std::unique_ptr<Store> a = OpenStore();
+  ASSERT_NE(a, nullptr);
+  KG_ASSERT_OK(a->Close());
+  Options options;
+  options.postgres_connection = conninfo_;
+  options.keyring = test::ParseKeyringOrDie({{1, test::kOtherPepperHex1}});
+  absl::StatusOr<std::unique_ptr<Store>> wrong = Store::Open(options);
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kFailedPrecondition)
+      << wrong.status();
+}
+
+// Real processes: each child opens its own Store on the database and
+// writes; its exit code is how many of the contested names it won.
+TEST_F(FleetTest, SeveralProcessesWriteOneDatabase) {
+  constexpr int kProcesses = 3;
+  constexpr int kOwnTokens = 15;
+  constexpr int kContested = 10;
+  {
+    std::unique_ptr<Store> setup = OpenStore();
+    ASSERT_NE(setup, nullptr);
+    KG_ASSERT_OK(CreateAccount(*setup, "ci"));
+    KG_ASSERT_OK(setup->Close());
+  }
+  std::vector<pid_t> children;
+  for (int p = 0; p < kProcesses; ++p) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      // The child: no gtest assertions, no exit handlers (the parent's
+      // server must outlive it); _exit with the result.
+      int wins = 0;
+      {
+        std::unique_ptr<Store> store = OpenStore();
+        if (store == nullptr) _exit(200);
+        for (int n = 0; n < kOwnTokens; ++n) {
+          if (!Create(*store, "ci", absl::StrCat("p", p, "-", n)).ok()) {
+            _exit(201);
+          }
+          if (n < kContested) {
+            absl::StatusOr<CreatedToken> contested =
+                Create(*store, "ci", absl::StrCat("shared-", n));
+            if (contested.ok()) {
+              ++wins;
+            } else if (contested.status().code() !=
+                       absl::StatusCode::kAlreadyExists) {
+              _exit(202);
+            }
+          }
+        }
+        if (!store->Close().ok()) _exit(203);
+      }
+      _exit(wins);
+    }
+    children.push_back(pid);
+  }
+  int total_wins = 0;
+  for (pid_t pid : children) {
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    ASSERT_LT(WEXITSTATUS(status), 200) << "child failed: "
+                                        << WEXITSTATUS(status);
+    total_wins += WEXITSTATUS(status);
+  }
+  EXPECT_EQ(total_wins, kContested);
+  const std::vector<uint64_t> positions = ChangePositions();
+  for (size_t i = 0; i < positions.size(); ++i) {
+    ASSERT_EQ(positions[i], i + 1) << "at index " << i;
+  }
+  std::unique_ptr<Store> check = OpenStore();
+  ASSERT_NE(check, nullptr);
+  PageRequest page;
+  page.limit = 1000;
+  absl::StatusOr<Page<TokenMetadata>> tokens =
+      check->ListTokens(kOrg, "ci", page);
+  KG_ASSERT_OK(tokens);
+  std::set<std::string> names;
+  for (const TokenMetadata& m : tokens->items) {
+    EXPECT_TRUE(names.insert(m.name).second) << m.name;
+  }
+  EXPECT_EQ(names.size(),
+            static_cast<size_t>(kProcesses * kOwnTokens + kContested));
 }
 
 }  // namespace

@@ -44,6 +44,13 @@ absl::StatusCode CodeOf(const absl::StatusOr<T>& result) {
 
 class FollowerTest : public test::StoreTest {
  protected:
+  void SetUp() override {
+    SKIP_IF_POSTGRES(
+        "followers are RocksDB secondary instances (on PostgreSQL every "
+        "process is a primary: tests/postgres_fleet_test.cc)");
+    test::StoreTest::SetUp();
+  }
+
   // FollowerOptions: the fixture's store, as a follower that catches up
   // only on CatchUp unless `interval` is positive.
   Options FollowerOptions(absl::Duration interval = absl::ZeroDuration()) {

@@ -312,6 +312,7 @@ TEST_F(PersistenceTest, ReopenKeepsEverything) {
 }
 
 TEST_F(PersistenceTest, DestructorWithoutCloseReleasesTheStore) {
+  SKIP_IF_POSTGRES("the RocksDB LOCK file");
   KG_ASSERT_OK(CreateAccount("kept"));
   KG_ASSERT_OK_AND_ASSIGN(CreatedToken t, CreateToken("kept", "t"));
   store_.reset();  // no Close()
@@ -320,6 +321,7 @@ TEST_F(PersistenceTest, DestructorWithoutCloseReleasesTheStore) {
 }
 
 TEST_F(PersistenceTest, SecondOpenInProcessIsFailedPrecondition) {
+  SKIP_IF_POSTGRES("the RocksDB LOCK file (on PostgreSQL a second open joins the fleet: tests/postgres_fleet_test.cc)");
   KG_ASSERT_OK(CreateAccount("held"));
   auto second = Store::Open(DefaultOptions());
   ASSERT_FALSE(second.ok());
@@ -337,6 +339,7 @@ TEST_F(PersistenceTest, SecondOpenInProcessIsFailedPrecondition) {
 // A lock conflict is told apart by a status payload, not by its text; no
 // other refusal of Open carries it.
 TEST_F(PersistenceTest, StoreInUseIsAStructuredStatus) {
+  SKIP_IF_POSTGRES("the RocksDB LOCK file");
   KG_ASSERT_OK(CreateAccount("held"));
   auto second = Store::Open(DefaultOptions());
   ASSERT_FALSE(second.ok());
@@ -370,6 +373,7 @@ TEST_F(PersistenceTest, StoreInUseIsAStructuredStatus) {
 // Across processes too: a second process (this binary re-executed, so it
 // shares no in-process state) sees the payload on its refusal.
 TEST_F(PersistenceTest, SecondProcessSeesStoreInUse) {
+  SKIP_IF_POSTGRES("the RocksDB LOCK file");
   KG_ASSERT_OK(CreateAccount("held"));
   absl::Status child;
   EXPECT_EQ(RunOpenChild(StorePath(),
@@ -386,6 +390,7 @@ TEST_F(PersistenceTest, SecondProcessSeesStoreInUse) {
 // A fresh process (fork + exec of this test binary) has no in-process state
 // at all, so only the on-disk lock can stop it.
 TEST_F(PersistenceTest, SecondProcessGetsFailedPrecondition) {
+  SKIP_IF_POSTGRES("the RocksDB LOCK file");
   KG_ASSERT_OK(CreateAccount("held"));
   const std::string keyring = test::KeyringText({{1, test::kPepperHex1}});
   absl::Status child;
@@ -405,6 +410,7 @@ TEST_F(PersistenceTest, SecondProcessGetsFailedPrecondition) {
 }
 
 TEST_F(PersistenceTest, WrongPepperIsRefusedClearly) {
+  SKIP_IF_POSTGRES("its child process opens the store directory");
   KG_ASSERT_OK(CreateAccount("svc"));
   KG_ASSERT_OK_AND_ASSIGN(CreatedToken t, CreateToken("svc", "t"));
   KG_ASSERT_OK(store_->Close());
@@ -430,6 +436,7 @@ TEST_F(PersistenceTest, WrongPepperIsRefusedClearly) {
 }
 
 TEST_F(PersistenceTest, WrongPepperRefusedEvenWithoutTokens) {
+  SKIP_IF_POSTGRES("its child process opens the store directory");
   // The store records its peppers at creation, not at first token.
   KG_ASSERT_OK(store_->Close());
   store_.reset();
@@ -440,6 +447,7 @@ TEST_F(PersistenceTest, WrongPepperRefusedEvenWithoutTokens) {
 }
 
 TEST_F(PersistenceTest, KeyringMissingAUsedPepperIsRefused) {
+  SKIP_IF_POSTGRES("its child process opens the store directory");
   Options rotated = DefaultOptions();
   rotated.keyring =
       test::ParseKeyringOrDie({{1, test::kPepperHex1}, {2, test::kPepperHex2}});
@@ -462,6 +470,7 @@ TEST_F(PersistenceTest, KeyringMissingAUsedPepperIsRefused) {
 }
 
 TEST_F(PersistenceTest, KeyringMissingTheOlderPepperIsRefused) {
+  SKIP_IF_POSTGRES("its child process opens the store directory");
   KG_ASSERT_OK(CreateAccount("svc"));
   KG_ASSERT_OK_AND_ASSIGN(CreatedToken t1, CreateToken("svc", "t1"));
   KG_ASSERT_OK(store_->Close());
@@ -506,6 +515,7 @@ TEST_F(PersistenceTest, PepperRotationKeepsOldTokensValid) {
 }
 
 TEST_F(PersistenceTest, InvalidOptionsAreInvalidArgument) {
+  SKIP_IF_POSTGRES("store paths");
   {
     Options options = DefaultOptions();
     options.keyring = nullptr;
@@ -543,6 +553,7 @@ TEST_F(PersistenceTest, InvalidOptionsAreInvalidArgument) {
 }
 
 TEST_F(PersistenceTest, CreateIfMissingFalseDoesNotCreate) {
+  SKIP_IF_POSTGRES("store directories");
   Options options = DefaultOptions();
   options.path = dir_.Sub("absent");
   options.create_if_missing = false;
@@ -554,6 +565,7 @@ TEST_F(PersistenceTest, CreateIfMissingFalseDoesNotCreate) {
 // Acknowledged writes survive the death of the process that made them: a
 // child process revokes, creates and disables, then exits without Close.
 TEST_F(PersistenceTest, WritesSurviveProcessDeathWithoutClose) {
+  SKIP_IF_POSTGRES("its child process writes the store directory");
   KG_ASSERT_OK(CreateAccount("svc"));
   KG_ASSERT_OK(CreateAccount("other"));
   KG_ASSERT_OK_AND_ASSIGN(
@@ -591,6 +603,7 @@ TEST_F(PersistenceTest, WritesSurviveProcessDeathWithoutClose) {
 }
 
 TEST_F(PersistenceTest, PathThatIsAFileIsAnErrorNotACrash) {
+  SKIP_IF_POSTGRES("store paths");
   const std::string file = dir_.Sub("plain-file");
   { std::ofstream(file) << "not a store"; }
   Options options = DefaultOptions();
@@ -606,6 +619,7 @@ TEST_F(PersistenceTest, PathThatIsAFileIsAnErrorNotACrash) {
 // A directory holding some other RocksDB database is refused, and left as
 // it was: no keygate column families or records are added to it.
 TEST_F(PersistenceTest, ForeignRocksDbIsRefusedAndLeftAlone) {
+  SKIP_IF_POSTGRES("a RocksDB directory");
   const std::string path = dir_.Sub("foreign");
   {
     rocksdb::Options raw;
@@ -646,6 +660,7 @@ TEST_F(PersistenceTest, ForeignRocksDbIsRefusedAndLeftAlone) {
 // created, or the error says the caller must fix the path. Unavailable
 // ("temporarily unable to serve; retry") would be wrong: retrying never helps.
 TEST_F(PersistenceTest, MissingParentDirectoryIsNotUnavailable) {
+  SKIP_IF_POSTGRES("store paths");
   Options options = DefaultOptions();
   options.path = dir_.Sub("no/such/parent/store");
   auto s = Store::Open(options);

@@ -593,6 +593,7 @@ TEST_F(TokenTest, WellFormedButUnknownToken) {
   test::ScopedTempDir other_dir;
   Options other = DefaultOptions();
   other.path = other_dir.Sub("store");
+  other.postgres_connection.clear();  // another store: RocksDB
   other.keyring = test::ParseKeyringOrDie({{1, test::kOtherPepperHex1}});
   KG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> other_store,
                           Store::Open(other));
@@ -609,6 +610,7 @@ TEST_F(TokenTest, WellFormedButUnknownToken) {
   test::ScopedTempDir twin_dir;
   Options twin = DefaultOptions();
   twin.path = twin_dir.Sub("store");
+  twin.postgres_connection.clear();  // another store: RocksDB
   KG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> twin_store, Store::Open(twin));
   KG_ASSERT_OK(twin_store->CreateServiceAccount(kOrg, spec, kActor));
   KG_ASSERT_OK_AND_ASSIGN(CreatedToken stranger,
@@ -628,6 +630,7 @@ TEST_F(TokenTest, TokenWithAnotherPrefixIsMalformed) {
   test::ScopedTempDir other_dir;
   Options other = DefaultOptions();
   other.path = other_dir.Sub("store");
+  other.postgres_connection.clear();  // another store: RocksDB
   other.token_prefix = "zz9_";
   KG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> other_store,
                           Store::Open(other));
@@ -657,6 +660,7 @@ TEST_F(TokenTest, TokenPrefixIsTheOptionsPrefix) {
   test::ScopedTempDir other_dir;
   Options other = DefaultOptions();
   other.path = other_dir.Sub("store");
+  other.postgres_connection.clear();  // another store: RocksDB
   other.token_prefix = "zz9_";
   KG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> other_store,
                           Store::Open(other));
