@@ -65,6 +65,22 @@ CREATE TABLE keygate_changes (
   record bytea NOT NULL
 );
 )sql",
+    // Version 2: fleet membership and leases (lib/postgres/fleet_lease.h,
+    // docs/fleet-revocation.md). heard_at is the DATABASE clock's time of
+    // the member's last renewing heartbeat ('-infinity' if it never
+    // renewed); updated_at that of its last heartbeat of any kind (stale
+    // rows are collected by it).
+    R"sql(
+CREATE TABLE keygate_fleet_members (
+  member_id text COLLATE "C" PRIMARY KEY,
+  name text NOT NULL DEFAULT '',
+  applied_position bigint NOT NULL CHECK (applied_position >= 0),
+  heard_at timestamptz NOT NULL,
+  lease_micros bigint NOT NULL CHECK (lease_micros > 0),
+  joined_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion,
               "one migration per schema version");

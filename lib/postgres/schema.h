@@ -22,7 +22,7 @@
 namespace keygate::postgres {
 
 // kSchemaVersion is the schema version this keygate writes and reads.
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // kSchemaLockKey is the pg_advisory_xact_lock key serializing schema
 // migrations ("kgschema" in ASCII). Other advisory keys of keygate live in
