@@ -360,6 +360,50 @@ TEST_F(PostgresFleetLeaseTest, MemberThatHearsButDoesNotApplyLosesItsLease) {
   EXPECT_TRUE(Eventually([&] { return stuck->LeaseHeld(); }, absl::Seconds(3)));
 }
 
+// Under a steady stream of writes every heartbeat hears a newer position
+// than the member has applied; a member that applies with a bounded lag
+// must still keep its lease (the oldest pending grant keeps its
+// requirement until met, instead of being replaced by each newer one,
+// which would starve the member of usable grants forever).
+TEST_F(PostgresFleetLeaseTest, LaggingButApplyingMemberKeepsItsLeaseUnderWrites) {
+  FleetLeaseOptions options = RealTimeOptions(absl::Seconds(1));
+  options.early_heartbeat_spacing = absl::Milliseconds(5);
+  std::unique_ptr<FleetLease> member = Join(0, options);
+  ASSERT_NE(member, nullptr);
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    while (!stop) {
+      Commit();
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+  });
+  std::thread applier([&] {
+    std::unique_ptr<Connection> connection = Connect(conninfo_);
+    if (connection == nullptr) return;
+    while (!stop) {
+      absl::StatusOr<Result> newest = connection->Exec(kTestLogSql);
+      if (!newest.ok()) return;
+      const uint64_t position = static_cast<uint64_t>(*newest->Int64(0, 0));
+      absl::SleepFor(absl::Milliseconds(40));  // always behind the log
+      member->ReportApplied(position);
+    }
+  });
+  absl::SleepFor(absl::Seconds(1));  // the join-time grant has expired
+  int held = 0, samples = 0;
+  const absl::Time end = absl::Now() + absl::Seconds(1);
+  while (absl::Now() < end) {
+    held += member->LeaseHeld();
+    ++samples;
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  stop = true;
+  writer.join();
+  applier.join();
+  EXPECT_GT(member->heartbeats(), 10u);
+  EXPECT_GE(held * 2, samples) << held << " of " << samples
+                               << " samples held the lease";
+}
+
 // A waiter that cannot read the table (the database unreachable for it)
 // still returns OK, but only after a whole lease: by then no member can
 // hold a grant that did not require the position.

@@ -172,6 +172,8 @@ absl::Status FleetLease::Leave() {
     // The lease goes first: from here on nothing verifies.
     valid_until_nanos_.store(std::numeric_limits<int64_t>::min(),
                              std::memory_order_release);
+    first_pending_ = PendingGrant();
+    last_pending_ = PendingGrant();
     pending_required_.store(UINT64_MAX, std::memory_order_release);
     idle_wait_connections_.clear();
   }
@@ -201,23 +203,17 @@ void FleetLease::ReportApplied(uint64_t position) {
   uint64_t applied = applied_.load(std::memory_order_relaxed);
   while (applied < position &&
          !applied_.compare_exchange_weak(applied, position,
-                                         std::memory_order_acq_rel)) {
+                                         std::memory_order_seq_cst)) {
   }
   if (applied >= position) return;  // not a move
   const bool promote =
-      position >= pending_required_.load(std::memory_order_acquire);
+      position >= pending_required_.load(std::memory_order_seq_cst);
   if (!promote && options_.early_heartbeat_spacing == absl::ZeroDuration()) {
     return;
   }
   absl::MutexLock lock(&mutex_);
   applied_moved_ = true;
-  if (left_) return;
-  const uint64_t required = pending_required_.load(std::memory_order_relaxed);
-  if (required != UINT64_MAX &&
-      applied_.load(std::memory_order_acquire) >= required) {
-    pending_required_.store(UINT64_MAX, std::memory_order_release);
-    ExtendLocked(pending_until_nanos_);
-  }
+  PromoteLocked();
 }
 
 void FleetLease::ExtendLocked(int64_t until_nanos) {
@@ -227,22 +223,41 @@ void FleetLease::ExtendLocked(int64_t until_nanos) {
   }
 }
 
+void FleetLease::PromoteLocked() {
+  for (;;) {
+    const uint64_t applied = applied_.load(std::memory_order_seq_cst);
+    if (last_pending_.present() && applied >= last_pending_.required) {
+      // The newest grant lasts longest; the older one requires less.
+      ExtendLocked(last_pending_.until_nanos);
+      first_pending_ = PendingGrant();
+      last_pending_ = PendingGrant();
+    } else if (first_pending_.present() &&
+               applied >= first_pending_.required) {
+      ExtendLocked(first_pending_.until_nanos);
+      first_pending_ = last_pending_;
+      last_pending_ = PendingGrant();
+    }
+    // Published before applied_ is read again: a ReportApplied that raced
+    // past its fast path (it raised applied_, then read the old value
+    // here) is caught by the re-read (both sequentially consistent).
+    pending_required_.store(first_pending_.required, std::memory_order_seq_cst);
+    if (!first_pending_.present() ||
+        applied_.load(std::memory_order_seq_cst) < first_pending_.required) {
+      return;
+    }
+  }
+}
+
 void FleetLease::OfferGrant(int64_t until_nanos, uint64_t required) {
   absl::MutexLock lock(&mutex_);
   if (left_) return;
-  if (applied_.load(std::memory_order_acquire) >= required) {
-    ExtendLocked(until_nanos);
-    return;
+  const PendingGrant grant{until_nanos, required};
+  if (!first_pending_.present()) {
+    first_pending_ = grant;
+  } else {
+    last_pending_ = grant;  // requires >= first's (M only grows)
   }
-  // Pending until the store applies `required`. A newer grant replaces an
-  // older pending one (it lasts longer and requires at least as much).
-  pending_until_nanos_ = until_nanos;
-  pending_required_.store(required, std::memory_order_release);
-  // ReportApplied may have raised applied_ between the check and the store.
-  if (applied_.load(std::memory_order_acquire) >= required) {
-    pending_required_.store(UINT64_MAX, std::memory_order_release);
-    ExtendLocked(until_nanos);
-  }
+  PromoteLocked();
 }
 
 absl::Status FleetLease::Heartbeat() {
@@ -258,12 +273,19 @@ absl::Status FleetLease::Heartbeat() {
   }
   Connection& connection = *heartbeat_connection_;
   const uint64_t applied = applied_.load(std::memory_order_acquire);
-  // Renew only a member that applies what it hears (A >= M_prev): one that
-  // hears but does not apply stops renewing and lapses in the table.
-  const bool renew = !have_newest_ || applied >= newest_seen_;
   // Taken before the renewal is sent: the grant starts no later than the
   // database's heard_at, so it also ends no later (the safe direction).
   const int64_t sent_nanos = NowNanos();
+  // Renew only a member that applies what it hears, allowing it one
+  // heartbeat interval of lag (A >= M_old): one that hears but does not
+  // apply stops renewing and lapses in the table, so later waits skip it.
+  const int64_t old_enough =
+      sent_nanos - absl::ToInt64Nanoseconds(options_.heartbeat_interval);
+  while (heard_.size() >= 2 && heard_[1].first <= old_enough) {
+    heard_.pop_front();
+  }
+  const bool renew = heard_.empty() || heard_.front().first > old_enough ||
+                     applied >= heard_.front().second;
   const std::string applied_text = std::to_string(ClampPosition(applied));
   const std::string lease_micros =
       std::to_string(absl::ToInt64Microseconds(options_.lease));
@@ -288,9 +310,11 @@ absl::Status FleetLease::Heartbeat() {
     return absl::InternalError(
         "fleet lease: the newest-position query returned a negative position");
   }
-  have_newest_ = true;
-  newest_seen_ = static_cast<uint64_t>(*newest_position);
-  if (renew) OfferGrant(sent_nanos + grant_nanos_, newest_seen_);
+  const uint64_t newest_seen = static_cast<uint64_t>(*newest_position);
+  heard_.emplace_back(sent_nanos, newest_seen);
+  // Bounded; dropping the oldest only makes the renewal rule stricter.
+  if (heard_.size() > 1024) heard_.pop_front();
+  if (renew) OfferGrant(sent_nanos + grant_nanos_, newest_seen);
   return absl::OkStatus();
 }
 

@@ -7,9 +7,11 @@
 //   thread, on its own connection, every `heartbeat_interval` (and soon
 //   after the store reports progress): (1) upserts the row with the applied
 //   position A the store reported, and renews `heard_at = now()` only if
-//   A >= M_prev, the newest log position the previous heartbeat read; this
-//   statement commits; then (2) reads the newest committed log position M
-//   in a NEW statement (a snapshot taken after (1) committed).
+//   A >= M_old, the newest log position a heartbeat sent at least one
+//   heartbeat_interval earlier read (a member that hears but does not
+//   apply stops renewing and lapses in the table); this statement commits;
+//   then (2) reads the newest committed log position M in a NEW statement
+//   (a snapshot taken after (1) committed).
 // - A renewing heartbeat offers the member a grant: "valid until
 //   S + lease - clock_margin" (S = the local monotonic time taken before (1)
 //   was sent), usable only once the store has applied up to M. LeaseHeld()
@@ -30,10 +32,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -228,6 +232,9 @@ class FleetLease {
       ABSL_LOCKS_EXCLUDED(mutex_);
   // ExtendLocked raises valid_until_nanos_ to `until_nanos`.
   void ExtendLocked(int64_t until_nanos) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // PromoteLocked makes every pending grant whose requirement the applied
+  // position meets usable.
+  void PromoteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   absl::StatusOr<std::unique_ptr<Connection>> Connect();
   // TakeWaitConnection / ReturnWaitConnection manage the waiters' pool.
   absl::StatusOr<std::unique_ptr<Connection>> TakeWaitConnection()
@@ -244,15 +251,26 @@ class FleetLease {
   // The verify path reads this alone.
   std::atomic<int64_t> valid_until_nanos_{0};
   std::atomic<uint64_t> applied_;
-  // The required position of the pending grant; UINT64_MAX if none (so
-  // ReportApplied's fast path skips the lock).
+  // The lowest required position of the pending grants (first_pending_);
+  // UINT64_MAX if none (so ReportApplied's fast path skips the lock).
   std::atomic<uint64_t> pending_required_{UINT64_MAX};
   std::atomic<uint64_t> heartbeats_{0};
   std::atomic<uint64_t> failed_heartbeats_{0};
   std::atomic<int> heartbeat_pid_{0};
 
   mutable absl::Mutex mutex_;
-  int64_t pending_until_nanos_ ABSL_GUARDED_BY(mutex_) = 0;
+  // Grants not usable yet. Two slots, so that a member always converges
+  // under a steady stream of writes: the oldest pending grant keeps its
+  // requirement until it is met (a newer heartbeat replaces only the
+  // newest one), so a member whose lag is bounded keeps making grants
+  // usable even if every heartbeat hears a newer position.
+  struct PendingGrant {
+    int64_t until_nanos = 0;
+    uint64_t required = UINT64_MAX;
+    bool present() const { return required != UINT64_MAX; }
+  };
+  PendingGrant first_pending_ ABSL_GUARDED_BY(mutex_);
+  PendingGrant last_pending_ ABSL_GUARDED_BY(mutex_);
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   bool left_ ABSL_GUARDED_BY(mutex_) = false;
   // ReportApplied moved the position since the last heartbeat was sent.
@@ -263,8 +281,10 @@ class FleetLease {
   // Heartbeat thread state (only that thread, and Join before it starts,
   // touch these).
   std::unique_ptr<Connection> heartbeat_connection_;
-  bool have_newest_ = false;
-  uint64_t newest_seen_ = 0;  // M_prev
+  // (sent_nanos, M) of recent successful heartbeats, oldest first; the
+  // front is the newest one sent at least heartbeat_interval ago once
+  // there is one (its M is what the member must have applied to renew).
+  std::deque<std::pair<int64_t, uint64_t>> heard_;
 
   std::thread heartbeat_thread_;
 };
