@@ -13,10 +13,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -377,15 +379,26 @@ TEST_F(PostgresFleetLeaseTest, LaggingButApplyingMemberKeepsItsLeaseUnderWrites)
       absl::SleepFor(absl::Milliseconds(5));
     }
   });
+  // A feed with a fixed 40 ms delay: it applies, every 2 ms, what was the
+  // newest position 40 ms earlier, so every heartbeat hears more than the
+  // member has applied.
   std::thread applier([&] {
     std::unique_ptr<Connection> connection = Connect(conninfo_);
     if (connection == nullptr) return;
+    std::deque<std::pair<absl::Time, uint64_t>> seen;
     while (!stop) {
       absl::StatusOr<Result> newest = connection->Exec(kTestLogSql);
       if (!newest.ok()) return;
-      const uint64_t position = static_cast<uint64_t>(*newest->Int64(0, 0));
-      absl::SleepFor(absl::Milliseconds(40));  // always behind the log
-      member->ReportApplied(position);
+      const absl::Time now = absl::Now();
+      seen.emplace_back(now, static_cast<uint64_t>(*newest->Int64(0, 0)));
+      while (seen.size() >= 2 &&
+             seen[1].first <= now - absl::Milliseconds(40)) {
+        seen.pop_front();
+      }
+      if (seen.front().first <= now - absl::Milliseconds(40)) {
+        member->ReportApplied(seen.front().second);
+      }
+      absl::SleepFor(absl::Milliseconds(2));
     }
   });
   absl::SleepFor(absl::Seconds(1));  // the join-time grant has expired
