@@ -8,6 +8,9 @@
 //   KEYGATE_BENCH_POSTGRES='host=/tmp/pg port=5499 user=postgres dbname=postgres'
 #include <benchmark/benchmark.h>
 
+#include <time.h>
+
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -88,5 +91,26 @@ void BM_ReportAppliedNoMove(benchmark::State& state) {
   for (auto _ : state) lease->ReportApplied(0);
 }
 BENCHMARK(BM_ReportAppliedNoMove);
+
+}  // namespace
+
+namespace {
+
+// The clocks LeaseHeld could read, alone: the floor of the check.
+void BM_SteadyClockNow(benchmark::State& state) {
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(std::chrono::steady_clock::now());
+  }
+}
+BENCHMARK(BM_SteadyClockNow);
+
+void BM_CoarseMonotonicNow(benchmark::State& state) {
+  for (auto _ : state) {
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    benchmark::DoNotOptimize(now);
+  }
+}
+BENCHMARK(BM_CoarseMonotonicNow);
 
 }  // namespace

@@ -11,6 +11,7 @@
 // injected clock where it can.
 #include "lib/postgres/fleet_lease.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -102,6 +103,8 @@ class PostgresFleetLeaseTest : public ::testing::Test {
       absl::Duration lease = absl::Milliseconds(300)) {
     FleetLeaseOptions options;
     options.lease = lease;
+    // Covers twice a coarse clock tick of up to 10 ms (HZ=100).
+    options.clock_margin = std::max(lease / 20, absl::Milliseconds(25));
     options.newest_position_sql = kTestLogSql;
     options.connect_timeout = absl::Seconds(2);
     options.wait_poll_max = absl::Milliseconds(5);
@@ -170,7 +173,11 @@ TEST_F(PostgresFleetLeaseTest, RejectsInconsistentOptions) {
   interval.heartbeat_interval = interval.lease;
   FleetLeaseOptions horizon = RealTimeOptions();
   horizon.stale_member_horizon = absl::Milliseconds(1);
-  for (const FleetLeaseOptions& options : {zero, margin, interval, horizon}) {
+  // The default clock is coarse: a margin below two of its ticks is refused.
+  FleetLeaseOptions tiny_margin = RealTimeOptions();
+  tiny_margin.clock_margin = absl::Nanoseconds(1);
+  for (const FleetLeaseOptions& options :
+       {zero, margin, interval, horizon, tiny_margin}) {
     absl::StatusOr<std::unique_ptr<FleetLease>> lease =
         FleetLease::Join(conninfo_, 0, options);
     ASSERT_FALSE(lease.ok());

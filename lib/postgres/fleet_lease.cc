@@ -3,6 +3,7 @@
 #include "lib/postgres/fleet_lease.h"
 
 #include <sodium.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -96,9 +97,25 @@ absl::StatusOr<std::unique_ptr<FleetLease>> FleetLease::Join(
         "early_heartbeat_spacing >= 0, stale_member_horizon >= lease, "
         "wait_poll_max >= 1 ms and a newest_position_sql");
   }
+  int64_t coarse_resolution = 0;
+  if (options.clock == nullptr) {
+    timespec resolution;
+    if (clock_getres(CLOCK_MONOTONIC_COARSE, &resolution) != 0) {
+      return absl::InternalError("fleet lease: no CLOCK_MONOTONIC_COARSE");
+    }
+    coarse_resolution =
+        int64_t{resolution.tv_sec} * 1'000'000'000 + resolution.tv_nsec;
+    if (options.clock_margin < absl::Nanoseconds(2 * coarse_resolution)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "fleet lease options: clock_margin must be at least twice the "
+          "clock's resolution (",
+          absl::FormatDuration(absl::Nanoseconds(coarse_resolution)), ")"));
+    }
+  }
   if (options.name.size() > 200) options.name.resize(200);
   std::unique_ptr<FleetLease> lease(new FleetLease(
       std::string(conninfo), applied_position, std::move(options)));
+  lease->coarse_resolution_nanos_ = coarse_resolution;
 
   absl::StatusOr<std::unique_ptr<Connection>> connection = lease->Connect();
   if (!connection.ok()) return connection.status();
@@ -178,6 +195,8 @@ absl::Status FleetLease::Leave() {
     idle_wait_connections_.clear();
   }
   if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+  // Join failed before this process had a member id: no row to delete.
+  if (member_id_.empty()) return absl::OkStatus();
   absl::Status deleted = absl::OkStatus();
   if (heartbeat_connection_ == nullptr || heartbeat_connection_->is_broken()) {
     absl::StatusOr<std::unique_ptr<Connection>> connection = Connect();
@@ -398,6 +417,7 @@ absl::StatusOr<FleetWaitResult> FleetLease::WaitForFleet(uint64_t position) {
   const int64_t start = NowNanos();
   if (position == 0) return result;
   int64_t bound = lease_nanos_;
+  const int64_t slack = coarse_resolution_nanos_;
   const std::string position_text = std::to_string(ClampPosition(position));
   absl::Duration backoff = absl::Milliseconds(1);
   bool first_look = true;
@@ -448,7 +468,7 @@ absl::StatusOr<FleetWaitResult> FleetLease::WaitForFleet(uint64_t position) {
       result.unconfirmed.clear();
       break;
     }
-    if (now - start >= bound) {
+    if (now - start >= bound + slack) {
       result.ended_by_lease_bound = true;
       break;
     }
