@@ -212,6 +212,47 @@ TEST_F(PostgresFleetLeaseTest, CaughtUpMemberHoldsLeaseAndLeaveDeletesItsRow) {
   EXPECT_EQ(wait.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// A member that leaves deletes its row: a wait blocked on it ends at once,
+// not after its lease. A crashed member's row older than the horizon is
+// collected by the next member that joins.
+TEST_F(PostgresFleetLeaseTest, LeavingEndsWaitsAndStaleRowsAreCollected) {
+  std::unique_ptr<FleetLease> a = Join(0, RealTimeOptions(absl::Seconds(5)));
+  std::unique_ptr<FleetLease> leaving =
+      Join(0, RealTimeOptions(absl::Seconds(5)));
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(leaving, nullptr);
+  const uint64_t position = Commit();
+  a->ReportApplied(position);
+  std::atomic<bool> returned{false};
+  absl::StatusOr<FleetWaitResult> wait;
+  std::thread waiter([&] {
+    wait = a->WaitForFleet(position);
+    returned = true;
+  });
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_FALSE(returned);
+  ASSERT_TRUE(leaving->Leave().ok());
+  EXPECT_TRUE(Eventually([&] { return returned.load(); }, absl::Seconds(3)));
+  waiter.join();
+  ASSERT_TRUE(wait.ok()) << wait.status();
+  EXPECT_FALSE(wait->ended_by_lease_bound);
+  EXPECT_THAT(wait->waited_on, ElementsAre(leaving->member_id()));
+
+  ASSERT_TRUE(admin_
+                  ->ExecScript(
+                      "INSERT INTO keygate_fleet_members (member_id, "
+                      "applied_position, heard_at, lease_micros, updated_at) "
+                      "VALUES ('crashed', 0, now() - interval '2 hours', "
+                      "5000000, now() - interval '2 hours')")
+                  .ok());
+  std::unique_ptr<FleetLease> joiner = Join(position, RealTimeOptions());
+  ASSERT_NE(joiner, nullptr);
+  absl::StatusOr<Result> crashed = admin_->Exec(
+      "SELECT count(*) FROM keygate_fleet_members WHERE member_id = 'crashed'");
+  ASSERT_TRUE(crashed.ok()) << crashed.status();
+  EXPECT_EQ(*crashed->Int64(0, 0), 0);
+}
+
 // Local side on an injected clock, with heartbeats far apart (nothing runs
 // in the background during the test): a grant needs the position heard,
 // and ends exactly lease - margin after its heartbeat was sent.
