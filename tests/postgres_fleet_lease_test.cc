@@ -354,7 +354,7 @@ TEST_F(PostgresFleetLeaseTest, CutOffMemberLapsesAndDoesNotBlockTheWait) {
   CutOff(cut_role);
   const absl::Time cut_at = absl::Now();
   ASSERT_TRUE(Eventually([&] { return !cut->LeaseHeld(); }, absl::Seconds(3)));
-  EXPECT_LE(absl::Now() - cut_at, lease + absl::Milliseconds(200))
+  EXPECT_LE(absl::Now() - cut_at, lease + absl::Seconds(1))
       << "lease held too long after the database was unreachable";
 
   const uint64_t position = Commit();

@@ -159,7 +159,8 @@ class FleetLease {
 
   FleetLease(const FleetLease&) = delete;
   FleetLease& operator=(const FleetLease&) = delete;
-  // Leaves (Leave) if Leave did not run.
+  // Leaves (Leave) if Leave did not run. REQUIRES: no other call on this
+  // object in progress.
   ~FleetLease();
 
   // Leave drops the lease (LeaseHeld is false from the first instruction),
