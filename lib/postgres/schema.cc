@@ -70,6 +70,11 @@ CREATE TABLE keygate_changes (
     // per-family tables were never written by any keygate: they go, so
     // every datum has one home (docs/postgres-schema.md); the change log is
     // the `changes/` keys of family 0, as in RocksDB.
+    // And fleet membership and leases (lib/postgres/fleet_lease.h,
+    // docs/fleet-revocation.md). heard_at is the DATABASE clock's time of
+    // the member's last renewing heartbeat ('-infinity' if it never
+    // renewed); updated_at that of its last heartbeat of any kind (stale
+    // rows are collected by it).
     R"sql(
 DROP TABLE keygate_meta, keygate_accounts, keygate_tokens,
   keygate_token_times, keygate_digests, keygate_last_used, keygate_webhooks,
@@ -79,6 +84,15 @@ CREATE TABLE keygate_kv (
   key bytea NOT NULL,
   value bytea NOT NULL,
   PRIMARY KEY (family, key)
+);
+CREATE TABLE keygate_fleet_members (
+  member_id text COLLATE "C" PRIMARY KEY,
+  name text NOT NULL DEFAULT '',
+  applied_position bigint NOT NULL CHECK (applied_position >= 0),
+  heard_at timestamptz NOT NULL,
+  lease_micros bigint NOT NULL CHECK (lease_micros > 0),
+  joined_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
 );
 )sql",
 };
