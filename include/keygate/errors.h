@@ -73,6 +73,10 @@ enum class VerifyFailure {
   kExpired,            // the token's expiry has passed
   kAccountDisabled,    // its service account is disabled
   kInsufficientScope,  // valid token without the required scope
+  kFleetLeaseLapsed,   // valid token, but this process of a fleet has not
+                       // heard from its database within the lease, or has
+                       // not applied what it heard (Options::fleet_lease):
+                       // it refuses every token until it catches up
 };
 
 // VerifyFailureOf returns the reason carried by a status from Store::Verify,

@@ -94,6 +94,24 @@ struct Options {
   // (RocksDB at `path`).
   std::string postgres_connection;
 
+  // PostgreSQL only: L, the lease of this process in its fleet
+  // (docs/fleet-revocation.md). The process answers Verify only while it
+  // has heard from the database within L and applied the change log up to
+  // what it heard; otherwise every token fails (VerifyFailure::
+  // kFleetLeaseLapsed, the same 401 outside) until it catches up. A write
+  // that can take acceptance away (RevokeToken, RotateToken,
+  // DeleteServiceAccount, UpdateServiceAccount and its disable/rename
+  // forms) returns only when every process with a live lease has applied
+  // it, or after L for those that stopped answering (whose leases have then
+  // lapsed): when it returns, no process of the fleet accepts what it
+  // revoked. A shorter L bounds that wait for a dead peer more tightly but
+  // makes a process fail closed sooner when its database is slow. Every
+  // process of a fleet must use the same L. Zero or negative: no lease and
+  // no wait (a revoke returns once committed; the other processes refuse
+  // the token once they apply it, within follower_catch_up_interval).
+  // Default: 5 seconds.
+  absl::Duration fleet_lease = absl::Seconds(5);
+
   // Peppers of the token digest, loaded from a file that lives apart from the
   // store (Keyring::Load). Open refuses to run without one, and refuses a
   // keyring whose peppers do not match the ones the store was created with.

@@ -126,7 +126,8 @@ absl::Status VerifyError(VerifyFailure failure,
     case VerifyFailure::kUnknown:
     case VerifyFailure::kRevoked:
     case VerifyFailure::kExpired:
-    case VerifyFailure::kAccountDisabled: {
+    case VerifyFailure::kAccountDisabled:
+    case VerifyFailure::kFleetLeaseLapsed: {
       // Prebuilt once per reason: a failed verify builds no string and
       // allocates nothing (a copy shares the status).
       static const absl::Status* const prebuilt = [] {
@@ -134,7 +135,8 @@ absl::Status VerifyError(VerifyFailure failure,
         for (VerifyFailure f :
              {VerifyFailure::kMalformed, VerifyFailure::kUnknown,
               VerifyFailure::kRevoked, VerifyFailure::kExpired,
-              VerifyFailure::kAccountDisabled}) {
+              VerifyFailure::kAccountDisabled,
+              VerifyFailure::kFleetLeaseLapsed}) {
           const auto c = static_cast<unsigned char>(f);
           statuses[c] = absl::UnauthenticatedError("invalid token");
           statuses[c].SetPayload(
@@ -220,8 +222,9 @@ VerifyFailure VerifyFailureOf(const absl::Status& status) {
       static_cast<unsigned char>(std::string(*payload).front());
   // The code must agree with the reason, so a stray payload cannot turn an
   // unrelated status into a verify failure.
-  if (value >= static_cast<unsigned char>(VerifyFailure::kMalformed) &&
-      value <= static_cast<unsigned char>(VerifyFailure::kAccountDisabled)) {
+  if ((value >= static_cast<unsigned char>(VerifyFailure::kMalformed) &&
+       value <= static_cast<unsigned char>(VerifyFailure::kAccountDisabled)) ||
+      value == static_cast<unsigned char>(VerifyFailure::kFleetLeaseLapsed)) {
     return status.code() == absl::StatusCode::kUnauthenticated
                ? static_cast<VerifyFailure>(value)
                : VerifyFailure::kNone;
@@ -249,6 +252,8 @@ std::string_view VerifyFailureName(VerifyFailure failure) {
       return "account_disabled";
     case VerifyFailure::kInsufficientScope:
       return "insufficient_scope";
+    case VerifyFailure::kFleetLeaseLapsed:
+      return "fleet_lease_lapsed";
   }
   return "none";
 }

@@ -181,6 +181,7 @@ absl::StatusOr<ServiceAccount> StoreImpl::ApplyPatch(
       !s.ok()) {
     return s;
   }
+  guard.AwaitFleetOnRelease();
   PublishAccount(*account);
   return account;
 }
@@ -219,6 +220,7 @@ absl::Status StoreImpl::DeleteServiceAccount(std::string_view organization,
       !s.ok()) {
     return s;
   }
+  guard.AwaitFleetOnRelease();
   ForgetAccount(organization, slug);
   ForgetTokens(digests);
   active_tokens_.ForgetAccount(organization, slug);

@@ -246,7 +246,7 @@ absl::Status StoreImpl::ApplyChanges() {
     }
   }
   applied_position_ = last;
-  change_position_.store(last, std::memory_order_release);
+  SetChangePosition(last);
   needs_rebuild_ = false;
   return absl::OkStatus();
 }
@@ -321,7 +321,7 @@ absl::Status StoreImpl::Rebuild() {
     if (status = change_log_.Load(*tables_); !status.ok()) return status;
   }
   applied_position_ = last;
-  change_position_.store(last, std::memory_order_release);
+  SetChangePosition(last);
   needs_rebuild_ = false;
   return absl::OkStatus();
 }

@@ -1,6 +1,7 @@
 // lib/store/open.cc: opening a store: its options, the storage format and
 // pepper checks, and loading the verify index from storage.
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -21,6 +22,14 @@
 namespace keygate::store {
 
 namespace {
+
+// FleetMemberName labels this process's row in the fleet's member table,
+// for operators: "<host>:<pid>" (truncated by FleetLease).
+std::string FleetMemberName() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return absl::StrCat(host, ":", getpid());
+}
 
 absl::Status CheckOptions(const Options& options) {
   std::vector<FieldError> errors;
@@ -143,6 +152,23 @@ absl::StatusOr<std::unique_ptr<Store>> StoreImpl::Open(
     (void)store->Close();
     return load_status;
   }
+  if (fleet != nullptr && store->options_.fleet_lease > absl::ZeroDuration()) {
+    // Joined after the load, with its position: the first heartbeat reads
+    // the newest position, and the lease is usable once the listener below
+    // has applied up to it.
+    postgres::FleetLeaseOptions lease_options;
+    lease_options.lease = store->options_.fleet_lease;
+    lease_options.name = FleetMemberName();
+    absl::StatusOr<std::unique_ptr<postgres::FleetLease>> lease =
+        postgres::FleetLease::Join(store->options_.postgres_connection,
+                                   store->change_position(),
+                                   std::move(lease_options));
+    if (!lease.ok()) {
+      (void)store->Close();
+      return lease.status();
+    }
+    store->lease_ = *std::move(lease);
+  }
   if (follower || fleet != nullptr) store->StartCatchUpThread();
   if (!follower) store->StartLastUsedFlusher();
   return std::unique_ptr<Store>(std::move(store));
@@ -243,7 +269,7 @@ absl::Status StoreImpl::Load() {
   // follows it; a primary appends after it.
   if (status = change_log_.Load(*tables_); !status.ok()) return status;
   applied_position_ = change_log_.last_position();
-  change_position_.store(applied_position_, std::memory_order_release);
+  SetChangePosition(applied_position_);
   // A follower never writes events; a primary appends after the newest.
   if (!follower_) {
     if (status = events_.Load(*tables_); !status.ok()) return status;

@@ -132,6 +132,7 @@ absl::StatusOr<CreatedToken> StoreImpl::RotateToken(
       !s.ok()) {
     return s;
   }
+  guard.AwaitFleetOnRelease();
   active_tokens_.Remove(before);
   active_tokens_.Add(old.metadata);
   active_tokens_.Add(m);

@@ -59,6 +59,11 @@ StoreImpl::WriteGuard::~WriteGuard() {
   }
   store_->db_mu_.ReaderUnlock();
   store_->write_mu_.Unlock();
+  if (await_position_ != 0 && store_->lease_ != nullptr) {
+    // Always OK once committed (FailedPrecondition only after Close, which
+    // left the fleet): the guarantee holds when it returns either way.
+    (void)store_->lease_->WaitForFleet(await_position_);
+  }
 }
 
 StoreImpl::ReadGuard::ReadGuard(const StoreImpl* store) : store_(store) {
@@ -92,6 +97,9 @@ absl::Status StoreImpl::Close() {
   if (flusher_ != nullptr) flusher_->Stop();
   if (catch_up_thread_ != nullptr) catch_up_thread_->Stop();
   if (fleet_listener_ != nullptr) fleet_listener_->Stop();
+  // Leaving drops the lease first (every Verify refuses from here on) and
+  // deletes this process's row, so no revoke of the fleet waits for it.
+  if (lease_ != nullptr) (void)lease_->Leave();
   absl::MutexLock write_lock(&write_mu_);
   absl::MutexLock db_lock(&db_mu_);
   closed_.store(true, std::memory_order_release);
@@ -132,7 +140,7 @@ absl::Status StoreImpl::Commit(storage::Batch& batch,
   // Nothing of this store's own to apply again (a fleet catches up from
   // here; a follower never commits).
   applied_position_ = change_log_.last_position();
-  change_position_.store(applied_position_, std::memory_order_release);
+  SetChangePosition(applied_position_);
   return absl::OkStatus();
 }
 

@@ -38,6 +38,7 @@
 #include "lib/crypto/token_digester.h"
 #include "lib/index/revoked_digest_set.h"
 #include "lib/index/verify_index.h"
+#include "lib/postgres/fleet_lease.h"
 #include "lib/postgres/postgres_database.h"
 #include "lib/postgres/write_listener.h"
 #include "lib/scope/scope.h"
@@ -201,11 +202,20 @@ class StoreImpl final : public Store {
     // catch-up's (SyncWithFleet).
     const absl::Status& status() const { return status_; }
 
+    // AwaitFleetOnRelease makes the destructor, once it has released every
+    // lock, wait until the fleet has applied the change this write just
+    // committed (FleetLease::WaitForFleet; at most Options::fleet_lease).
+    // Revoking writes call it after their Commit succeeded; no effect
+    // without a fleet lease.
+    void AwaitFleetOnRelease() { await_position_ = store_->change_position(); }
+
    private:
     StoreImpl* const store_;
     absl::Status status_;
     // The fleet write lock is held (released by the destructor).
     bool fleet_locked_ = false;
+    // Non-zero: the position the destructor waits for the fleet to apply.
+    uint64_t await_position_ = 0;
   };
 
   // ReadGuard is the one way a read starts: db_mu_ shared, and the check
@@ -401,8 +411,20 @@ class StoreImpl final : public Store {
   // catch up first (SyncWithFleet).
   postgres::PostgresDatabase* fleet_ = nullptr;
   // The position of the last change record this store committed or applied
-  // (0: none yet), for a later step to wait on (fleet-wide acknowledgement).
+  // (0: none yet); set only through SetChangePosition.
   std::atomic<uint64_t> change_position_{0};
+  // Fleet only (null otherwise, and when Options::fleet_lease is not
+  // positive): this process's lease and the fleet-wide wait. Set once by
+  // Open before the store is returned; Close leaves the fleet (LeaseHeld is
+  // then false) but keeps the object, as Verify reads it without a lock.
+  std::unique_ptr<postgres::FleetLease> lease_;
+  // SetChangePosition records that the in-memory state reflects every
+  // change up to `position` (committed or applied), and reports it to the
+  // lease.
+  void SetChangePosition(uint64_t position) {
+    change_position_.store(position, std::memory_order_release);
+    if (lease_ != nullptr) lease_->ReportApplied(position);
+  }
   const Clock* const clock_;
   const token::TokenCodec codec_;
   const std::unique_ptr<crypto::TokenDigester> digester_;

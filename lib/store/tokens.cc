@@ -283,6 +283,7 @@ absl::Status StoreImpl::RevokeToken(std::string_view organization,
       !s.ok()) {
     return s;
   }
+  guard.AwaitFleetOnRelease();
   active_tokens_.Remove(unrevoked);
   // Updates the present entry in place: cannot fail.
   return PublishToken(stored);

@@ -29,7 +29,7 @@ class ThreadFailureStatuses {
     for (VerifyFailure failure :
          {VerifyFailure::kMalformed, VerifyFailure::kUnknown,
           VerifyFailure::kRevoked, VerifyFailure::kExpired,
-          VerifyFailure::kAccountDisabled}) {
+          VerifyFailure::kAccountDisabled, VerifyFailure::kFleetLeaseLapsed}) {
       absl::Status& status = statuses_[static_cast<int>(failure)];
       status = internal::VerifyError(failure);
       // Rewriting the payload unshares the rep (copy-on-write).
@@ -48,7 +48,7 @@ class ThreadFailureStatuses {
   }
 
  private:
-  absl::Status statuses_[static_cast<int>(VerifyFailure::kAccountDisabled) + 1];
+  absl::Status statuses_[static_cast<int>(VerifyFailure::kFleetLeaseLapsed) + 1];
 };
 
 const absl::Status& Failure(VerifyFailure failure) {
@@ -110,6 +110,12 @@ absl::StatusOr<Principal> StoreImpl::Verify(
         static_cast<int>(VerifyFailure::kUnknown) +
         revoked * (static_cast<int>(VerifyFailure::kRevoked) -
                    static_cast<int>(VerifyFailure::kUnknown))));
+  }
+  // A process of a fleet answers only while it holds its lease: it has
+  // heard from the database within the lease and applied what it heard
+  // (docs/fleet-revocation.md). One coarse clock read and one atomic load.
+  if (lease_ != nullptr && !lease_->LeaseHeld()) {
+    return Failure(VerifyFailure::kFleetLeaseLapsed);
   }
   const internal::GrantGroup& group = *entry.group;
   if (group.account->deleted.load(std::memory_order_acquire)) {

@@ -42,7 +42,7 @@ int RunInit(const CommandContext& context) {
   if (exit_code != kExitOk) return exit_code;
 
   if (globals.json) {
-    std::cout << DumpJson(json{{"dataDir", globals.data_dir},
+    std::cout << DumpJson(json{{"dataDir", StoreLabel(globals)},
                                {"pepperFile", globals.pepper_file},
                                {"pepperCreated", created},
                                {"activePepperId", active_pepper_id}})
@@ -57,7 +57,7 @@ int RunInit(const CommandContext& context) {
     std::cout << "Pepper file " << Printable(globals.pepper_file)
               << " already exists; reusing it.\n";
   }
-  std::cout << "Store ready at " << Printable(globals.data_dir) << '\n';
+  std::cout << "Store ready at " << Printable(StoreLabel(globals)) << '\n';
   return kExitOk;
 }
 

@@ -30,7 +30,8 @@ constexpr char kFooter[] =
     "Global flags may go before or after the subcommand, e.g. "
     "`keygate --json sa list --org acme`.\n"
     "Environment: KEYGATE_DATA_DIR (default ./keygate-data), "
-    "KEYGATE_PEPPER_FILE (default <data-dir>.pepper), USER (default "
+    "KEYGATE_PEPPER_FILE (default <data-dir>.pepper), KEYGATE_POSTGRES "
+    "(default none: the store is --data-dir), USER (default "
     "--actor).\n"
     "Exit codes: 0 success; 1 the operation failed or was refused (invalid "
     "token, not found, conflict, invalid value, store in use); 2 usage error "
@@ -70,6 +71,11 @@ int Run(int argc, char** argv) {
                  "Store directory (default: $KEYGATE_DATA_DIR or "
                  "./keygate-data)")
       ->type_name("DIR");
+  app.add_option("--postgres", context.globals.postgres,
+                 "libpq connection string of a PostgreSQL database holding "
+                 "the store instead of --data-dir, shared by a fleet of "
+                 "processes (default: $KEYGATE_POSTGRES; never printed)")
+      ->type_name("CONNINFO");
   app.add_option("--pepper-file", context.globals.pepper_file,
                  "Pepper keyring file, kept apart from the store (default: "
                  "$KEYGATE_PEPPER_FILE or <data-dir>.pepper)")

@@ -59,10 +59,18 @@ void ResolveDefaults(GlobalOptions& options) {
   if (options.pepper_file.empty()) {
     options.pepper_file = FromEnvironment("KEYGATE_PEPPER_FILE");
   }
+  if (options.postgres.empty()) {
+    options.postgres = FromEnvironment("KEYGATE_POSTGRES");
+  }
   if (options.pepper_file.empty()) {
     options.pepper_file =
         WithoutTrailingSlashes(options.data_dir) + ".pepper";
   }
+}
+
+std::string StoreLabel(const GlobalOptions& options) {
+  return options.postgres.empty() ? options.data_dir
+                                  : std::string("the PostgreSQL store");
 }
 
 absl::StatusOr<std::unique_ptr<Store>> OpenStore(
@@ -83,7 +91,11 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(
   }
 
   Options store_options;
-  store_options.path = options.data_dir;
+  if (options.postgres.empty()) {
+    store_options.path = options.data_dir;
+  } else {
+    store_options.postgres_connection = options.postgres;
+  }
   store_options.record_events = options.record_events;
   store_options.keyring = *std::move(keyring);
   for (const std::string& module : options.scope_modules) {
@@ -104,7 +116,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(
     }
     return WithContext(
         store.status(),
-        absl::StrCat("cannot open store ", options.data_dir, ": "), hint);
+        absl::StrCat("cannot open store ", StoreLabel(options), ": "), hint);
   }
   return store;
 }

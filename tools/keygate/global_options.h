@@ -30,6 +30,11 @@ struct GlobalOptions {
   // (DisableCoreDumps in process_hardening.h) before reading any secret, as
   // a core file would hold the secrets in memory. Default: false.
   bool allow_core_dumps = false;
+  // --postgres: a libpq connection string; the store is then the
+  // PostgreSQL database it names (Options::postgres_connection) and
+  // data_dir is not used. It may hold a password: never printed. Default:
+  // $KEYGATE_POSTGRES, or empty (the RocksDB store at data_dir).
+  std::string postgres;
   // --record-events: Options::record_events for the store this command
   // (or `serve`) opens. Default: false.
   bool record_events = false;
@@ -38,6 +43,10 @@ struct GlobalOptions {
 // ResolveDefaults fills empty data_dir / pepper_file from the environment and
 // the defaults above.
 void ResolveDefaults(GlobalOptions& options);
+
+// StoreLabel names the store in messages: data_dir, or "the PostgreSQL
+// store" (never the connection string, which may hold a password).
+std::string StoreLabel(const GlobalOptions& options);
 
 // OpenStore loads the pepper file and opens the store with `options`
 // (ResolveDefaults already applied). `adjust`, if set, may change the store

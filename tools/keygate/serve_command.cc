@@ -356,8 +356,8 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
       (void)(*store)->Close();
       return 1;
     }
-    Log(absl::StrCat("listening on ", host, ":", *bound, " (data dir ",
-                     globals.data_dir, ")"));
+    Log(absl::StrCat("listening on ", host, ":", *bound, " (store ",
+                     StoreLabel(globals), ")"));
 
     std::atomic<bool> done{false};
     std::thread watcher([&] {
