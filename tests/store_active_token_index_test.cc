@@ -12,6 +12,7 @@
 
 #include "gtest/gtest.h"
 #include "lib/crypto/sodium.h"
+#include "lib/postgres/postgres_database.h"
 #include "lib/storage/tables.h"
 #include "tests/store_test_util.h"
 
@@ -165,7 +166,14 @@ class StoreActiveTokenIndexTest : public test::StoreTest {
     ASSERT_TRUE(store_->Close().ok());
     store_.reset();
     {
-      auto tables = storage::Tables::Open(StorePath(), false);
+      absl::StatusOr<std::unique_ptr<storage::Tables>> tables;
+      if (on_postgres()) {
+        auto db = postgres::PostgresDatabase::Open(postgres_connection_);
+        ASSERT_TRUE(db.ok()) << db.status();
+        tables = storage::Tables::OnDatabase(*std::move(db));
+      } else {
+        tables = storage::Tables::Open(StorePath(), false);
+      }
       ASSERT_TRUE(tables.ok()) << tables.status();
       for (const std::string& org : kOrgs) {
         auto count = (*tables)->CountActiveTokens(org, now);

@@ -364,6 +364,7 @@ TEST_F(StoreEventsTest, TrimmingIsBoundedPerWrite) {
 }
 
 TEST_F(StoreEventsTest, FollowerReadsButNeverAcknowledges) {
+  SKIP_IF_POSTGRES("followers are RocksDB secondary instances");
   KG_ASSERT_OK(CreateAccount("builder"));
   Options options = EventOptions();
   options.role = StoreRole::kFollower;

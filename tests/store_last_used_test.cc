@@ -184,6 +184,7 @@ TEST_F(LastUsedTest, BackgroundFlushWritesWithinTheInterval) {
 }
 
 TEST_F(LastUsedTest, StoreWithoutLastUsedRecordsOpensAndGainsThem) {
+  SKIP_IF_POSTGRES("reads the records from the RocksDB files");
   // A store as an older keygate left it: tokens, no last-used range.
   KG_ASSERT_OK_AND_ASSIGN(CreatedToken t, CreateToken("svc", "old", {"read:tokens"}, "old"));
   CloseStore();
@@ -202,6 +203,7 @@ TEST_F(LastUsedTest, StoreWithoutLastUsedRecordsOpensAndGainsThem) {
 }
 
 TEST_F(LastUsedTest, PurgeAndDeleteRemoveTheRecords) {
+  SKIP_IF_POSTGRES("reads the records from the RocksDB files");
   KG_ASSERT_OK(CreateAccount("gone"));
   KG_ASSERT_OK_AND_ASSIGN(CreatedToken purged, CreateToken("svc", "p"));
   KG_ASSERT_OK_AND_ASSIGN(CreatedToken kept, CreateToken("svc", "k"));
@@ -229,6 +231,7 @@ TEST_F(LastUsedTest, PurgeAndDeleteRemoveTheRecords) {
 }
 
 TEST_F(LastUsedTest, FlushRacingRevokeAndPurgeResurrectsNothing) {
+  SKIP_IF_POSTGRES("reads the records from the RocksDB files");
   Options options = DefaultOptions();
   options.last_used_flush_interval = absl::Milliseconds(1);
   KG_ASSERT_OK(Reopen(options));

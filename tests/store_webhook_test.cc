@@ -146,6 +146,7 @@ TEST_F(StoreWebhookTest, SecretIsRetrievableForSigningAndRotates) {
 }
 
 TEST_F(StoreWebhookTest, SecretIsNeverStoredInPlaintext) {
+  SKIP_IF_POSTGRES("scans the RocksDB files (PostgreSQL holds the same sealed records)");
   std::vector<std::string> needles;
   for (int i = 0; i < 5; ++i) {
     KG_ASSERT_OK_AND_ASSIGN(EndpointWithSecret created, Create());

@@ -26,7 +26,7 @@ inline constexpr int kSchemaVersion = 2;
 
 // kSchemaLockKey is the pg_advisory_xact_lock key serializing schema
 // migrations ("kgschema" in ASCII). Other advisory keys of keygate live in
-// the files that use them (lib/postgres/change_feed.h).
+// the files that use them (lib/postgres/postgres_database.h).
 inline constexpr int64_t kSchemaLockKey = 0x6b67736368656d61;
 
 // EnsureSchema creates the schema in an empty database or migrates an older
