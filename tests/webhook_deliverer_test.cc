@@ -363,6 +363,7 @@ TEST_F(WebhookDelivererTest, CircuitDisablesTheEndpointAtTheStreakLimit) {
   WebhookDelivererOptions o = EngineOptions();
   o.failure_streak_limit = 4;
   o.random = [] { return 0.0; };  // retry at once
+  o.acknowledge_events = false;     // keep the event to read it back
   StartEngine(o);
   ASSERT_TRUE(WaitFor([&] {
     absl::StatusOr<WebhookEndpoint> e =
