@@ -453,5 +453,57 @@ TEST_F(WebhookDelivererTest, StateSurvivesRestartAndDeletedEndpointIsDropped) {
       store_->GetWebhookDeliveryState("org-other", b.endpoint.id).status()));
 }
 
+TEST_F(WebhookDelivererTest, BadNamesAreRefusedAndChangeNothing) {
+  EndpointWithSecret a = MakeEndpoint(kUrlA, {"token.created"});
+  const WebhookDeliveryState before = State(a.endpoint);
+  WebhookDeliveryUpdate update;
+  update.cursor = 99;
+  const std::string nul_org("org\0x", 5);
+  for (const auto& [org, id] : std::vector<std::pair<std::string, std::string>>{
+           {"", a.endpoint.id},
+           {nul_org, a.endpoint.id},
+           {std::string(kOrg), ""},
+           {std::string(kOrg), "wh_short"},
+           {std::string(kOrg), a.endpoint.id + "x"},
+           {std::string(kOrg), std::string(10000, 'a')}}) {
+    EXPECT_TRUE(absl::IsInvalidArgument(
+        store_->GetWebhookDeliveryState(org, id).status()));
+    EXPECT_TRUE(absl::IsInvalidArgument(
+        store_->RecordWebhookDelivery(org, id, update).status()));
+  }
+  // Another organization's endpoint: NotFound, and nothing written.
+  EXPECT_TRUE(absl::IsNotFound(
+      store_->RecordWebhookDelivery("org-other", a.endpoint.id, update)
+          .status()));
+  EXPECT_EQ(State(a.endpoint).cursor, before.cursor);
+  // The cursor never moves back.
+  update.cursor = before.cursor + 5;
+  KG_ASSERT_OK(store_->RecordWebhookDelivery(kOrg, a.endpoint.id, update));
+  update.cursor = 1;
+  KG_ASSERT_OK(store_->RecordWebhookDelivery(kOrg, a.endpoint.id, update));
+  EXPECT_EQ(State(a.endpoint).cursor, before.cursor + 5);
+}
+
+TEST_F(WebhookDelivererTest, StartRefusesOptionsOutOfRange) {
+  auto refused = [&](auto mutate) {
+    WebhookDelivererOptions o = EngineOptions();
+    mutate(o);
+    return absl::IsInvalidArgument(
+        WebhookDeliverer::Start(store_.get(), transport_, o).status());
+  };
+  EXPECT_TRUE(refused([](WebhookDelivererOptions& o) { o.threads = 0; }));
+  EXPECT_TRUE(refused(
+      [](WebhookDelivererOptions& o) { o.poll_interval = absl::ZeroDuration(); }));
+  EXPECT_TRUE(refused([](WebhookDelivererOptions& o) {
+    o.request_timeout = -absl::Seconds(1);
+  }));
+  EXPECT_TRUE(refused([](WebhookDelivererOptions& o) {
+    o.retry_cap = o.retry_base / 2;
+  }));
+  EXPECT_TRUE(refused([](WebhookDelivererOptions& o) { o.read_batch = 0; }));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      WebhookDeliverer::Start(nullptr, transport_, EngineOptions()).status()));
+}
+
 }  // namespace
 }  // namespace keygate
