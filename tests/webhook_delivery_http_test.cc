@@ -197,6 +197,48 @@ TEST_F(WebhookDeliveryHttpTest, TransportRefusesTargetsThePolicyRefuses) {
   EXPECT_EQ(transport.Post(request).error, WebhookDeliveryError::kUnsupported);
 }
 
+// DNS is checked at delivery: a public name whose answer includes ANY
+// non-public address is refused before connecting, and an allowed answer
+// is connected to as resolved (the transport never resolves twice).
+TEST_F(WebhookDeliveryHttpTest, EveryResolvedAddressIsCheckedBeforeConnecting) {
+  int resolutions = 0;
+  std::vector<std::string> answer;
+  tool::WebhookHttpTransport transport([&](const std::string& host) {
+    EXPECT_EQ(host, "hooks.example.com");
+    ++resolutions;
+    return answer;
+  });
+  WebhookRequest request;
+  request.url = "http://hooks.example.com:" +
+                std::to_string(receiver_.port()) + "/rebound";
+  for (const std::vector<std::string>& refused :
+       {std::vector<std::string>{"127.0.0.1"},
+        std::vector<std::string>{"93.184.216.34", "127.0.0.1"},
+        std::vector<std::string>{"93.184.216.34", "169.254.169.254"},
+        std::vector<std::string>{"::1"},
+        std::vector<std::string>{"::ffff:10.0.0.1"}}) {
+    answer = refused;
+    EXPECT_EQ(transport.Post(request).error,
+              WebhookDeliveryError::kRefusedTarget)
+        << refused.back();
+  }
+  EXPECT_EQ(receiver_.Count(), 0u);
+  // Allowed (the policy admits private targets): one resolution, and the
+  // connection goes to the checked address.
+  request.target_policy.allow_private_targets = true;
+  answer = {"127.0.0.1"};
+  resolutions = 0;
+  EXPECT_EQ(transport.Post(request).http_status, 200);
+  EXPECT_EQ(resolutions, 1);
+  ASSERT_EQ(receiver_.Count(), 1u);
+  EXPECT_EQ(receiver_.Received()[0].target, "/rebound");
+  EXPECT_EQ(receiver_.Received()[0].Header("host"),
+            "hooks.example.com:" + std::to_string(receiver_.port()));
+  // No answer: a connection error, nothing sent.
+  answer = {};
+  EXPECT_EQ(transport.Post(request).error, WebhookDeliveryError::kConnection);
+}
+
 TEST_F(WebhookDeliveryHttpTest, SilentReceiverTimesOut) {
   // A socket that accepts (backlog) but never answers.
   receiver_.SetDelay(std::chrono::milliseconds(3000));

@@ -78,6 +78,13 @@ WebhookResponse WebhookHttpTransport::Post(const WebhookRequest& request) {
     asio::ip::address_v6::bytes_type bytes;
     std::copy(url->ipv6->begin(), url->ipv6->end(), bytes.begin());
     targets.emplace_back(asio::ip::address_v6(bytes), url->port);
+  } else if (resolver_) {
+    for (const std::string& text : resolver_(url->host)) {
+      beast::error_code ec;
+      const asio::ip::address address = asio::ip::make_address(text, ec);
+      if (ec) return Failed(WebhookDeliveryError::kConnection);
+      targets.emplace_back(address, url->port);
+    }
   } else {
     tcp::resolver resolver(ioc);
     beast::error_code ec;

@@ -14,13 +14,30 @@
 #ifndef KEYGATE_TOOLS_KEYGATE_WEBHOOK_HTTP_TRANSPORT_H_
 #define KEYGATE_TOOLS_KEYGATE_WEBHOOK_HTTP_TRANSPORT_H_
 
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "keygate/webhook_transport.h"
 
 namespace keygate::tool {
 
 class WebhookHttpTransport final : public WebhookTransport {
  public:
+  // HostResolver returns the addresses (IPv4 or IPv6 text) `host` resolves
+  // to, empty if it does not resolve. Tests inject one to model DNS
+  // answers; the default is the system resolver.
+  using HostResolver =
+      std::function<std::vector<std::string>(const std::string& host)>;
+
+  explicit WebhookHttpTransport(HostResolver resolver = nullptr)
+      : resolver_(std::move(resolver)) {}
+
   WebhookResponse Post(const WebhookRequest& request) override;
+
+ private:
+  const HostResolver resolver_;
 };
 
 }  // namespace keygate::tool
