@@ -250,7 +250,9 @@ class Store {
   // grace_ends_at set; a zero grace records no token.revoked: the old token
   // is not revoked, its grace ended) then token.created (the successor,
   // rotated_from set); PurgeRetired -> one token.purged per deleted token,
-  // in the batch that deletes it. Webhook endpoint changes record nothing.
+  // in the batch that deletes it. Webhook endpoint changes record nothing,
+  // except the delivery circuit disabling an endpoint
+  // (RecordWebhookDelivery -> webhook_endpoint.disabled).
 
   // ReadEvents returns up to `max_count` (at most 10000; larger counts as
   // 10000) events with a position greater than `after_position`, in
