@@ -505,5 +505,24 @@ TEST_F(WebhookDelivererTest, StartRefusesOptionsOutOfRange) {
       WebhookDeliverer::Start(nullptr, transport_, EngineOptions()).status()));
 }
 
+// The payload carries the token's metadata, never its value.
+TEST_F(WebhookDelivererTest, TokenPayloadNeverCarriesTheTokenValue) {
+  EndpointWithSecret a = MakeEndpoint(kUrlA, {"token.created"});
+  KG_ASSERT_OK(CreateAccount("bot"));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken created,
+                          CreateToken("bot", "ci", {"read:tokens"}));
+  StartEngine(EngineOptions());
+  ASSERT_TRUE(WaitFor([&] { return transport_->Count(kUrlA) >= 1; }));
+  const Received got = transport_->ReceivedBy(kUrlA)[0];
+  EXPECT_EQ(got.request.body.find(std::string(created.value.view())),
+            std::string::npos);
+  const auto body = nlohmann::json::parse(got.request.body);
+  EXPECT_EQ(body["type"], "token.created");
+  EXPECT_EQ(body["data"]["token"]["slug"], created.metadata.slug);
+  EXPECT_EQ(body["data"]["token"]["serviceAccount"], "bot");
+  EXPECT_EQ(body["data"]["token"]["scopes"], nlohmann::json({"read:tokens"}));
+  EXPECT_EQ(body["data"]["token"]["revokedAt"], nullptr);
+}
+
 }  // namespace
 }  // namespace keygate
