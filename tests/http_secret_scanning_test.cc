@@ -237,6 +237,19 @@ class CountingStore : public Store {
       std::string_view o, std::string_view id) override {
     return inner_->WebhookSigningSecret(o, id);
   }
+  absl::StatusOr<std::vector<WebhookEndpoint>> ListAllWebhookEndpoints()
+      override {
+    return inner_->ListAllWebhookEndpoints();
+  }
+  absl::StatusOr<WebhookDeliveryState> GetWebhookDeliveryState(
+      std::string_view o, std::string_view id) override {
+    return inner_->GetWebhookDeliveryState(o, id);
+  }
+  absl::StatusOr<WebhookDeliveryState> RecordWebhookDelivery(
+      std::string_view o, std::string_view id,
+      const WebhookDeliveryUpdate& u) override {
+    return inner_->RecordWebhookDelivery(o, id, u);
+  }
   absl::StatusOr<std::vector<Event>> ReadEvents(uint64_t after,
                                                 size_t max_count) override {
     return inner_->ReadEvents(after, max_count);

@@ -164,7 +164,8 @@ TEST_F(WebhooksApiTest, AnotherOrganizationsIdIsAnswer404LikeAnAbsentOne) {
            {"GET", "", ""},
            {"PATCH", "", R"({"url":"https://evil.example.net/"})"},
            {"DELETE", "", ""},
-           {"POST", "/rotate-secret", ""}}) {
+           {"POST", "/rotate-secret", ""},
+           {"GET", "/deliveries", ""}}) {
     SCOPED_TRACE(std::string(c.method) + c.suffix);
     Response theirs = Call(c.method, "/webhooks/" + id + c.suffix, intruder,
                            c.body);
@@ -201,6 +202,7 @@ std::vector<ScopeCase> ScopeCases() {
       {"PATCH", "/webhooks/{id}", R"({"description":"x"})", "write:webhooks"},
       {"POST", "/webhooks/{id}/rotate-secret", "", "write:webhooks"},
       {"DELETE", "/webhooks/{id}", "", "delete:webhooks"},
+      {"GET", "/webhooks/{id}/deliveries", "", "read:webhooks"},
   };
 }
 
@@ -403,6 +405,61 @@ TEST(WebhooksOpenApiTest, DocumentMatchesTheRouteTable) {
   }
   EXPECT_EQ(doc["paths"].size(), internal::Routes().size());
   EXPECT_GE(operations, 6u);
+}
+
+// The deliveries listing: the state the delivery engine recorded, newest
+// attempt first, no bodies; a new endpoint starts with none.
+TEST_F(WebhooksApiTest, DeliveriesListTheRecordedAttempts) {
+  std::string id = CreateEndpoint(kOrg);
+  Response empty = Call("GET", "/webhooks/" + id + "/deliveries", Jwt());
+  ASSERT_EQ(empty.status, 200) << empty.body;
+  EXPECT_EQ(Body(empty)["items"], json::array());
+  EXPECT_EQ(Body(empty)["failureStreak"], 0);
+
+  WebhookDeliveryUpdate update;
+  WebhookDeliveryAttempt attempt;
+  attempt.event_id = "evt_0123456789abcdef0123456789abcdef";
+  attempt.event_type = EventType::kTokenCreated;
+  attempt.event_position = 7;
+  attempt.time = clock_.Now();
+  attempt.error = WebhookDeliveryError::kTimeout;
+  attempt.latency = absl::Milliseconds(1500);
+  update.attempt = attempt;
+  update.cursor = 6;
+  ASSERT_TRUE(store_->RecordWebhookDelivery(kOrg, id, update).ok());
+  attempt.attempt = 2;
+  attempt.error = WebhookDeliveryError::kNone;
+  attempt.http_status = 204;
+  attempt.latency = absl::Milliseconds(12);
+  update.attempt = attempt;
+  update.cursor = 7;
+  ASSERT_TRUE(store_->RecordWebhookDelivery(kOrg, id, update).ok());
+
+  Response r = Call("GET", "/webhooks/" + id + "/deliveries", Jwt());
+  ASSERT_EQ(r.status, 200) << r.body;
+  json body = Body(r);
+  EXPECT_EQ(body["cursor"], 7);
+  EXPECT_EQ(body["failureStreak"], 0);
+  ASSERT_EQ(body["items"].size(), 2u);
+  EXPECT_EQ(body["items"][0]["attempt"], 2);
+  EXPECT_EQ(body["items"][0]["httpStatus"], 204);
+  EXPECT_EQ(body["items"][0]["error"], nullptr);
+  EXPECT_EQ(body["items"][0]["succeeded"], true);
+  EXPECT_EQ(body["items"][0]["eventType"], "token.created");
+  EXPECT_EQ(body["items"][1]["httpStatus"], nullptr);
+  EXPECT_EQ(body["items"][1]["error"], "timeout");
+  EXPECT_EQ(body["items"][1]["latencyMs"], 1500.0);
+  EXPECT_EQ(body["items"][1]["eventId"], attempt.event_id);
+}
+
+// The event names the API accepts are the OpenAPI enum, in order.
+TEST(WebhooksOpenApiTest, EventNameEnumIsWebhookEventNames) {
+  json doc = json::parse(std::string(OpenApiDocument()));
+  std::vector<std::string> names;
+  for (std::string_view n : WebhookEventNames()) names.emplace_back(n);
+  EXPECT_EQ(doc["components"]["schemas"]["WebhookEventName"]["enum"],
+            json(names));
+  EXPECT_EQ(names.back(), "webhook_endpoint.disabled");
 }
 
 }  // namespace

@@ -332,5 +332,81 @@ TEST(DigestRecordTest, RoundTripsAndRejects) {
             absl::StatusCode::kDataLoss);
 }
 
+WebhookDeliveryState SampleDeliveryState(size_t attempts) {
+  WebhookDeliveryState state;
+  state.cursor = 0x0102030405060708ull;
+  state.failure_streak = 300;
+  for (size_t i = 0; i < attempts; ++i) {
+    WebhookDeliveryAttempt a;
+    a.event_id = "evt_" + std::to_string(i);
+    a.event_type = EventType::kTokenRevoked;
+    a.event_position = 1000 + i;
+    a.attempt = static_cast<uint32_t>(i + 1);
+    a.time = absl::FromUnixMicros(1800000000000000 + static_cast<int64_t>(i));
+    a.http_status = i % 2 ? 503 : 0;
+    a.error = i % 2 ? WebhookDeliveryError::kNone
+                    : WebhookDeliveryError::kTimeout;
+    a.latency = absl::Microseconds(12345 + static_cast<int64_t>(i));
+    state.recent_attempts.push_back(a);
+  }
+  return state;
+}
+
+TEST(WebhookDeliveryRecordTest, RoundTripsAndKeepsAtMostTheRing) {
+  for (size_t n : {size_t{0}, size_t{1}, kMaxWebhookDeliveryAttemptsKept}) {
+    const WebhookDeliveryState state = SampleDeliveryState(n);
+    const std::string value = EncodeWebhookDeliveryState(state);
+    EXPECT_EQ(value[0], 1);  // version byte
+    WebhookDeliveryState back;
+    ASSERT_TRUE(DecodeWebhookDeliveryState(value, &back).ok());
+    EXPECT_EQ(back.cursor, state.cursor);
+    EXPECT_EQ(back.failure_streak, state.failure_streak);
+    ASSERT_EQ(back.recent_attempts.size(), n);
+    for (size_t i = 0; i < n; ++i) {
+      const WebhookDeliveryAttempt& a = state.recent_attempts[i];
+      const WebhookDeliveryAttempt& b = back.recent_attempts[i];
+      EXPECT_EQ(b.event_id, a.event_id);
+      EXPECT_EQ(b.event_type, a.event_type);
+      EXPECT_EQ(b.event_position, a.event_position);
+      EXPECT_EQ(b.attempt, a.attempt);
+      EXPECT_EQ(b.time, a.time);
+      EXPECT_EQ(b.http_status, a.http_status);
+      EXPECT_EQ(b.error, a.error);
+      EXPECT_EQ(b.latency, a.latency);
+    }
+  }
+  // More than the ring holds: only the newest are written.
+  WebhookDeliveryState back;
+  ASSERT_TRUE(DecodeWebhookDeliveryState(
+                  EncodeWebhookDeliveryState(SampleDeliveryState(
+                      kMaxWebhookDeliveryAttemptsKept + 5)),
+                  &back)
+                  .ok());
+  EXPECT_EQ(back.recent_attempts.size(), kMaxWebhookDeliveryAttemptsKept);
+  EXPECT_EQ(back.recent_attempts[0].event_id, "evt_0");
+}
+
+TEST(WebhookDeliveryRecordTest, TruncationsTrailingBytesAndBadFieldsAreDataLoss) {
+  const std::string value = EncodeWebhookDeliveryState(SampleDeliveryState(3));
+  WebhookDeliveryState out;
+  for (size_t n = 0; n < value.size(); ++n) {
+    EXPECT_TRUE(absl::IsDataLoss(
+        DecodeWebhookDeliveryState(value.substr(0, n), &out)))
+        << n;
+  }
+  EXPECT_TRUE(absl::IsDataLoss(DecodeWebhookDeliveryState(value + "x", &out)));
+  std::string bad_version = value;
+  bad_version[0] = 2;
+  EXPECT_FALSE(DecodeWebhookDeliveryState(bad_version, &out).ok());
+  // An attempt count beyond the ring.
+  WebhookDeliveryState empty;
+  std::string big = EncodeWebhookDeliveryState(empty);
+  big.back() = static_cast<char>(kMaxWebhookDeliveryAttemptsKept + 1);
+  EXPECT_TRUE(absl::IsDataLoss(DecodeWebhookDeliveryState(big, &out)));
+  EXPECT_NE(WebhookDeliveryKey("a", "bc"), WebhookDeliveryKey("ab", "c"));
+  EXPECT_EQ(WebhookDeliveryKey("o", "wh_x").rfind(kWebhookDeliveryPrefix, 0),
+            0u);
+}
+
 }  // namespace
 }  // namespace keygate::storage

@@ -48,7 +48,7 @@ class StoreEventsTest : public test::StoreTest {
 using Names = std::vector<std::string>;
 
 TEST(EventTypeNameTest, EveryTypeIsAWebhookEventName) {
-  for (uint8_t t = 1; t <= 12; ++t) {
+  for (uint8_t t = 1; t <= 13; ++t) {
     const std::string_view name = EventTypeName(static_cast<EventType>(t));
     EXPECT_TRUE(IsWebhookEventName(name)) << int{t} << " " << name;
   }

@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "keygate/service_account.h"
 #include "keygate/token.h"
+#include "keygate/webhook.h"
 
 namespace keygate {
 
@@ -32,6 +33,9 @@ enum class EventType : uint8_t {
   kTokenLeaked = 11,            // "token.leaked" (after the token.revoked
                                 // of a revocation by kRevokedByLeak)
   kTokenExpiring = 12,          // "token.expiring"
+  kWebhookEndpointDisabled = 13,  // "webhook_endpoint.disabled" (the
+                                  // delivery circuit opened; actor
+                                  // kWebhookDeliveryActor)
 };
 
 // EventTypeName returns the event's webhook name, e.g. "token.created".
@@ -67,9 +71,12 @@ struct Event {
   // The resource: exactly one is set. service_account.* events carry the
   // account (for service_account.deleted, as it was just before the
   // delete); token.* events carry the token's metadata (last_used_at is
-  // never set: it is not part of a change).
+  // never set: it is not part of a change); webhook_endpoint.disabled
+  // carries the endpoint's organization, id, url, description, disabled,
+  // updated_at and updated_by (no event names, never its secret).
   std::optional<ServiceAccount> service_account;
   std::optional<TokenMetadata> token;
+  std::optional<WebhookEndpoint> webhook_endpoint;
 };
 
 }  // namespace keygate

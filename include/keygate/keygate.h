@@ -15,5 +15,9 @@
 #include "keygate/store.h"
 #include "keygate/token.h"
 #include "keygate/validation.h"
+#include "keygate/webhook.h"
+#include "keygate/webhook_deliverer.h"
+#include "keygate/webhook_delivery.h"
+#include "keygate/webhook_transport.h"
 
 #endif  // KEYGATE_KEYGATE_H_

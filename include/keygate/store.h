@@ -18,6 +18,7 @@
 #include "keygate/service_account.h"
 #include "keygate/token.h"
 #include "keygate/webhook.h"
+#include "keygate/webhook_delivery.h"
 
 namespace keygate {
 
@@ -249,7 +250,9 @@ class Store {
   // grace_ends_at set; a zero grace records no token.revoked: the old token
   // is not revoked, its grace ended) then token.created (the successor,
   // rotated_from set); PurgeRetired -> one token.purged per deleted token,
-  // in the batch that deletes it. Webhook endpoint changes record nothing.
+  // in the batch that deletes it. Webhook endpoint changes record nothing,
+  // except the delivery circuit disabling an endpoint
+  // (RecordWebhookDelivery -> webhook_endpoint.disabled).
 
   // ReadEvents returns up to `max_count` (at most 10000; larger counts as
   // 10000) events with a position greater than `after_position`, in
@@ -340,6 +343,35 @@ class Store {
   // sealed with; DataLoss if the sealed bytes do not open.
   virtual absl::StatusOr<SecretString> WebhookSigningSecret(
       std::string_view organization, std::string_view id) = 0;
+
+  // ----- Webhook delivery state (keygate/webhook_delivery.h) -----
+
+  // ListAllWebhookEndpoints returns the endpoints of EVERY organization,
+  // ordered by (organization, id), without secrets: for the host's delivery
+  // engine only (like the outbox, never expose it to a tenant).
+  virtual absl::StatusOr<std::vector<WebhookEndpoint>>
+  ListAllWebhookEndpoints() = 0;
+
+  // GetWebhookDeliveryState returns the endpoint's delivery state (cursor,
+  // failure streak, most recent attempts newest first), or NotFound if the
+  // organization has no such endpoint (also for another organization's id).
+  // An endpoint created before delivery state existed reads as cursor 0,
+  // no attempts.
+  virtual absl::StatusOr<WebhookDeliveryState> GetWebhookDeliveryState(
+      std::string_view organization, std::string_view id) = 0;
+
+  // RecordWebhookDelivery durably applies `update` to the endpoint's
+  // delivery state in one write: the cursor moves forward (never back),
+  // the attempt (if any) becomes the newest of the kept attempts, a 2xx
+  // attempt resets the failure streak and any other adds one; at
+  // update.failure_streak_limit the endpoint is disabled and an event
+  // webhook_endpoint.disabled recorded in the same write. Returns the state
+  // as written. NotFound if the endpoint is gone (deleted meanwhile);
+  // FailedPrecondition on a follower or once closed. Host-only, like the
+  // outbox calls.
+  virtual absl::StatusOr<WebhookDeliveryState> RecordWebhookDelivery(
+      std::string_view organization, std::string_view id,
+      const WebhookDeliveryUpdate& update) = 0;
 };
 
 }  // namespace keygate

@@ -27,7 +27,8 @@ inline constexpr size_t kMaxWebhookDescriptionSize = 500;
 inline constexpr std::string_view kWebhookSecretPrefix = "whsec_";
 
 // WebhookEventNames lists every event an endpoint may subscribe to
-// ("service_account.created", ..., "token.expiring"), in a fixed order.
+// ("service_account.created", ..., "token.expiring",
+// "webhook_endpoint.disabled"), in a fixed order (EventType order).
 const std::vector<std::string_view>& WebhookEventNames();
 
 // IsWebhookEventName reports whether `name` is one of WebhookEventNames().

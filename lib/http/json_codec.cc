@@ -166,6 +166,35 @@ ordered_json WebhookEndpointJson(const WebhookEndpoint& endpoint) {
   return out;
 }
 
+ordered_json WebhookDeliveriesJson(const WebhookDeliveryState& state) {
+  ordered_json out;
+  out["cursor"] = state.cursor;
+  out["failureStreak"] = state.failure_streak;
+  out["items"] = ordered_json::array();
+  for (const WebhookDeliveryAttempt& a : state.recent_attempts) {
+    ordered_json item;
+    item["eventId"] = a.event_id;
+    item["eventType"] = std::string(EventTypeName(a.event_type));
+    item["eventPosition"] = a.event_position;
+    item["attempt"] = a.attempt;
+    item["attemptedAt"] = FormatRfc3339(a.time);
+    if (a.http_status == 0) {
+      item["httpStatus"] = nullptr;
+    } else {
+      item["httpStatus"] = a.http_status;
+    }
+    if (a.error == WebhookDeliveryError::kNone) {
+      item["error"] = nullptr;
+    } else {
+      item["error"] = std::string(WebhookDeliveryErrorName(a.error));
+    }
+    item["latencyMs"] = absl::ToDoubleMilliseconds(a.latency);
+    item["succeeded"] = a.succeeded();
+    out["items"].push_back(std::move(item));
+  }
+  return out;
+}
+
 std::string EndpointWithSecretBody(const EndpointWithSecret& created) {
   std::string body = WebhookEndpointJson(created.endpoint)
                          .dump(-1, ' ', false, json::error_handler_t::replace);

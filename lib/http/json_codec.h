@@ -25,6 +25,7 @@
 #include "keygate/service_account.h"
 #include "keygate/token.h"
 #include "keygate/webhook.h"
+#include "keygate/webhook_delivery.h"
 #include "nlohmann/json.hpp"
 
 namespace keygate::http {
@@ -53,6 +54,13 @@ std::string CreatedTokenBody(const CreatedToken& created);
 // createdAt, createdBy, updatedAt, updatedBy, secretCreatedAt}: never the
 // secret.
 nlohmann::ordered_json WebhookEndpointJson(const WebhookEndpoint& endpoint);
+
+// WebhookDeliveriesJson encodes an endpoint's delivery state: {cursor,
+// failureStreak, items: [{eventId, eventType, eventPosition, attempt,
+// attemptedAt, httpStatus (null if none), error (null, or "timeout",
+// "connection", "refused_target", "protocol", "unsupported", "internal"),
+// latencyMs, succeeded}]} newest first. No bodies, no secrets.
+nlohmann::ordered_json WebhookDeliveriesJson(const WebhookDeliveryState& state);
 
 // EndpointWithSecretBody returns the 201/200 body of an endpoint creation or
 // secret rotation: WebhookEndpointJson plus a last member "secret" holding

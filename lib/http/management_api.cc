@@ -757,6 +757,14 @@ Response ManagementApi::Dispatch(Context& context) const {
       }
       return context.Refuse(absl::InternalError("secret not printable"));
     }
+    case Operation::kListWebhookDeliveries: {
+      absl::StatusOr<WebhookDeliveryState> state =
+          store_->GetWebhookDeliveryState(org, params[0]);
+      if (!state.ok()) {
+        return context.Refuse(state.status(), WebhookPathContext());
+      }
+      return JsonResponse(200, WebhookDeliveriesJson(*state));
+    }
     default:
       return context.Refuse(absl::InternalError("unrouted operation"));
   }

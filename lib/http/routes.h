@@ -33,6 +33,7 @@ enum class Operation {
   kPatchWebhook,
   kDeleteWebhook,
   kRotateWebhookSecret,
+  kListWebhookDeliveries,
   kWhoami,
   kAuthCheck,
   kOpenApi,

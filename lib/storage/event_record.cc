@@ -14,6 +14,7 @@ namespace {
 
 constexpr uint8_t kAccountResource = 1;
 constexpr uint8_t kTokenResource = 2;
+constexpr uint8_t kWebhookEndpointResource = 3;
 // The decoder bounds a token's scope count (the store's own bound is far
 // lower).
 constexpr uint32_t kMaxScopes = 1u << 16;
@@ -24,7 +25,7 @@ absl::Status CorruptEvent() {
 
 bool IsKnownType(uint8_t type) {
   return type >= static_cast<uint8_t>(EventType::kServiceAccountCreated) &&
-         type <= static_cast<uint8_t>(EventType::kTokenExpiring);
+         type <= static_cast<uint8_t>(EventType::kWebhookEndpointDisabled);
 }
 
 bool GetString(Decoder& decoder, std::string* out) {
@@ -155,6 +156,15 @@ std::string EncodeEvent(const Event& event) {
   if (event.token) {
     value.push_back(static_cast<char>(kTokenResource));
     PutToken(&value, *event.token);
+  } else if (event.webhook_endpoint) {
+    const WebhookEndpoint& e = *event.webhook_endpoint;
+    value.push_back(static_cast<char>(kWebhookEndpointResource));
+    PutLengthPrefixed(&value, e.id);
+    PutLengthPrefixed(&value, e.url);
+    PutLengthPrefixed(&value, e.description);
+    value.push_back(e.disabled ? 1 : 0);
+    PutTime(&value, e.updated_at);
+    PutLengthPrefixed(&value, e.updated_by);
   } else {
     value.push_back(static_cast<char>(kAccountResource));
     PutAccount(&value, event.service_account.value_or(ServiceAccount()));
@@ -175,6 +185,7 @@ absl::Status DecodeEvent(std::string_view value, Event* event) {
   event->type = static_cast<EventType>(type);
   event->service_account.reset();
   event->token.reset();
+  event->webhook_endpoint.reset();
   if (resource == kAccountResource) {
     ServiceAccount account;
     if (!GetAccount(decoder, &account)) return CorruptEvent();
@@ -185,6 +196,20 @@ absl::Status DecodeEvent(std::string_view value, Event* event) {
     if (!GetToken(decoder, &token)) return CorruptEvent();
     token.organization = event->organization;
     event->token = std::move(token);
+  } else if (resource == kWebhookEndpointResource) {
+    WebhookEndpoint endpoint;
+    uint8_t disabled = 0;
+    if (!GetString(decoder, &endpoint.id) ||
+        !GetString(decoder, &endpoint.url) ||
+        !GetString(decoder, &endpoint.description) ||
+        !decoder.GetByte(&disabled) || disabled > 1 ||
+        !GetTime(decoder, &endpoint.updated_at) ||
+        !GetString(decoder, &endpoint.updated_by)) {
+      return CorruptEvent();
+    }
+    endpoint.disabled = disabled == 1;
+    endpoint.organization = event->organization;
+    event->webhook_endpoint = std::move(endpoint);
   } else {
     return CorruptEvent();
   }

@@ -36,7 +36,8 @@ bool DecodeEventKey(std::string_view key, uint64_t* position);
 // lp(service_account), lp(slug), lp(name), varint32 n, n x lp(scope),
 // created_at (8), lp(created_by), opt(expires_at), opt(revoked_at),
 // lp(revoked_by), varint32 pepper_id, lp(rotated_to), lp(rotated_from),
-// opt(grace_ends_at), where opt(t) is a byte 0, or a byte 1 and t (8).
+// opt(grace_ends_at); for a webhook endpoint: lp(id), lp(url),
+// lp(description), disabled (1), updated_at (8), lp(updated_by); where opt(t) is a byte 0, or a byte 1 and t (8).
 // The position is the key's, not the value's. The resource's organization
 // is the event's. DecodeEvent returns DataLoss for anything else (an
 // unknown version, type or resource byte, trailing bytes).

@@ -74,6 +74,13 @@ std::string WebhookKey(std::string_view org, std::string_view id) {
   return key;
 }
 
+std::string WebhookDeliveryKey(std::string_view org, std::string_view id) {
+  std::string key(kWebhookDeliveryPrefix);
+  PutLengthPrefixed(&key, org);
+  key.append(id);
+  return key;
+}
+
 bool DecodeWebhookKey(std::string_view key, std::string_view* org,
                       std::string_view* id) {
   if (key.substr(0, kWebhookPrefix.size()) != kWebhookPrefix) return false;

@@ -68,6 +68,12 @@ std::string WebhookKey(std::string_view org, std::string_view id);
 bool DecodeWebhookKey(std::string_view key, std::string_view* org,
                       std::string_view* id);
 
+// default (meta) CF, webhook delivery range: "webhook_delivery/" + lp(org) +
+// endpoint id (an addition to format v1): one endpoint's delivery state
+// (Store::RecordWebhookDelivery), deleted with the endpoint.
+inline constexpr std::string_view kWebhookDeliveryPrefix = "webhook_delivery/";
+std::string WebhookDeliveryKey(std::string_view org, std::string_view id);
+
 // Times are stored as big-endian microseconds with the sign bit flipped, so
 // byte order is time order.
 uint64_t EncodeTime(absl::Time t);

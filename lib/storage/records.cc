@@ -1,5 +1,6 @@
 #include "lib/storage/records.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -274,6 +275,71 @@ absl::Status DecodeWebhookEndpoint(std::string_view value,
   e.updated_by = std::string(updated_by);
   stored->secret_pepper_id = pepper_id;
   stored->sealed_secret = std::string(sealed);
+  return absl::OkStatus();
+}
+
+std::string EncodeWebhookDeliveryState(const WebhookDeliveryState& state) {
+  std::string value;
+  value.push_back(static_cast<char>(kRecordVersion));
+  PutFixed64BigEndian(&value, state.cursor);
+  PutVarint32(&value, state.failure_streak);
+  const size_t n =
+      std::min(state.recent_attempts.size(), kMaxWebhookDeliveryAttemptsKept);
+  PutVarint32(&value, static_cast<uint32_t>(n));
+  for (size_t i = 0; i < n; ++i) {
+    const WebhookDeliveryAttempt& a = state.recent_attempts[i];
+    PutLengthPrefixed(&value, a.event_id);
+    value.push_back(static_cast<char>(a.event_type));
+    PutFixed64BigEndian(&value, a.event_position);
+    PutVarint32(&value, a.attempt);
+    PutTime(&value, a.time);
+    PutVarint32(&value, static_cast<uint32_t>(std::max(a.http_status, 0)));
+    value.push_back(static_cast<char>(a.error));
+    PutFixed64BigEndian(
+        &value, static_cast<uint64_t>(std::max<int64_t>(
+                    absl::ToInt64Microseconds(a.latency), 0)));
+  }
+  return value;
+}
+
+absl::Status DecodeWebhookDeliveryState(std::string_view value,
+                                        WebhookDeliveryState* state) {
+  Decoder decoder(value);
+  if (absl::Status s = CheckVersion(decoder, "webhook delivery"); !s.ok()) {
+    return s;
+  }
+  uint32_t count = 0;
+  if (!decoder.GetFixed64BigEndian(&state->cursor) ||
+      !decoder.GetVarint32(&state->failure_streak) ||
+      !decoder.GetVarint32(&count) ||
+      count > kMaxWebhookDeliveryAttemptsKept) {
+    return Corrupt("webhook delivery");
+  }
+  state->recent_attempts.clear();
+  for (uint32_t i = 0; i < count; ++i) {
+    WebhookDeliveryAttempt a;
+    std::string_view event_id;
+    uint8_t type = 0, error = 0;
+    uint32_t status = 0;
+    uint64_t latency = 0;
+    if (!decoder.GetLengthPrefixed(&event_id) || !decoder.GetByte(&type) ||
+        !decoder.GetFixed64BigEndian(&a.event_position) ||
+        !decoder.GetVarint32(&a.attempt) || !GetTime(decoder, &a.time) ||
+        !decoder.GetVarint32(&status) || status > 999 ||
+        !decoder.GetByte(&error) ||
+        error > static_cast<uint8_t>(WebhookDeliveryError::kInternal) ||
+        !decoder.GetFixed64BigEndian(&latency) ||
+        latency > (uint64_t{1} << 62)) {
+      return Corrupt("webhook delivery");
+    }
+    a.event_id = std::string(event_id);
+    a.event_type = static_cast<EventType>(type);
+    a.http_status = static_cast<int>(status);
+    a.error = static_cast<WebhookDeliveryError>(error);
+    a.latency = absl::Microseconds(static_cast<int64_t>(latency));
+    state->recent_attempts.push_back(std::move(a));
+  }
+  if (!decoder.done()) return Corrupt("webhook delivery");
   return absl::OkStatus();
 }
 

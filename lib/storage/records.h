@@ -15,6 +15,7 @@
 #include "keygate/service_account.h"
 #include "keygate/token.h"
 #include "keygate/webhook.h"
+#include "keygate/webhook_delivery.h"
 #include "lib/base/digest.h"
 
 namespace keygate::storage {
@@ -76,6 +77,17 @@ std::string EncodeWebhookEndpoint(const StoredWebhookEndpoint& stored);
 // DecodeWebhookEndpoint fills every field but organization and id.
 absl::Status DecodeWebhookEndpoint(std::string_view value,
                                    StoredWebhookEndpoint* stored);
+
+// Webhook delivery state record (default CF, key WebhookDeliveryKey):
+// version byte, cursor (8, big-endian), varint32 failure_streak, varint32
+// n (at most kMaxWebhookDeliveryAttemptsKept), then n attempts newest first,
+// each: lp(event_id), type byte, event_position (8, big-endian), varint32
+// attempt, time (8), varint32 http_status, error byte, latency (8,
+// big-endian microseconds). New fields are only ever appended.
+std::string EncodeWebhookDeliveryState(const WebhookDeliveryState& state);
+// DecodeWebhookDeliveryState returns DataLoss for anything malformed.
+absl::Status DecodeWebhookDeliveryState(std::string_view value,
+                                        WebhookDeliveryState* state);
 
 }  // namespace keygate::storage
 

@@ -390,6 +390,56 @@ absl::Status Tables::ScanWebhookEndpoints(
               });
 }
 
+absl::Status Tables::ScanAllWebhookEndpoints(
+    absl::FunctionRef<absl::StatusOr<ScanControl>(
+        const StoredWebhookEndpoint&)>
+        visit) const {
+  return Scan(Family::kMeta, kWebhookPrefix, "",
+              [&](std::string_view key,
+                  std::string_view value) -> absl::StatusOr<ScanControl> {
+                std::string_view org, id;
+                if (!DecodeWebhookKey(key, &org, &id)) {
+                  return absl::DataLossError("corrupt webhook key");
+                }
+                StoredWebhookEndpoint stored;
+                if (absl::Status s = DecodeWebhookEndpoint(value, &stored);
+                    !s.ok()) {
+                  return s;
+                }
+                stored.endpoint.organization = std::string(org);
+                stored.endpoint.id = std::string(id);
+                return visit(stored);
+              });
+}
+
+absl::StatusOr<std::optional<WebhookDeliveryState>>
+Tables::ReadWebhookDeliveryState(std::string_view organization,
+                                 std::string_view id) const {
+  absl::StatusOr<std::optional<std::string>> value =
+      db_->Get(Family::kMeta, WebhookDeliveryKey(organization, id));
+  if (!value.ok()) return value.status();
+  if (!value->has_value()) return std::optional<WebhookDeliveryState>();
+  WebhookDeliveryState state;
+  if (absl::Status s = DecodeWebhookDeliveryState(**value, &state); !s.ok()) {
+    return s;
+  }
+  return std::optional<WebhookDeliveryState>(std::move(state));
+}
+
+void Tables::PutWebhookDeliveryState(Batch& batch,
+                                     std::string_view organization,
+                                     std::string_view id,
+                                     const WebhookDeliveryState& state) const {
+  batch.Put(Family::kMeta, WebhookDeliveryKey(organization, id),
+            EncodeWebhookDeliveryState(state));
+}
+
+void Tables::DeleteWebhookDeliveryState(Batch& batch,
+                                        std::string_view organization,
+                                        std::string_view id) const {
+  batch.Delete(Family::kMeta, WebhookDeliveryKey(organization, id));
+}
+
 absl::Status Tables::ScanTokens(const TokenRange& range,
                                 TokenVisitor visit) const {
   return Scan(Family::kTokens, range.prefix(), "",

@@ -245,6 +245,25 @@ class Tables {
           const StoredWebhookEndpoint&)>
           visit) const;
 
+  // ScanAllWebhookEndpoints visits every organization's endpoints, in
+  // (organization, id) key order.
+  absl::Status ScanAllWebhookEndpoints(
+      absl::FunctionRef<absl::StatusOr<ScanControl>(
+          const StoredWebhookEndpoint&)>
+          visit) const;
+
+  // ----- webhook delivery state (default CF, the webhook_delivery/ range)
+
+  // ReadWebhookDeliveryState returns the endpoint's delivery state, or
+  // nullopt if none was written.
+  absl::StatusOr<std::optional<WebhookDeliveryState>> ReadWebhookDeliveryState(
+      std::string_view organization, std::string_view id) const;
+  void PutWebhookDeliveryState(Batch& batch, std::string_view organization,
+                               std::string_view id,
+                               const WebhookDeliveryState& state) const;
+  void DeleteWebhookDeliveryState(Batch& batch, std::string_view organization,
+                                  std::string_view id) const;
+
   // ContainsDigest reports whether a token with `digest` is stored (the
   // digests CF is the unique key of tokens).
   absl::StatusOr<bool> ContainsDigest(const Digest& digest) const;

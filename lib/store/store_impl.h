@@ -159,6 +159,17 @@ class StoreImpl final : public Store {
       std::string_view organization, std::string_view id) override
       ABSL_LOCKS_EXCLUDED(db_mu_);
 
+  // ----- webhook_delivery_state.cc
+  absl::StatusOr<std::vector<WebhookEndpoint>> ListAllWebhookEndpoints()
+      override ABSL_LOCKS_EXCLUDED(db_mu_);
+  absl::StatusOr<WebhookDeliveryState> GetWebhookDeliveryState(
+      std::string_view organization, std::string_view id) override
+      ABSL_LOCKS_EXCLUDED(db_mu_);
+  absl::StatusOr<WebhookDeliveryState> RecordWebhookDelivery(
+      std::string_view organization, std::string_view id,
+      const WebhookDeliveryUpdate& update) override
+      ABSL_LOCKS_EXCLUDED(write_mu_, db_mu_);
+
   // ----- events.cc
   absl::StatusOr<std::vector<Event>> ReadEvents(uint64_t after_position,
                                                 size_t max_count) override

@@ -77,8 +77,8 @@ void CheckEventNames(const std::vector<std::string>& names,
     std::string field = absl::StrCat("eventNames[", i, "]");
     if (!IsWebhookEventName(names[i])) {
       errors.push_back({field,
-                        "is not a known event name (service_account.* or "
-                        "token.*, see the API reference)",
+                        "is not a known event name (service_account.*, token.* "
+                        "or webhook_endpoint.*, see the API reference)",
                         SafeValue(names[i])});
     } else if (!seen.insert(names[i]).second) {
       errors.push_back({field, "repeats an event name", SafeValue(names[i])});
@@ -186,6 +186,10 @@ absl::StatusOr<EndpointWithSecret> StoreImpl::CreateWebhookEndpoint(
 
   storage::Batch batch;
   tables_->PutWebhookEndpoint(batch, stored);
+  // A new endpoint gets the events recorded after it exists.
+  WebhookDeliveryState delivery;
+  delivery.cursor = events_.last_position();
+  tables_->PutWebhookDeliveryState(batch, organization, endpoint.id, delivery);
   if (absl::Status s = CommitUnlogged(batch); !s.ok()) return s;
   return EndpointWithSecret{std::move(endpoint), *std::move(secret)};
 }
@@ -249,11 +253,23 @@ absl::StatusOr<WebhookEndpoint> StoreImpl::UpdateWebhookEndpoint(
   if (patch.url) endpoint.url = *patch.url;
   if (patch.event_names) endpoint.event_names = *patch.event_names;
   if (patch.description) endpoint.description = *patch.description;
+  const bool reenabled =
+      patch.disabled && !*patch.disabled && endpoint.disabled;
   if (patch.disabled) endpoint.disabled = *patch.disabled;
   endpoint.updated_at = Now();
   endpoint.updated_by = std::string(actor);
   storage::Batch batch;
   tables_->PutWebhookEndpoint(batch, stored);
+  if (reenabled) {
+    // A re-enabled endpoint gets a full failure allowance again.
+    absl::StatusOr<std::optional<WebhookDeliveryState>> delivery =
+        tables_->ReadWebhookDeliveryState(organization, id);
+    if (!delivery.ok()) return delivery.status();
+    if (delivery->has_value() && (*delivery)->failure_streak != 0) {
+      (*delivery)->failure_streak = 0;
+      tables_->PutWebhookDeliveryState(batch, organization, id, **delivery);
+    }
+  }
   if (absl::Status s = CommitUnlogged(batch); !s.ok()) return s;
   return std::move(stored.endpoint);
 }
@@ -273,6 +289,7 @@ absl::Status StoreImpl::DeleteWebhookEndpoint(std::string_view organization,
   if (!read.ok()) return read.status();
   storage::Batch batch;
   tables_->DeleteWebhookEndpoint(batch, organization, id);
+  tables_->DeleteWebhookDeliveryState(batch, organization, id);
   return CommitUnlogged(batch);
 }
 

@@ -10,7 +10,8 @@ const std::vector<std::string_view>& WebhookEventNames() {
       "service_account.deleted", "token.created",
       "token.rotated",           "token.revoked",
       "token.expired",           "token.purged",
-      "token.leaked",            "token.expiring"};
+      "token.leaked",            "token.expiring",
+      "webhook_endpoint.disabled"};
   return *names;
 }
 

@@ -49,6 +49,16 @@ std::string EventLine(const Event& event) {
     out["serviceAccountSlug"] = event.token->service_account;
     out["token"] = http::TokenMetadataJson(*event.token);
   }
+  if (event.webhook_endpoint) {
+    // Only the fields the event record keeps (never a secret).
+    const WebhookEndpoint& e = *event.webhook_endpoint;
+    out["webhookEndpoint"] = {{"id", e.id},
+                              {"url", e.url},
+                              {"description", e.description},
+                              {"disabled", e.disabled},
+                              {"updatedAt", http::FormatRfc3339(e.updated_at)},
+                              {"updatedBy", e.updated_by}};
+  }
   return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

@@ -36,6 +36,8 @@
 #include "keygate/http/secret_scanning.h"
 #include "tools/keygate/commands.h"
 #include "tools/keygate/http_listener.h"
+#include "tools/keygate/webhook_http_transport.h"
+#include "keygate/webhook_deliverer.h"
 
 namespace keygate::tool {
 namespace {
@@ -66,6 +68,12 @@ struct ServeFlags {
   std::vector<std::string> webhook_deny_hosts;
   std::string purge_interval = "1h";
   std::string due_events_interval = "1m";
+  bool webhook_delivery = true;
+  uint32_t webhook_failure_streak_limit = 30;
+  std::string webhook_retry_base = "1s";
+  std::string webhook_retry_cap = "1h";
+  std::string webhook_timeout = "10s";
+  size_t webhook_delivery_threads = 4;
   std::string problem_type_base;
   std::string secret_scanning_keys;
 };
@@ -222,6 +230,9 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
   listener_options.log = [](std::string_view line) { Log(line); };
   absl::Duration purge_interval;
   absl::Duration due_events_interval;
+  WebhookDelivererOptions delivery_options;
+  delivery_options.failure_streak_limit = flags.webhook_failure_streak_limit;
+  delivery_options.threads = flags.webhook_delivery_threads;
   http::JwtVerifierOptions jwt_options;
   jwt_options.org_claim = flags.org_claim;
   if (!flags.jwt_issuer.empty()) jwt_options.issuer = flags.jwt_issuer;
@@ -237,7 +248,13 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
       !ParseFlagDuration("--due-events-interval", flags.due_events_interval,
                          true, due_events_interval) ||
       !ParseFlagDuration("--jwt-max-lifetime", flags.jwt_max_lifetime, false,
-                         jwt_options.max_lifetime)) {
+                         jwt_options.max_lifetime) ||
+      !ParseFlagDuration("--webhook-retry-base", flags.webhook_retry_base,
+                         false, delivery_options.retry_base) ||
+      !ParseFlagDuration("--webhook-retry-cap", flags.webhook_retry_cap,
+                         false, delivery_options.retry_cap) ||
+      !ParseFlagDuration("--webhook-timeout", flags.webhook_timeout, false,
+                         delivery_options.request_timeout)) {
     return 2;
   }
   http::ManagementApiOptions api_options;
@@ -378,11 +395,33 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
     absl::Status run;
     {
       Store* served = store->get();
+      // Webhook delivery (with --record-events): the same target policy as
+      // endpoint creation, checked again on every resolved address.
+      std::unique_ptr<WebhookDeliverer> deliverer;
+      if (globals.record_events && flags.webhook_delivery) {
+        delivery_options.target_policy.allow_private_targets =
+            flags.webhook_allow_private_targets;
+        delivery_options.target_policy.allow_http = !flags.webhook_https_only;
+        delivery_options.target_policy.allowed_hosts =
+            flags.webhook_allow_hosts;
+        delivery_options.target_policy.denied_hosts = flags.webhook_deny_hosts;
+        absl::StatusOr<std::unique_ptr<WebhookDeliverer>> started =
+            WebhookDeliverer::Start(served,
+                                    std::make_shared<WebhookHttpTransport>(),
+                                    delivery_options);
+        if (!started.ok()) {
+          Log(absl::StrCat("webhook delivery: ", started.status().message()));
+        } else {
+          deliverer = *std::move(started);
+          Log("webhook delivery on");
+        }
+      }
       PeriodicTask purger(purge_interval, [served] { PurgeRetired(served); });
       PeriodicTask due_events(
           globals.record_events ? due_events_interval : absl::ZeroDuration(),
           [served] { EmitDueEvents(served); });
       run = listener.Run();
+      if (deliverer) deliverer->Stop();
     }
     done.store(true);
     pthread_kill(watcher.native_handle(), SIGUSR1);
@@ -517,6 +556,34 @@ void AddServeCommand(CLI::App& app, const GlobalOptions& globals,
                    "with --record-events: how often to record the "
                    "token.expired and token.expiring events that came due; "
                    "0 or off: never")
+      ->capture_default_str();
+  serve->add_flag("--webhook-delivery,!--no-webhook-delivery",
+                  flags->webhook_delivery,
+                  "with --record-events: deliver events to the webhook "
+                  "endpoints (on by default)");
+  serve
+      ->add_option("--webhook-failure-streak-limit",
+                   flags->webhook_failure_streak_limit,
+                   "failed deliveries in a row that disable an endpoint "
+                   "(0: never)")
+      ->capture_default_str();
+  serve
+      ->add_option("--webhook-retry-base", flags->webhook_retry_base,
+                   "first retry delay of a failed delivery (doubles per "
+                   "attempt, full jitter)")
+      ->capture_default_str();
+  serve
+      ->add_option("--webhook-retry-cap", flags->webhook_retry_cap,
+                   "longest retry delay of a failed delivery")
+      ->capture_default_str();
+  serve
+      ->add_option("--webhook-timeout", flags->webhook_timeout,
+                   "budget of one delivery attempt")
+      ->capture_default_str();
+  serve
+      ->add_option("--webhook-delivery-threads",
+                   flags->webhook_delivery_threads,
+                   "endpoints with a delivery in flight at once (1-256)")
       ->capture_default_str();
   serve->add_option("--problem-type-base", flags->problem_type_base,
                     "base URI of keygate's problem types in answers "

@@ -1,0 +1,528 @@
+// Tests of the webhook delivery engine (keygate/webhook_deliverer.h) over a
+// real store with an injected transport and clock: signatures, order per
+// endpoint, tenant and subscription filtering, the retry classes, backoff
+// bounds, the circuit, independence of endpoints, outbox acknowledgement.
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "gtest/gtest.h"
+#include "keygate/keygate.h"
+#include "lib/webhooks/delivery_outcome.h"
+#include "lib/webhooks/signature.h"
+#include "nlohmann/json.hpp"
+#include "tests/store_test_util.h"
+
+namespace keygate {
+namespace {
+
+// Received is one request the fake transport saw.
+struct Received {
+  WebhookRequest request;
+  std::string Header(std::string_view name) const {
+    for (const auto& [k, v] : request.headers) {
+      if (k == name) return v;
+    }
+    return "";
+  }
+  std::string EventType() const {
+    return nlohmann::json::parse(request.body)["type"].get<std::string>();
+  }
+};
+
+// FakeTransport answers per URL from a script (then `otherwise`), and can
+// stall one URL to model a slow receiver.
+class FakeTransport : public WebhookTransport {
+ public:
+  WebhookResponse Post(const WebhookRequest& request) override {
+    absl::Duration stall;
+    WebhookResponse response;
+    {
+      absl::MutexLock lock(&mu_);
+      received_.push_back({request});
+      stall = stall_[request.url];
+      std::vector<WebhookResponse>& script = script_[request.url];
+      if (!script.empty()) {
+        response = script.front();
+        script.erase(script.begin());
+      } else if (auto it = otherwise_.find(request.url);
+                 it != otherwise_.end()) {
+        response = it->second;
+      } else {
+        response = Status(200);
+      }
+    }
+    if (stall > absl::ZeroDuration()) absl::SleepFor(stall);
+    return response;
+  }
+
+  void Script(const std::string& url, std::vector<WebhookResponse> script,
+              WebhookResponse otherwise = Status(200)) {
+    absl::MutexLock lock(&mu_);
+    script_[url] = std::move(script);
+    otherwise_[url] = otherwise;
+  }
+  void Stall(const std::string& url, absl::Duration d) {
+    absl::MutexLock lock(&mu_);
+    stall_[url] = d;
+  }
+  std::vector<Received> ReceivedBy(const std::string& url) {
+    absl::MutexLock lock(&mu_);
+    std::vector<Received> out;
+    for (const Received& r : received_) {
+      if (r.request.url == url) out.push_back(r);
+    }
+    return out;
+  }
+  size_t Count(const std::string& url) { return ReceivedBy(url).size(); }
+
+  static WebhookResponse Status(int status) {
+    WebhookResponse r;
+    r.http_status = status;
+    return r;
+  }
+  static WebhookResponse Error(WebhookDeliveryError e) {
+    WebhookResponse r;
+    r.error = e;
+    return r;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<Received> received_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::vector<WebhookResponse>> script_
+      ABSL_GUARDED_BY(mu_);
+  std::map<std::string, WebhookResponse> otherwise_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::Duration> stall_ ABSL_GUARDED_BY(mu_);
+};
+
+// WaitFor polls `done` for up to `limit` (real time).
+template <typename F>
+bool WaitFor(F done, absl::Duration limit = absl::Seconds(10)) {
+  const absl::Time end = absl::Now() + limit;
+  while (absl::Now() < end) {
+    if (done()) return true;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return done();
+}
+
+constexpr char kUrlA[] = "https://a.example.com/hook";
+constexpr char kUrlB[] = "https://b.example.com/hook";
+
+class WebhookDelivererTest : public test::StoreTest {
+ protected:
+  void SetUp() override {
+    test::StoreTest::SetUp();
+    Options options = DefaultOptions();
+    options.record_events = true;
+    KG_ASSERT_OK(Reopen(options));
+    transport_ = std::make_shared<FakeTransport>();
+  }
+  void TearDown() override {
+    if (deliverer_) deliverer_->Stop();
+    test::StoreTest::TearDown();
+  }
+
+  WebhookDelivererOptions EngineOptions() {
+    WebhookDelivererOptions o;
+    o.poll_interval = absl::Milliseconds(10);
+    o.threads = 2;
+    o.clock = [this] { return clock_.Now(); };
+    o.random = [] { return 0.999; };
+    o.retry_base = absl::Seconds(10);
+    o.retry_cap = absl::Seconds(10);
+    return o;
+  }
+  void StartEngine(WebhookDelivererOptions o) {
+    KG_ASSERT_OK_AND_ASSIGN(deliverer_,
+                            WebhookDeliverer::Start(store_.get(), transport_,
+                                                    std::move(o)));
+  }
+  EndpointWithSecret MakeEndpoint(std::string url,
+                                  std::vector<std::string> names,
+                                  std::string_view org = kOrg) {
+    WebhookEndpointSpec spec;
+    spec.url = std::move(url);
+    spec.event_names = std::move(names);
+    absl::StatusOr<EndpointWithSecret> made =
+        store_->CreateWebhookEndpoint(org, spec, kActor);
+    EXPECT_TRUE(made.ok()) << made.status();
+    return made.ok() ? *std::move(made) : EndpointWithSecret{};
+  }
+  WebhookDeliveryState State(const WebhookEndpoint& e) {
+    absl::StatusOr<WebhookDeliveryState> s =
+        store_->GetWebhookDeliveryState(e.organization, e.id);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? *s : WebhookDeliveryState();
+  }
+
+  std::shared_ptr<FakeTransport> transport_;
+  std::unique_ptr<WebhookDeliverer> deliverer_;
+};
+
+TEST(RetryDelayTest, GrowsExponentiallyWithinJitterBoundsUpToTheCap) {
+  const absl::Duration base = absl::Seconds(1), cap = absl::Hours(1);
+  EXPECT_EQ(RetryDelay(1, base, cap, 1.0), absl::Seconds(1));
+  EXPECT_EQ(RetryDelay(2, base, cap, 1.0), absl::Seconds(2));
+  EXPECT_EQ(RetryDelay(5, base, cap, 1.0), absl::Seconds(16));
+  EXPECT_EQ(RetryDelay(12, base, cap, 1.0), absl::Seconds(2048));
+  EXPECT_EQ(RetryDelay(13, base, cap, 1.0), cap);  // 4096 s capped
+  EXPECT_EQ(RetryDelay(4000000000u, base, cap, 1.0), cap);  // no overflow
+  EXPECT_EQ(RetryDelay(5, base, cap, 0.0), absl::ZeroDuration());
+  EXPECT_EQ(RetryDelay(5, base, cap, 0.5), absl::Seconds(8));
+  for (uint32_t n = 1; n < 40; ++n) {
+    for (double r : {0.0, 0.1, 0.5, 0.9, 0.999999}) {
+      const absl::Duration d = RetryDelay(n, base, cap, r);
+      EXPECT_GE(d, absl::ZeroDuration());
+      EXPECT_LE(d, cap);
+      EXPECT_LE(d, RetryDelay(n, base, cap, 1.0));
+    }
+  }
+  // Out-of-range randoms are clamped, never beyond the ceiling.
+  EXPECT_EQ(RetryDelay(3, base, cap, 7.0), absl::Seconds(4));
+  EXPECT_EQ(RetryDelay(3, base, cap, -1.0), absl::ZeroDuration());
+}
+
+TEST(ClassifyDeliveryTest, RetriesOnlyTransientFailures) {
+  using webhooks::ClassifyDelivery;
+  using webhooks::DeliveryOutcome;
+  for (int s : {200, 201, 202, 204, 299}) {
+    EXPECT_EQ(ClassifyDelivery(FakeTransport::Status(s)),
+              DeliveryOutcome::kDelivered)
+        << s;
+  }
+  for (int s : {400, 401, 403, 404, 405, 410, 413, 422, 499}) {
+    EXPECT_EQ(ClassifyDelivery(FakeTransport::Status(s)),
+              DeliveryOutcome::kPermanentFailure)
+        << s;
+  }
+  for (int s : {408, 429, 500, 502, 503, 504, 599, 301, 302, 307, 100}) {
+    EXPECT_EQ(ClassifyDelivery(FakeTransport::Status(s)),
+              DeliveryOutcome::kRetry)
+        << s;
+  }
+  for (WebhookDeliveryError e :
+       {WebhookDeliveryError::kTimeout, WebhookDeliveryError::kConnection,
+        WebhookDeliveryError::kRefusedTarget,
+        WebhookDeliveryError::kProtocol}) {
+    EXPECT_EQ(ClassifyDelivery(FakeTransport::Error(e)),
+              DeliveryOutcome::kRetry);
+  }
+}
+
+TEST_F(WebhookDelivererTest,
+       DeliversSignedEventsInOrderOnlyOfItsOrganizationAndSubscription) {
+  // An event before the endpoint exists is not its business.
+  KG_ASSERT_OK(CreateAccount("before"));
+  EndpointWithSecret a = MakeEndpoint(
+      kUrlA, {"service_account.created", "service_account.updated"});
+  EndpointWithSecret other_org = MakeEndpoint(
+      kUrlB, {"service_account.created", "service_account.updated"},
+      "org-other");
+  for (int i = 0; i < 5; ++i) {
+    KG_ASSERT_OK(CreateAccount("acct-" + std::to_string(i)));
+  }
+  KG_ASSERT_OK(CreateToken("acct-0", "not-subscribed"));  // token.created
+  ServiceAccountPatch rename;
+  rename.name = "Renamed";
+  KG_ASSERT_OK(store_->UpdateServiceAccount(kOrg, "acct-1", rename, kActor));
+  StartEngine(EngineOptions());
+
+  ASSERT_TRUE(WaitFor([&] { return transport_->Count(kUrlA) >= 6; }));
+  // Settle: nothing more may arrive.
+  absl::SleepFor(absl::Milliseconds(200));
+  std::vector<Received> got = transport_->ReceivedBy(kUrlA);
+  ASSERT_EQ(got.size(), 6u);
+  std::vector<std::string> types;
+  std::set<std::string> ids;
+  for (const Received& r : got) {
+    types.push_back(r.EventType());
+    ids.insert(r.Header("webhook-id"));
+    EXPECT_EQ(r.Header("content-type"), "application/json");
+    KG_EXPECT_OK(webhooks::VerifyWebhook(
+        a.signing_secret.view(), r.Header("webhook-id"),
+        r.Header("webhook-timestamp"), r.request.body,
+        r.Header("webhook-signature"), clock_.Now()));
+    // Signed with another endpoint's secret it would not verify.
+    EXPECT_FALSE(webhooks::VerifyWebhook(other_org.signing_secret.view(),
+                                         r.Header("webhook-id"),
+                                         r.Header("webhook-timestamp"),
+                                         r.request.body,
+                                         r.Header("webhook-signature"),
+                                         clock_.Now())
+                     .ok());
+    const auto body = nlohmann::json::parse(r.request.body);
+    EXPECT_EQ(body["data"]["organization"], std::string(kOrg));
+    EXPECT_EQ(body["data"]["id"], r.Header("webhook-id"));
+    EXPECT_EQ(r.request.body.find("before"), std::string::npos);
+  }
+  EXPECT_EQ(ids.size(), 6u);
+  EXPECT_EQ(types, (std::vector<std::string>{
+                       "service_account.created", "service_account.created",
+                       "service_account.created", "service_account.created",
+                       "service_account.created", "service_account.updated"}));
+  // In outbox order: the account slugs arrive 0..4.
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(nlohmann::json::parse(got[i].request.body)["data"]
+                                   ["serviceAccount"]["slug"],
+              "acct-" + std::to_string(i));
+  }
+  // The other organization's endpoint never saw org-test's events.
+  EXPECT_EQ(transport_->Count(kUrlB), 0u);
+
+  WebhookDeliveryState state = State(a.endpoint);
+  EXPECT_EQ(state.failure_streak, 0u);
+  ASSERT_EQ(state.recent_attempts.size(), 6u);
+  EXPECT_EQ(state.recent_attempts[0].event_type,
+            EventType::kServiceAccountUpdated);
+  EXPECT_EQ(state.recent_attempts[0].http_status, 200);
+  // The endpoint finished everything: the outbox is acknowledged up to the
+  // lowest enabled cursor.
+  ASSERT_TRUE(WaitFor([&] {
+    absl::StatusOr<uint64_t> acked = store_->AckedEventPosition();
+    return acked.ok() && *acked == std::min(state.cursor,
+                                             State(other_org.endpoint).cursor);
+  }));
+}
+
+TEST_F(WebhookDelivererTest, PermanentFailureIsNotRetriedAndDeliveryMovesOn) {
+  for (int status : {400, 404, 410}) {
+    SCOPED_TRACE(status);
+    const std::string url =
+        std::string(kUrlA) + "/" + std::to_string(status);
+    EndpointWithSecret a = MakeEndpoint(url, {"service_account.created"});
+    transport_->Script(url, {FakeTransport::Status(status)});
+    KG_ASSERT_OK(CreateAccount("p-" + std::to_string(status)));
+    KG_ASSERT_OK(CreateAccount("q-" + std::to_string(status)));
+    if (!deliverer_) StartEngine(EngineOptions());
+    ASSERT_TRUE(WaitFor([&] { return transport_->Count(url) >= 2; }));
+    absl::SleepFor(absl::Milliseconds(100));
+    // First event refused for good (one attempt), second delivered.
+    std::vector<Received> got = transport_->ReceivedBy(url);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_NE(got[0].Header("webhook-id"), got[1].Header("webhook-id"));
+    WebhookDeliveryState state = State(a.endpoint);
+    ASSERT_EQ(state.recent_attempts.size(), 2u);
+    EXPECT_EQ(state.recent_attempts[1].http_status, status);
+    EXPECT_EQ(state.recent_attempts[1].attempt, 1u);
+    EXPECT_EQ(state.recent_attempts[0].http_status, 200);
+  }
+}
+
+TEST_F(WebhookDelivererTest, TransientFailuresAreRetriedAfterTheBackoff) {
+  const std::vector<WebhookResponse> failures = {
+      FakeTransport::Status(408), FakeTransport::Status(429),
+      FakeTransport::Status(500), FakeTransport::Status(503),
+      FakeTransport::Error(WebhookDeliveryError::kTimeout),
+      FakeTransport::Error(WebhookDeliveryError::kConnection)};
+  StartEngine(EngineOptions());  // retry delay 10 s * 0.999
+  int n = 0;
+  for (const WebhookResponse& failure : failures) {
+    SCOPED_TRACE(n);
+    const std::string url = std::string(kUrlA) + "/" + std::to_string(n++);
+    EndpointWithSecret a = MakeEndpoint(url, {"service_account.created"});
+    transport_->Script(url, {failure});
+    KG_ASSERT_OK(CreateAccount("t-" + std::to_string(n)));
+    ASSERT_TRUE(WaitFor([&] { return transport_->Count(url) >= 1; }));
+    // Not before the backoff has passed (on the engine's clock).
+    absl::SleepFor(absl::Milliseconds(100));
+    EXPECT_EQ(transport_->Count(url), 1u);
+    clock_.Advance(absl::Seconds(9));
+    absl::SleepFor(absl::Milliseconds(100));
+    EXPECT_EQ(transport_->Count(url), 1u);
+    clock_.Advance(absl::Seconds(1));
+    ASSERT_TRUE(WaitFor([&] { return transport_->Count(url) >= 2; }));
+    std::vector<Received> got = transport_->ReceivedBy(url);
+    EXPECT_EQ(got[0].Header("webhook-id"), got[1].Header("webhook-id"));
+    ASSERT_TRUE(WaitFor([&] {
+      return State(a.endpoint).recent_attempts.size() == 2;
+    }));
+    WebhookDeliveryState state = State(a.endpoint);
+    EXPECT_EQ(state.recent_attempts[0].attempt, 2u);
+    EXPECT_TRUE(state.recent_attempts[0].succeeded());
+    EXPECT_EQ(state.recent_attempts[1].attempt, 1u);
+    EXPECT_EQ(state.recent_attempts[1].http_status, failure.http_status);
+    EXPECT_EQ(state.recent_attempts[1].error, failure.error);
+    EXPECT_EQ(state.failure_streak, 0u);
+  }
+}
+
+TEST_F(WebhookDelivererTest, CircuitDisablesTheEndpointAtTheStreakLimit) {
+  EndpointWithSecret a = MakeEndpoint(kUrlA, {"service_account.created"});
+  EndpointWithSecret watcher =
+      MakeEndpoint(kUrlB, {"webhook_endpoint.disabled"});
+  transport_->Script(kUrlA, {}, FakeTransport::Status(500));
+  KG_ASSERT_OK(CreateAccount("doomed"));
+  WebhookDelivererOptions o = EngineOptions();
+  o.failure_streak_limit = 4;
+  o.random = [] { return 0.0; };  // retry at once
+  o.acknowledge_events = false;     // keep the event to read it back
+  StartEngine(o);
+  ASSERT_TRUE(WaitFor([&] {
+    absl::StatusOr<WebhookEndpoint> e =
+        store_->GetWebhookEndpoint(kOrg, a.endpoint.id);
+    return e.ok() && e->disabled;
+  }));
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(transport_->Count(kUrlA), 4u);  // no attempt once disabled
+  absl::StatusOr<WebhookEndpoint> e =
+      store_->GetWebhookEndpoint(kOrg, a.endpoint.id);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->updated_by, kWebhookDeliveryActor);
+  EXPECT_EQ(State(a.endpoint).failure_streak, 4u);
+  // The event says so, and a subscribed endpoint of the org receives it.
+  absl::StatusOr<std::vector<Event>> events = store_->ReadEvents(0, 100);
+  ASSERT_TRUE(events.ok());
+  const Event* disabled = nullptr;
+  for (const Event& ev : *events) {
+    if (ev.type == EventType::kWebhookEndpointDisabled) disabled = &ev;
+  }
+  ASSERT_NE(disabled, nullptr);
+  EXPECT_EQ(disabled->actor, kWebhookDeliveryActor);
+  ASSERT_TRUE(disabled->webhook_endpoint.has_value());
+  EXPECT_EQ(disabled->webhook_endpoint->id, a.endpoint.id);
+  EXPECT_TRUE(disabled->webhook_endpoint->disabled);
+  ASSERT_TRUE(WaitFor([&] { return transport_->Count(kUrlB) >= 1; }));
+  std::vector<Received> got = transport_->ReceivedBy(kUrlB);
+  EXPECT_EQ(got[0].EventType(), "webhook_endpoint.disabled");
+  EXPECT_EQ(nlohmann::json::parse(got[0].request.body)["data"]
+                                 ["webhookEndpoint"]["id"],
+            a.endpoint.id);
+  EXPECT_EQ(got[0].request.body.find("whsec_"), std::string::npos);
+
+  // Re-enabled, it gets a full allowance and its event again.
+  transport_->Script(kUrlA, {}, FakeTransport::Status(200));
+  WebhookEndpointPatch enable;
+  enable.disabled = false;
+  KG_ASSERT_OK(store_->UpdateWebhookEndpoint(kOrg, a.endpoint.id, enable,
+                                             kActor));
+  EXPECT_EQ(State(a.endpoint).failure_streak, 0u);
+  ASSERT_TRUE(WaitFor([&] { return transport_->Count(kUrlA) >= 5; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return State(a.endpoint).recent_attempts[0].succeeded(); }));
+}
+
+TEST_F(WebhookDelivererTest, ASlowEndpointDoesNotDelayAnother) {
+  EndpointWithSecret slow = MakeEndpoint(kUrlA, {"service_account.created"});
+  EndpointWithSecret fast = MakeEndpoint(kUrlB, {"service_account.created"});
+  transport_->Stall(kUrlA, absl::Seconds(4));
+  KG_ASSERT_OK(CreateAccount("one"));
+  StartEngine(EngineOptions());
+  ASSERT_TRUE(WaitFor([&] { return transport_->Count(kUrlA) >= 1; },
+                      absl::Seconds(2)));
+  // The slow one is stalled for 4 s; the other is served meanwhile.
+  KG_ASSERT_OK(CreateAccount("two"));
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(WaitFor([&] { return transport_->Count(kUrlB) >= 2; },
+                      absl::Seconds(2)));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  EXPECT_EQ(transport_->Count(kUrlA), 1u);
+}
+
+TEST_F(WebhookDelivererTest, StateSurvivesRestartAndDeletedEndpointIsDropped) {
+  EndpointWithSecret a = MakeEndpoint(kUrlA, {"service_account.created"});
+  KG_ASSERT_OK(CreateAccount("first"));
+  StartEngine(EngineOptions());
+  ASSERT_TRUE(WaitFor([&] { return State(a.endpoint).recent_attempts.size() == 1; }));
+  deliverer_->Stop();
+  deliverer_.reset();
+  Options options = DefaultOptions();
+  options.record_events = true;
+  KG_ASSERT_OK(Reopen(options));
+  KG_ASSERT_OK(CreateAccount("second"));
+  StartEngine(EngineOptions());
+  ASSERT_TRUE(WaitFor([&] { return transport_->Count(kUrlA) >= 2; }));
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(transport_->Count(kUrlA), 2u);  // "first" not sent again
+  KG_ASSERT_OK(store_->DeleteWebhookEndpoint(kOrg, a.endpoint.id, kActor));
+  EXPECT_TRUE(absl::IsNotFound(
+      store_->GetWebhookDeliveryState(kOrg, a.endpoint.id).status()));
+  KG_ASSERT_OK(CreateAccount("third"));
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(transport_->Count(kUrlA), 2u);
+  // Another organization's id reads as absent.
+  EndpointWithSecret b = MakeEndpoint(kUrlB, {"token.created"});
+  EXPECT_TRUE(absl::IsNotFound(
+      store_->GetWebhookDeliveryState("org-other", b.endpoint.id).status()));
+}
+
+TEST_F(WebhookDelivererTest, BadNamesAreRefusedAndChangeNothing) {
+  EndpointWithSecret a = MakeEndpoint(kUrlA, {"token.created"});
+  const WebhookDeliveryState before = State(a.endpoint);
+  WebhookDeliveryUpdate update;
+  update.cursor = 99;
+  const std::string nul_org("org\0x", 5);
+  for (const auto& [org, id] : std::vector<std::pair<std::string, std::string>>{
+           {"", a.endpoint.id},
+           {nul_org, a.endpoint.id},
+           {std::string(kOrg), ""},
+           {std::string(kOrg), "wh_short"},
+           {std::string(kOrg), a.endpoint.id + "x"},
+           {std::string(kOrg), std::string(10000, 'a')}}) {
+    EXPECT_TRUE(absl::IsInvalidArgument(
+        store_->GetWebhookDeliveryState(org, id).status()));
+    EXPECT_TRUE(absl::IsInvalidArgument(
+        store_->RecordWebhookDelivery(org, id, update).status()));
+  }
+  // Another organization's endpoint: NotFound, and nothing written.
+  EXPECT_TRUE(absl::IsNotFound(
+      store_->RecordWebhookDelivery("org-other", a.endpoint.id, update)
+          .status()));
+  EXPECT_EQ(State(a.endpoint).cursor, before.cursor);
+  // The cursor never moves back.
+  update.cursor = before.cursor + 5;
+  KG_ASSERT_OK(store_->RecordWebhookDelivery(kOrg, a.endpoint.id, update));
+  update.cursor = 1;
+  KG_ASSERT_OK(store_->RecordWebhookDelivery(kOrg, a.endpoint.id, update));
+  EXPECT_EQ(State(a.endpoint).cursor, before.cursor + 5);
+}
+
+TEST_F(WebhookDelivererTest, StartRefusesOptionsOutOfRange) {
+  auto refused = [&](auto mutate) {
+    WebhookDelivererOptions o = EngineOptions();
+    mutate(o);
+    return absl::IsInvalidArgument(
+        WebhookDeliverer::Start(store_.get(), transport_, o).status());
+  };
+  EXPECT_TRUE(refused([](WebhookDelivererOptions& o) { o.threads = 0; }));
+  EXPECT_TRUE(refused(
+      [](WebhookDelivererOptions& o) { o.poll_interval = absl::ZeroDuration(); }));
+  EXPECT_TRUE(refused([](WebhookDelivererOptions& o) {
+    o.request_timeout = -absl::Seconds(1);
+  }));
+  EXPECT_TRUE(refused([](WebhookDelivererOptions& o) {
+    o.retry_cap = o.retry_base / 2;
+  }));
+  EXPECT_TRUE(refused([](WebhookDelivererOptions& o) { o.read_batch = 0; }));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      WebhookDeliverer::Start(nullptr, transport_, EngineOptions()).status()));
+}
+
+// The payload carries the token's metadata, never its value.
+TEST_F(WebhookDelivererTest, TokenPayloadNeverCarriesTheTokenValue) {
+  EndpointWithSecret a = MakeEndpoint(kUrlA, {"token.created"});
+  KG_ASSERT_OK(CreateAccount("bot"));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken created,
+                          CreateToken("bot", "ci", {"read:tokens"}));
+  StartEngine(EngineOptions());
+  ASSERT_TRUE(WaitFor([&] { return transport_->Count(kUrlA) >= 1; }));
+  const Received got = transport_->ReceivedBy(kUrlA)[0];
+  EXPECT_EQ(got.request.body.find(std::string(created.value.view())),
+            std::string::npos);
+  const auto body = nlohmann::json::parse(got.request.body);
+  EXPECT_EQ(body["type"], "token.created");
+  EXPECT_EQ(body["data"]["token"]["slug"], created.metadata.slug);
+  EXPECT_EQ(body["data"]["token"]["serviceAccount"], "bot");
+  EXPECT_EQ(body["data"]["token"]["scopes"], nlohmann::json({"read:tokens"}));
+  EXPECT_EQ(body["data"]["token"]["revokedAt"], nullptr);
+}
+
+}  // namespace
+}  // namespace keygate
