@@ -150,7 +150,7 @@ TEST(VerifyErrorTest, EveryReasonButScopeIsTheSameUnauthenticated) {
   const VerifyFailure reasons[] = {
       VerifyFailure::kMalformed, VerifyFailure::kUnknown,
       VerifyFailure::kRevoked, VerifyFailure::kExpired,
-      VerifyFailure::kAccountDisabled};
+      VerifyFailure::kAccountDisabled, VerifyFailure::kFleetLeaseLapsed};
   for (VerifyFailure reason : reasons) {
     absl::Status s = internal::VerifyError(reason, "read:tokens");
     EXPECT_EQ(s.code(), absl::StatusCode::kUnauthenticated);
@@ -187,7 +187,7 @@ TEST(VerifyFailureOfTest, IgnoresForeignOrInconsistentPayloads) {
   } cases[] = {
       {absl::StatusCode::kNotFound, "\x03"},
       {absl::StatusCode::kUnauthenticated, "\x06"},
-      {absl::StatusCode::kUnauthenticated, "\x07"},
+      {absl::StatusCode::kUnauthenticated, "\x08"},
       {absl::StatusCode::kUnauthenticated, std::string(1, '\0')},
       {absl::StatusCode::kUnauthenticated, "\x03\x03"},
       {absl::StatusCode::kUnauthenticated, ""},
@@ -209,6 +209,8 @@ TEST(VerifyFailureNameTest, StableNames) {
             "account_disabled");
   EXPECT_EQ(VerifyFailureName(VerifyFailure::kInsufficientScope),
             "insufficient_scope");
+  EXPECT_EQ(VerifyFailureName(VerifyFailure::kFleetLeaseLapsed),
+            "fleet_lease_lapsed");
 }
 
 TEST(SafeValueTest, KeepsValidPrintableText) {

@@ -314,6 +314,20 @@ bool Connection::is_broken() const {
   return conn_ == nullptr || PQstatus(conn_) == CONNECTION_BAD;
 }
 
+bool Connection::Alive() {
+  // A terminated session sends its error and then closes; libpq may read
+  // the error in one call and see the end of the stream only in the next.
+  for (int round = 0; round < 4; ++round) {
+    if (is_broken()) return false;
+    struct pollfd fd = {PQsocket(conn_), POLLIN, 0};
+    if (fd.fd < 0) return false;
+    const int ready = poll(&fd, 1, 0);
+    if (ready <= 0) return ready == 0 || errno == EINTR;
+    if (PQconsumeInput(conn_) == 0) return false;
+  }
+  return !is_broken();
+}
+
 int Connection::backend_pid() const {
   return conn_ == nullptr ? 0 : PQbackendPID(conn_);
 }

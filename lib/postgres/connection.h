@@ -135,6 +135,12 @@ class Connection {
   // is_broken says the connection is unusable (lost or never made): drop it
   // and open a new one.
   bool is_broken() const;
+  // Alive reads whatever the server sent while this connection was idle
+  // (without waiting) and says whether it is still usable: a session the
+  // server terminated (pg_terminate_backend, a restart, an idle timeout)
+  // is found here rather than by the next statement failing. REQUIRES: no
+  // statement in progress.
+  bool Alive();
   // backend_pid is the server process serving this connection (for
   // pg_terminate_backend in tests and for logs).
   int backend_pid() const;

@@ -198,7 +198,7 @@ absl::Status FleetLease::Leave() {
   // Join failed before this process had a member id: no row to delete.
   if (member_id_.empty()) return absl::OkStatus();
   absl::Status deleted = absl::OkStatus();
-  if (heartbeat_connection_ == nullptr || heartbeat_connection_->is_broken()) {
+  if (heartbeat_connection_ == nullptr || !heartbeat_connection_->Alive()) {
     absl::StatusOr<std::unique_ptr<Connection>> connection = Connect();
     if (connection.ok()) {
       heartbeat_connection_ = std::move(*connection);
@@ -280,7 +280,7 @@ void FleetLease::OfferGrant(int64_t until_nanos, uint64_t required) {
 }
 
 absl::Status FleetLease::Heartbeat() {
-  if (heartbeat_connection_ == nullptr || heartbeat_connection_->is_broken()) {
+  if (heartbeat_connection_ == nullptr || !heartbeat_connection_->Alive()) {
     heartbeat_connection_.reset();
     heartbeat_pid_.store(0, std::memory_order_relaxed);
     absl::StatusOr<std::unique_ptr<Connection>> connection =
@@ -380,11 +380,11 @@ void FleetLease::HeartbeatLoop() {
 absl::StatusOr<std::unique_ptr<Connection>> FleetLease::TakeWaitConnection() {
   {
     absl::MutexLock lock(&mutex_);
-    if (!idle_wait_connections_.empty()) {
+    while (!idle_wait_connections_.empty()) {
       std::unique_ptr<Connection> connection =
           std::move(idle_wait_connections_.back());
       idle_wait_connections_.pop_back();
-      return connection;
+      if (connection->Alive()) return connection;
     }
   }
   absl::StatusOr<std::unique_ptr<Connection>> connection = Connect();

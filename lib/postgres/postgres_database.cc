@@ -63,9 +63,7 @@ PostgresDatabase::~PostgresDatabase() {
 
 absl::StatusOr<Connection*> PostgresDatabase::Usable(
     std::unique_ptr<Connection>& connection) const {
-  if (connection != nullptr && !connection->is_broken()) {
-    return connection.get();
-  }
+  if (connection != nullptr && connection->Alive()) return connection.get();
   connection.reset();
   absl::StatusOr<std::unique_ptr<Connection>> fresh =
       Connection::Open(conninfo_, options_.connect_timeout);
@@ -109,7 +107,7 @@ absl::StatusOr<std::optional<std::string>> PostgresDatabase::Get(
 absl::Status PostgresDatabase::Write(storage::Batch& batch, bool sync) {
   absl::MutexLock lock(&write_mu_);
   if (closed_) return absl::FailedPreconditionError("the database is closed");
-  if (write_locked_ && (writer_ == nullptr || writer_->is_broken())) {
+  if (write_locked_ && (writer_ == nullptr || !writer_->Alive())) {
     return absl::UnavailableError(
         "writing store: the connection holding the fleet write lock was lost");
   }

@@ -120,7 +120,7 @@ class PostgresDatabase final : public storage::Database {
         reader_(std::move(reader)) {}
 
   // Usable returns `connection`, reconnected first if it is missing or
-  // broken.
+  // no longer Alive (the server ended the idle session).
   absl::StatusOr<Connection*> Usable(std::unique_ptr<Connection>& connection)
       const;
 

@@ -16,7 +16,7 @@ namespace keygate::postgres {
 
 WriteListener::WriteListener(std::string_view conninfo,
                              absl::Duration poll_interval,
-                             std::function<void()> on_wake)
+                             std::function<bool()> on_wake)
     : conninfo_(conninfo),
       poll_interval_(std::max(poll_interval, absl::Milliseconds(1))),
       on_wake_(std::move(on_wake)) {
@@ -33,11 +33,24 @@ void WriteListener::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void WriteListener::Sleep(absl::Duration duration) const {
+  const absl::Time until = absl::Now() + duration;
+  while (!stopping_.load(std::memory_order_acquire)) {
+    const absl::Duration left = until - absl::Now();
+    if (left <= absl::ZeroDuration()) return;
+    absl::SleepFor(std::min(left, absl::Milliseconds(200)));
+  }
+}
+
 void WriteListener::Run() {
   std::unique_ptr<Connection> connection;
   bool connected_once = false;
   // Waits are cut into slices so that Stop is noticed promptly.
   const absl::Duration slice = std::min(poll_interval_, absl::Milliseconds(200));
+  const absl::Duration retry_max = std::min(poll_interval_, kRetryMax);
+  absl::Duration retry = std::min(kRetryFirst, retry_max);
+  // The last on_wake failed: run it again after `retry`, notified or not.
+  bool behind = false;
   while (!stopping_.load(std::memory_order_acquire)) {
     if (connection == nullptr || connection->is_broken()) {
       connection.reset();
@@ -50,18 +63,18 @@ void WriteListener::Run() {
         connected_once = true;
       }
       // Listening (or not): what was committed meanwhile is read now.
-      on_wake_();
-      if (connection == nullptr) {
-        const absl::Time until = absl::Now() + poll_interval_;
-        while (!stopping_.load(std::memory_order_acquire) &&
-               absl::Now() < until) {
-          absl::SleepFor(std::min(slice, until - absl::Now()));
-        }
+      behind = !on_wake_();
+      if (connection == nullptr || behind) {
+        Sleep(retry);
+        retry = std::min(retry * 2, retry_max);
+      } else {
+        retry = std::min(kRetryFirst, retry_max);
       }
       continue;
     }
-    // Wait for a notification or the poll interval, whichever is first.
-    const absl::Time until = absl::Now() + poll_interval_;
+    // Wait for a notification or the poll interval (the retry delay while
+    // behind), whichever is first.
+    const absl::Time until = absl::Now() + (behind ? retry : poll_interval_);
     bool woken = false;
     while (!woken && !stopping_.load(std::memory_order_acquire)) {
       const absl::Duration left = until - absl::Now();
@@ -72,7 +85,12 @@ void WriteListener::Run() {
       woken = !notes->empty();
     }
     if (stopping_.load(std::memory_order_acquire)) return;
-    on_wake_();
+    behind = !on_wake_();
+    if (behind) {
+      retry = std::min(retry * 2, retry_max);
+    } else {
+      retry = std::min(kRetryFirst, retry_max);
+    }
   }
 }
 

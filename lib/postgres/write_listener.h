@@ -6,9 +6,11 @@
 // every notification, and also whenever `poll_interval` passes without one:
 // a notification can be missed (a lost connection, a server restart), so
 // the poll bounds how late a missed one is noticed. A lost connection is
-// reopened (after waiting poll_interval); on_wake also runs after every
-// reconnect. It LISTENs before the first on_wake, so a commit after any
-// on_wake began is always followed by another on_wake.
+// reopened, retrying with a backoff from kRetryFirst to kRetryMax (never
+// longer than poll_interval); on_wake also runs after every reconnect, and
+// again after the same backoff while it reports failure (the database was
+// unreachable for it too). It LISTENs before the first on_wake, so a
+// commit after any on_wake began is always followed by another on_wake.
 #ifndef KEYGATE_LIB_POSTGRES_WRITE_LISTENER_H_
 #define KEYGATE_LIB_POSTGRES_WRITE_LISTENER_H_
 
@@ -26,11 +28,14 @@ namespace keygate::postgres {
 
 class WriteListener {
  public:
+  static constexpr absl::Duration kRetryFirst = absl::Milliseconds(50);
+  static constexpr absl::Duration kRetryMax = absl::Seconds(2);
+
   // Starts the listening thread. `on_wake` runs on it, never concurrently
   // with itself; `conninfo` is copied (and wiped by the destructor).
-  // `poll_interval` at least 1 ms.
+  // `poll_interval` at least 1 ms. `on_wake` returns whether it caught up.
   WriteListener(std::string_view conninfo, absl::Duration poll_interval,
-                std::function<void()> on_wake);
+                std::function<bool()> on_wake);
   ~WriteListener();
   WriteListener(const WriteListener&) = delete;
   WriteListener& operator=(const WriteListener&) = delete;
@@ -46,10 +51,12 @@ class WriteListener {
 
  private:
   void Run();
+  // Sleep waits `duration` in slices, returning early on Stop.
+  void Sleep(absl::Duration duration) const;
 
   std::string conninfo_;
   const absl::Duration poll_interval_;
-  const std::function<void()> on_wake_;
+  const std::function<bool()> on_wake_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> reconnects_{0};
   std::thread thread_;

@@ -92,7 +92,8 @@ void StoreImpl::StartCatchUpThread() {
             ? options_.follower_catch_up_interval
             : absl::Seconds(1);
     fleet_listener_ = std::make_unique<postgres::WriteListener>(
-        options_.postgres_connection, poll, [this] { (void)CatchUp(); });
+        options_.postgres_connection, poll,
+        [this] { return CatchUp().ok(); });
     return;
   }
   if (options_.follower_catch_up_interval <= absl::ZeroDuration()) return;
