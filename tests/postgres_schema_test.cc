@@ -43,7 +43,8 @@ class PostgresSchemaTest : public ::testing::Test {
   std::string conninfo_;
 };
 
-const char* const kTables[] = {"keygate_schema", "keygate_kv"};
+const char* const kTables[] = {"keygate_schema", "keygate_kv",
+                               "keygate_fleet_members"};
 // Version 1's tables, which version 2 drops (never written by any keygate).
 const char* const kDroppedTables[] = {
     "keygate_meta",      "keygate_accounts", "keygate_tokens",

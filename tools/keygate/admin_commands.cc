@@ -42,11 +42,13 @@ int RunInit(const CommandContext& context) {
   if (exit_code != kExitOk) return exit_code;
 
   if (globals.json) {
-    std::cout << DumpJson(json{{"dataDir", StoreLabel(globals)},
-                               {"pepperFile", globals.pepper_file},
-                               {"pepperCreated", created},
-                               {"activePepperId", active_pepper_id}})
-              << std::endl;
+    json out{{"backend", globals.postgres.empty() ? "rocksdb" : "postgres"},
+             {"pepperFile", globals.pepper_file},
+             {"pepperCreated", created},
+             {"activePepperId", active_pepper_id}};
+    // The connection string may carry a password: never printed.
+    if (globals.postgres.empty()) out["dataDir"] = globals.data_dir;
+    std::cout << DumpJson(out) << std::endl;
     return kExitOk;
   }
   if (created) {
@@ -57,7 +59,11 @@ int RunInit(const CommandContext& context) {
     std::cout << "Pepper file " << Printable(globals.pepper_file)
               << " already exists; reusing it.\n";
   }
-  std::cout << "Store ready at " << Printable(StoreLabel(globals)) << '\n';
+  if (globals.postgres.empty()) {
+    std::cout << "Store ready at " << Printable(globals.data_dir) << '\n';
+  } else {
+    std::cout << "Store ready in PostgreSQL (schema created or current)\n";
+  }
   return kExitOk;
 }
 
