@@ -26,33 +26,23 @@ if [[ "${KEYGATE_SKIP_BUILD:-0}" != 1 ]]; then
   bash "$repo/scripts/build.sh"
 fi
 [[ -x "$keygate" ]] || fail "no binary at $keygate"
-pg_bin="${KEYGATE_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}"
-[[ -x "$pg_bin/initdb" ]] || fail "no PostgreSQL binaries (bash scripts/install-deps.sh installs them)"
+source "$repo/scripts/throwaway-postgres.sh"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/keygate-fleet.XXXXXX")"
 chmod 0755 "$work"
 pids=()
-as_pg=()
-if [[ "$(id -u)" == 0 ]]; then as_pg=(runuser -u postgres --); fi
 cleanup() {
   for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  if [[ -f "$work/pg/postmaster.pid" ]]; then
-    "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
-  fi
+  throwaway_postgres_stop
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 # ---- PostgreSQL ----------------------------------------------------------------
-pg_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-step "PostgreSQL on 127.0.0.1:$pg_port (cluster in $work/pg, trust on loopback only)"
-mkdir -p "$work/pg" "$work/sock"
-[[ "$(id -u)" == 0 ]] && chown postgres "$work/pg" "$work/sock"
-"${as_pg[@]}" "$pg_bin/initdb" -D "$work/pg" --auth=trust -U keygate >/dev/null
-"${as_pg[@]}" "$pg_bin/pg_ctl" -D "$work/pg" -l "$work/pg/log" -w start \
-  -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $work/sock" >/dev/null
-"${as_pg[@]}" "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U keygate keygate
-conninfo="host=127.0.0.1 port=$pg_port user=keygate dbname=keygate"
+step "PostgreSQL on loopback (a throwaway cluster in $work/pg, trust on loopback only)"
+throwaway_postgres_start "$work" || fail "PostgreSQL did not start"
+conninfo="$THROWAWAY_PG_CONNINFO"
+echo "$conninfo"
 
 # ---- keys shared by the fleet ------------------------------------------------
 pepper="$work/keygate.pepper"

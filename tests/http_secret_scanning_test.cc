@@ -21,11 +21,13 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "keygate/errors.h"
 #include "keygate/http/caller.h"
 #include "keygate/http/jwt.h"
 #include "keygate/http/management_api.h"
 #include "keygate/http/scanner_signature.h"
 #include "keygate/http/secret_scanning.h"
+#include "lib/errors/payloads.h"
 #include "nlohmann/json.hpp"
 #include "tests/serve_test_util.h"
 #include "tests/store_test_util.h"
@@ -202,8 +204,11 @@ class CountingStore : public Store {
   absl::StatusOr<Principal> Verify(std::string_view token,
                                    std::string_view scope) const override {
     ++verify_calls_;
+    if (!verify_failure_.ok()) return verify_failure_;
     return inner_->Verify(token, scope);
   }
+  // FailVerifyWith makes every Verify answer `status` (OK: forward again).
+  void FailVerifyWith(absl::Status status) { verify_failure_ = std::move(status); }
   absl::StatusOr<PurgeResult> PurgeRetired() override {
     return inner_->PurgeRetired();
   }
@@ -268,6 +273,7 @@ class CountingStore : public Store {
   Store* inner_;
   mutable std::atomic<int> verify_calls_{0};
   std::atomic<int> revoke_calls_{0};
+  absl::Status verify_failure_;
 };
 
 // ----- the fixture -----------------------------------------------------------
@@ -616,6 +622,27 @@ TEST_F(SecretScanningTest, UnknownRevokedExpiredAndDisabledAreFalsePositives) {
   EXPECT_EQ(counting_->verify_calls(), 4);
   EXPECT_EQ(counting_->revoke_calls(), 0);
   EXPECT_EQ(RevokedBy("revoked"), std::string(kActor)) << "revoker kept";
+}
+
+TEST_F(SecretScanningTest, AProcessOutOfItsFleetLeaseAnswersRetryNotAVerdict) {
+  const std::string leaked = Live("leaked");
+  // This process's lease lapsed (cut off from its fleet's database): its
+  // 401 says nothing about the token, so no label may be given.
+  counting_->FailVerifyWith(
+      internal::VerifyError(VerifyFailure::kFleetLeaseLapsed));
+  Response r = PostSigned(Report({leaked}));
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.body.find("false_positive"), std::string::npos) << r.body;
+  EXPECT_EQ(counting_->revoke_calls(), 0);
+  // A status with no verdict at all is no verdict either.
+  counting_->FailVerifyWith(internal::VerifyError(VerifyFailure::kNone));
+  EXPECT_EQ(PostSigned(Report({leaked})).status, 503);
+  // Back in its lease, the report revokes as usual.
+  counting_->FailVerifyWith(absl::OkStatus());
+  Response again = PostSigned(Report({leaked}));
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(Body(again)[0]["label"], "true_positive") << again.body;
+  EXPECT_FALSE(Verifies(leaked));
 }
 
 // ----- hostile reports

@@ -103,6 +103,26 @@ Problem ReportProblem(std::vector<FieldError> errors) {
   return problem;
 }
 
+// IsVerdictOnTheToken says whether a failed Verify says something about the
+// token itself (malformed, unknown, revoked, expired, its account
+// disabled), as opposed to about this process (out of its fleet lease, or
+// no reason given).
+bool IsVerdictOnTheToken(const absl::Status& status) {
+  switch (VerifyFailureOf(status)) {
+    case VerifyFailure::kMalformed:
+    case VerifyFailure::kUnknown:
+    case VerifyFailure::kRevoked:
+    case VerifyFailure::kExpired:
+    case VerifyFailure::kAccountDisabled:
+      return true;
+    case VerifyFailure::kNone:
+    case VerifyFailure::kInsufficientScope:
+    case VerifyFailure::kFleetLeaseLapsed:
+      return false;
+  }
+  return false;
+}
+
 std::string HexSha256(std::string_view value) {
   unsigned char digest[crypto_hash_sha256_BYTES];
   crypto_hash_sha256(digest,
@@ -259,14 +279,19 @@ Response SecretScanningReceiver::Handle(const Request& request,
           }
           return render(ProblemFromStatus(status));
         }
-      } else if (!absl::IsUnauthenticated(principal.status())) {
-        // Not a verdict on the token (a closed store, a follower's lost
-        // lease): answer the error so the scanner retries.
+      } else if (!IsVerdictOnTheToken(principal.status())) {
+        // Not a verdict on the token (a closed store, a fleet member out of
+        // its lease): answer an error so the scanner retries.
         if (log_fields != nullptr) {
           absl::StrAppend(log_fields, " scanner_revoked=", revoked, " error=\"",
                           SafeValue(principal.status().ToString()), "\"");
         }
-        return render(ProblemFromStatus(principal.status()));
+        return render(ProblemFromStatus(
+            absl::IsUnauthenticated(principal.status())
+                ? absl::UnavailableError(
+                      "this process cannot tell whether the token is live "
+                      "(it has not caught up with its fleet); retry")
+                : principal.status()));
       }
       // Unknown, revoked, expired, or of a disabled account: nothing live
       // to revoke (docs/secret-scanning.md).
