@@ -207,9 +207,29 @@ TEST_F(PostgresFleetLeaseTest, CaughtUpMemberHoldsLeaseAndLeaveDeletesItsRow) {
   EXPECT_FALSE(member->LeaseHeld());
   EXPECT_EQ(RowApplied(*member), -1);
   EXPECT_TRUE(member->Leave().ok());  // idempotent
+  // Alone in the fleet, and gone from it: nobody to wait for.
   absl::StatusOr<FleetWaitResult> wait = member->WaitForFleet(1);
-  ASSERT_FALSE(wait.ok());
-  EXPECT_EQ(wait.status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(wait.ok()) << wait.status();
+  EXPECT_TRUE(wait->waited_on.empty());
+}
+
+// A revoke that committed just before its store closed (Leave ran between
+// its commit and its wait) still waits for the rest of the fleet: having
+// left, this process verifies nothing, but the others still might.
+TEST_F(PostgresFleetLeaseTest, AWaitAfterLeavingStillWaitsForTheOthers) {
+  std::unique_ptr<FleetLease> leaving = Join(0, RealTimeOptions());
+  std::unique_ptr<FleetLease> lagging = Join(0, RealTimeOptions());
+  ASSERT_NE(leaving, nullptr);
+  ASSERT_NE(lagging, nullptr);
+  const uint64_t position = Commit();
+  leaving->ReportApplied(position);
+  ASSERT_TRUE(leaving->Leave().ok());
+  absl::StatusOr<FleetWaitResult> wait = leaving->WaitForFleet(position);
+  ASSERT_TRUE(wait.ok()) << wait.status();
+  EXPECT_THAT(wait->waited_on, ElementsAre(lagging->member_id()));
+  // `lagging` never applies `position`: only its lease ends the wait.
+  EXPECT_TRUE(wait->ended_by_lease_bound);
+  EXPECT_GE(wait->waited, absl::Milliseconds(300));
 }
 
 // A member that leaves deletes its row: a wait blocked on it ends at once,

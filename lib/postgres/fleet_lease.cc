@@ -406,13 +406,6 @@ void FleetLease::ReturnWaitConnection(std::unique_ptr<Connection> connection) {
 }
 
 absl::StatusOr<FleetWaitResult> FleetLease::WaitForFleet(uint64_t position) {
-  {
-    absl::MutexLock lock(&mutex_);
-    if (left_) {
-      return absl::FailedPreconditionError(
-          "fleet lease: WaitForFleet after Leave");
-    }
-  }
   FleetWaitResult result;
   const int64_t start = NowNanos();
   if (position == 0) return result;

@@ -198,7 +198,8 @@ class FleetLease {
   // ReportApplied), or `lease` has passed since the call. Call it after the
   // change committed. Always OK once it returns (the position being
   // committed is the caller's contract; a database that cannot be reached
-  // only makes the wait last `lease`); FailedPrecondition after Leave.
+  // only makes the wait last `lease`). After Leave it still waits for the
+  // other members (a revoke that committed just before its store closed).
   absl::StatusOr<FleetWaitResult> WaitForFleet(uint64_t position)
       ABSL_LOCKS_EXCLUDED(mutex_);
 

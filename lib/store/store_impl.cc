@@ -60,8 +60,8 @@ StoreImpl::WriteGuard::~WriteGuard() {
   store_->db_mu_.ReaderUnlock();
   store_->write_mu_.Unlock();
   if (await_position_ != 0 && store_->lease_ != nullptr) {
-    // Always OK once committed (FailedPrecondition only after Close, which
-    // left the fleet): the guarantee holds when it returns either way.
+    // Always OK once committed, even after a concurrent Close left the
+    // fleet: the guarantee holds when it returns.
     (void)store_->lease_->WaitForFleet(await_position_);
   }
 }
