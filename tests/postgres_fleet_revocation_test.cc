@@ -25,6 +25,8 @@
 #include "gtest/gtest.h"
 #include "keygate/keygate.h"
 #include "lib/postgres/connection.h"
+#include "lib/storage/database.h"
+#include "lib/storage/keys.h"
 #include "tests/store_test_util.h"
 #include "tests/support/postgres_server.h"
 
@@ -251,6 +253,48 @@ TEST_F(FleetRevocationTest, AProcessCutOffFromTheDatabaseFailsClosedThenRecovers
   EXPECT_TRUE(VerifiesWithin(*b, second.value, absl::Seconds(20)));
   EXPECT_EQ(VerifyFailureOf(b->Verify(created.value.view()).status()),
             VerifyFailure::kRevoked);
+  KG_EXPECT_OK(b->Close());
+  KG_EXPECT_OK(a->Close());
+}
+
+// A process reads the rows a change record names live, after scanning the
+// records: a row may be gone by then (a later record, not yet scanned,
+// deleted it). Here the revoked token's row is deleted outright before the
+// cut-off process catches up: it must not report the revocation applied
+// while its index still holds the token as active.
+TEST_F(FleetRevocationTest, ARevokedTokenWhoseRowIsGoneIsNotLeftActive) {
+  constexpr absl::Duration kLease = absl::Milliseconds(600);
+  std::unique_ptr<postgres::Connection> admin = Admin();
+  ASSERT_NE(admin, nullptr);
+  KG_ASSERT_OK(admin->ExecScript(
+      "DROP ROLE IF EXISTS fleet_member_c; "
+      "CREATE ROLE fleet_member_c LOGIN SUPERUSER"));
+  std::unique_ptr<Store> a = OpenStore(kLease);
+  std::unique_ptr<Store> b = OpenStore(kLease, "fleet_member_c");
+  ASSERT_TRUE(a && b);
+  KG_ASSERT_OK(CreateAccount(*a));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken doomed, Create(*a, "doomed"));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken other, Create(*a, "other"));
+  ASSERT_TRUE(VerifiesWithin(*b, doomed.value, absl::Seconds(10)));
+  ASSERT_TRUE(VerifiesWithin(*b, other.value, absl::Seconds(10)));
+
+  KG_ASSERT_OK(admin->ExecScript("ALTER ROLE fleet_member_c NOLOGIN"));
+  KG_ASSERT_OK(admin->Exec(
+      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+      "WHERE usename = 'fleet_member_c'"));
+  KG_ASSERT_OK(a->RevokeToken(kOrg, kAccount, "doomed", kActor));
+  KG_ASSERT_OK(admin->Exec(
+      "DELETE FROM keygate_kv WHERE family = $1::smallint AND key = $2",
+      {postgres::Param::Text(std::to_string(
+           static_cast<int>(storage::Family::kTokens))),
+       postgres::Param::Bytes(storage::TokenKey(kOrg, kAccount, "doomed"))}));
+  KG_ASSERT_OK(admin->ExecScript("ALTER ROLE fleet_member_c LOGIN"));
+
+  // Caught up again (its lease held: `other` verifies), B must not accept
+  // the revoked token.
+  ASSERT_TRUE(VerifiesWithin(*b, other.value, absl::Seconds(20)));
+  const absl::Status doomed_status = b->Verify(doomed.value.view()).status();
+  EXPECT_FALSE(doomed_status.ok());
   KG_EXPECT_OK(b->Close());
   KG_EXPECT_OK(a->Close());
 }

@@ -108,6 +108,28 @@ void StoreImpl::FollowAccount(const ServiceAccount& account) {
 }
 
 absl::Status StoreImpl::ApplyChanges() {
+  bool rows_missing = false;
+  for (int pass = 0; pass < kMaxApplyPasses; ++pass) {
+    const uint64_t before = applied_position_;
+    const bool missing_before = rows_missing;
+    rows_missing = false;
+    if (absl::Status s = ApplyChangesOnce(&rows_missing); !s.ok()) return s;
+    // A row was gone but no later record says why (deleted outside the
+    // change log): only a full scan tells what is stored.
+    if (missing_before && applied_position_ == before) break;
+    if (!rows_missing) {
+      SetChangePosition(applied_position_);
+      return absl::OkStatus();
+    }
+  }
+  // Writes keep deleting what the records name faster than they are read,
+  // or rows went missing without a record.
+  if (absl::Status s = Rebuild(); !s.ok()) return s;
+  SetChangePosition(applied_position_);
+  return absl::OkStatus();
+}
+
+absl::Status StoreImpl::ApplyChangesOnce(bool* rows_missing) {
   if (needs_rebuild_) return Rebuild();
 
   // What the new records name, deduplicated.
@@ -126,6 +148,7 @@ absl::Status StoreImpl::ApplyChanges() {
   absl::flat_hash_set<std::string> active_keys;
   std::vector<std::pair<std::string, std::string>> active_accounts;
   bool reindex_everything = false;
+  bool purged = false;
   std::vector<std::pair<uint64_t, absl::Time>> applied;
   uint64_t last = applied_position_;
   bool gap = false;
@@ -177,6 +200,7 @@ absl::Status StoreImpl::ApplyChanges() {
             }
             break;
           case storage::ChangeKind::kTokensPurged:
+            purged = true;
             break;
         }
         deleted.insert(deleted.end(), change.deleted_digests.begin(),
@@ -201,11 +225,14 @@ absl::Status StoreImpl::ApplyChanges() {
     absl::StatusOr<std::optional<ServiceAccount>> account =
         tables_->ReadAccount(name.organization, name.slug);
     if (!account.ok()) return account.status();
-    if (name.recreated) {
+    // Gone with no deletion among these records: deleted by a record
+    // after `last` (PostgreSQL reads live).
+    if (!account->has_value() && !name.recreated) *rows_missing = true;
+    if (name.recreated || !account->has_value()) {
       ForgetAccount(name.organization, name.slug);
       followed_accounts_.erase(key);
       if (account->has_value()) NewAccount(**account);
-    } else if (account->has_value()) {
+    } else {
       PublishAccount(**account);
     }
     if (account->has_value()) FollowAccount(**account);
@@ -215,7 +242,17 @@ absl::Status StoreImpl::ApplyChanges() {
         tables_->ReadToken(token_accounts[i].first, token_accounts[i].second,
                            token_slugs[i]);
     if (!token.ok()) return token.status();
-    if (!token->has_value()) continue;  // deleted since: named in `deleted`
+    if (!token->has_value()) {
+      // Deleted since: by a purge or its account's deletion among these
+      // records (then named in `deleted`), or else (PostgreSQL reads live)
+      // by a record after `last`, which the next pass applies.
+      const auto account = accounts.find(storage::AccountKey(
+          token_accounts[i].first, token_accounts[i].second));
+      const bool explained =
+          purged || (account != accounts.end() && account->second.recreated);
+      if (!explained) *rows_missing = true;
+      continue;
+    }
     if (absl::Status s = PublishToken(**token); !s.ok()) return s;
     // A rotated-out token's record names its successor, written in the
     // same batch (kTokenRotated names only the old token).
@@ -247,7 +284,6 @@ absl::Status StoreImpl::ApplyChanges() {
     }
   }
   applied_position_ = last;
-  SetChangePosition(last);
   needs_rebuild_ = false;
   return absl::OkStatus();
 }
@@ -322,7 +358,6 @@ absl::Status StoreImpl::Rebuild() {
     if (status = change_log_.Load(*tables_); !status.ok()) return status;
   }
   applied_position_ = last;
-  SetChangePosition(last);
   needs_rebuild_ = false;
   return absl::OkStatus();
 }

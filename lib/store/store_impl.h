@@ -334,9 +334,21 @@ class StoreImpl final : public Store {
   // ApplyChanges applies the change records after applied_position_ to the
   // in-memory state, as the tables read now (a follower's fixed view between
   // two catch-ups); rebuilds from a full scan if records it needs were
-  // trimmed, or after an apply that failed midway.
+  // trimmed, or after an apply that failed midway. On PostgreSQL the
+  // tables are read live, not in the view the records were scanned in: a
+  // row a record names may be gone already (a later record, committed
+  // since the scan, deleted it). The position is then reported only once
+  // a further pass applied those later records too (at most
+  // kMaxApplyPasses, then a rebuild; a rebuild at once if the next pass
+  // finds no later record).
   absl::Status ApplyChanges() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_)
       ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
+  // ApplyChangesOnce is one pass of ApplyChanges; *rows_missing says a row
+  // a record named was gone. It does not report the position.
+  absl::Status ApplyChangesOnce(bool* rows_missing)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_)
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
+  static constexpr int kMaxApplyPasses = 8;
   // Rebuild makes the in-memory state equal to a full scan of the tables.
   absl::Status Rebuild() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_)
       ABSL_SHARED_LOCKS_REQUIRED(db_mu_);
