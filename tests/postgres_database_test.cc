@@ -219,6 +219,36 @@ TEST_F(PostgresDatabaseTest, IdleSessionsTheServerEndedAreReopenedNotFailed) {
   EXPECT_EQ(*db_->Get(Family::kMeta, "k"), "w");
 }
 
+// A process that stalls while it holds the fleet write lock (SIGSTOP, a
+// paused VM, a partitioned host) must not stop every other process's
+// writes, revocations included: the server ends its idle session, which
+// releases the lock, and the stalled process's own next write fails.
+TEST_F(PostgresDatabaseTest, AStalledLockHolderLosesTheLockAndOthersWrite) {
+  PostgresDatabaseOptions options;
+  options.write_lock_timeout = absl::Seconds(10);
+  options.stalled_lock_holder_timeout = absl::Seconds(1);
+  absl::StatusOr<std::unique_ptr<PostgresDatabase>> stalled =
+      PostgresDatabase::Open(conninfo_, options);
+  absl::StatusOr<std::unique_ptr<PostgresDatabase>> other =
+      PostgresDatabase::Open(conninfo_, options);
+  ASSERT_TRUE(stalled.ok() && other.ok());
+  ASSERT_TRUE((*stalled)->LockWrites().ok());
+  // Taken within the lock timeout: the stalled session ended after 1 s.
+  absl::Status locked = (*other)->LockWrites();
+  ASSERT_TRUE(locked.ok()) << locked;
+  Batch batch;
+  batch.Put(Family::kMeta, "revoked", "yes");
+  EXPECT_TRUE((*other)->Write(batch, true).ok());
+  (*other)->UnlockWrites();
+  // The stalled one wakes up: its write fails, it never writes unlocked.
+  Batch late;
+  late.Put(Family::kMeta, "revoked", "no");
+  EXPECT_EQ((*stalled)->Write(late, true).code(),
+            absl::StatusCode::kUnavailable);
+  (*stalled)->UnlockWrites();
+  EXPECT_EQ(*(*other)->Get(Family::kMeta, "revoked"), "yes");
+}
+
 TEST(PostgresDatabaseOpenTest, TheStatusNeverCarriesThePassword) {
   absl::StatusOr<std::unique_ptr<PostgresDatabase>> db =
       PostgresDatabase::Open(

@@ -151,10 +151,18 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(
       std::max<int64_t>(2, absl::ToInt64Seconds(absl::Ceil(
                                connect_timeout, absl::Seconds(1))));
   const std::string timeout_text = std::to_string(seconds);
-  // expand_dbname: `dbname` carries the whole string, whose own
-  // connect_timeout (if any) overrides the default given before it.
-  const char* keywords[] = {"connect_timeout", "dbname", nullptr};
-  const char* values[] = {timeout_text.c_str(), info.c_str(), nullptr};
+  // expand_dbname: `dbname` carries the whole string, whose own settings
+  // (if any) override the defaults given before it. The defaults bound how
+  // long a silent network (a dropped route, a dead server host) can hold a
+  // statement: TCP keepalives probe an idle connection after 10 s, and
+  // unacknowledged data fails the connection after 30 s
+  // (tcp_user_timeout), instead of the kernel's many minutes.
+  const char* keywords[] = {"connect_timeout",     "keepalives",
+                            "keepalives_idle",     "keepalives_interval",
+                            "keepalives_count",    "tcp_user_timeout",
+                            "dbname",              nullptr};
+  const char* values[] = {timeout_text.c_str(), "1", "10", "5", "3", "30000",
+                          info.c_str(), nullptr};
   PGconn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
   Wipe(info);
   if (conn == nullptr) {

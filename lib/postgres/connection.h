@@ -101,7 +101,10 @@ class Connection {
   // Open connects with a libpq connection string ("host=... port=...
   // dbname=..." or a postgresql:// URI), waiting at most `connect_timeout`
   // (rounded up to whole seconds, at least 2: libpq's connect_timeout unit;
-  // a timeout set in the string wins). InvalidArgument for a malformed
+  // a timeout set in the string wins), with TCP keepalives after 10 s idle
+  // and a 30 s tcp_user_timeout unless the string sets them (a silent
+  // network fails a statement in about half a minute, not the kernel's
+  // quarter of an hour). InvalidArgument for a malformed
   // string (a fixed message), Unavailable if the server cannot be reached,
   // PermissionDenied for refused credentials. The password never appears in
   // the status.

@@ -111,9 +111,7 @@ absl::Status PostgresDatabase::Write(storage::Batch& batch, bool sync) {
     return absl::UnavailableError(
         "writing store: the connection holding the fleet write lock was lost");
   }
-  absl::StatusOr<Connection*> connection = Usable(writer_);
-  if (!connection.ok()) return Context(connection.status(), "writing store");
-  absl::StatusOr<Transaction> transaction = Transaction::Begin(**connection);
+  absl::StatusOr<Transaction> transaction = BeginWrite();
   if (!transaction.ok()) return Context(transaction.status(), "writing store");
   if (!sync) {
     if (absl::StatusOr<Result> set =
@@ -144,6 +142,20 @@ absl::Status PostgresDatabase::Write(storage::Batch& batch, bool sync) {
     return Context(notified.status(), "writing store");
   }
   return Context(transaction->Commit(), "writing store");
+}
+
+absl::StatusOr<Transaction> PostgresDatabase::BeginWrite() {
+  absl::StatusOr<Connection*> connection = Usable(writer_);
+  if (!connection.ok()) return connection.status();
+  absl::StatusOr<Transaction> transaction = Transaction::Begin(**connection);
+  // Not holding the lock, a session the server ended just now (idle) is
+  // replaced once: a failed BEGIN wrote nothing.
+  if (transaction.ok() || write_locked_ || !(*connection)->is_broken()) {
+    return transaction;
+  }
+  connection = Usable(writer_);
+  if (!connection.ok()) return connection.status();
+  return Transaction::Begin(**connection);
 }
 
 uint64_t PostgresDatabase::EstimateKeyCount(storage::Family family) const {
@@ -206,19 +218,28 @@ absl::Status PostgresDatabase::Scan(
 absl::Status PostgresDatabase::LockWrites() {
   absl::MutexLock lock(&write_mu_);
   if (closed_) return absl::FailedPreconditionError("the database is closed");
-  absl::StatusOr<Connection*> connection = Usable(writer_);
-  if (!connection.ok()) {
-    return Context(connection.status(), "taking the fleet write lock");
-  }
-  const std::string timeout = absl::StrCat(
-      std::max<int64_t>(1, absl::ToInt64Milliseconds(
-                               options_.write_lock_timeout)),
-      "ms");
-  if (absl::StatusOr<Result> set = (*connection)->Exec(
-          "SELECT set_config('lock_timeout', $1, false)",
-          {Param::Text(timeout)});
-      !set.ok()) {
-    return Context(set.status(), "taking the fleet write lock");
+  auto millis = [](absl::Duration d) {
+    return absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(d)),
+                        "ms");
+  };
+  const std::string timeout = millis(options_.write_lock_timeout);
+  const std::string idle = millis(options_.stalled_lock_holder_timeout);
+  absl::StatusOr<Connection*> connection;
+  // Twice at most: the server may end the idle session (idle_session_timeout)
+  // between Usable's check and this first statement; nothing is held yet.
+  for (int attempt = 0;; ++attempt) {
+    connection = Usable(writer_);
+    if (!connection.ok()) {
+      return Context(connection.status(), "taking the fleet write lock");
+    }
+    absl::StatusOr<Result> set = (*connection)->Exec(
+        "SELECT set_config('lock_timeout', $1, false), "
+        "set_config('idle_session_timeout', $2, false)",
+        {Param::Text(timeout), Param::Text(idle)});
+    if (set.ok()) break;
+    if (attempt > 0 || !(*connection)->is_broken()) {
+      return Context(set.status(), "taking the fleet write lock");
+    }
   }
   const std::string key = std::to_string(kFleetWriteLockKey);
   absl::StatusOr<Result> locked = (*connection)->Exec(

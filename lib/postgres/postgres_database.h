@@ -14,7 +14,11 @@
 //
 // Fleet writes: several processes may open one database. The fleet write
 // lock (LockWrites / UnlockWrites) is a PostgreSQL session advisory lock
-// (kFleetWriteLockKey) held on the write connection; the store takes it
+// (kFleetWriteLockKey) held on the write connection, whose session the
+// server ends when it idles longer than stalled_lock_holder_timeout (so a
+// stalled holder releases it). It needs a direct connection or session
+// pooling: a transaction-pooling proxy (PgBouncer's pool_mode=transaction)
+// would run the lock and the write in different sessions. The store takes it
 // around every write so that its in-memory checks see every other process's
 // committed writes first (lib/store/fleet.cc). Every committed Write
 // NOTIFYs kWriteChannel so peers wake up at once.
@@ -57,6 +61,15 @@ struct PostgresDatabaseOptions {
   // with Unavailable (a peer stuck holding it).
   // Default: 10 s.
   absl::Duration write_lock_timeout = absl::Seconds(10);
+  // How long the write connection may sit idle (no statement running)
+  // before the server ends its session (PostgreSQL's idle_session_timeout,
+  // set on that session only; PostgreSQL 14 or newer). A process that
+  // stalls while it holds the fleet write lock (stopped, paused, cut off)
+  // thus releases it after this long instead of blocking every other
+  // process's writes; a healthy one holds it for one write's statements.
+  // An idle write connection ended this way is reopened on the next write.
+  // Default: 30 s.
+  absl::Duration stalled_lock_holder_timeout = absl::Seconds(30);
 };
 
 // PostgresDatabase is a storage::Database in PostgreSQL. Thread-safe (see
@@ -123,6 +136,10 @@ class PostgresDatabase final : public storage::Database {
   // no longer Alive (the server ended the idle session).
   absl::StatusOr<Connection*> Usable(std::unique_ptr<Connection>& connection)
       const;
+
+  // BeginWrite opens a transaction on the write connection (see Write).
+  absl::StatusOr<Transaction> BeginWrite()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   // The connection string, for reconnecting; wiped on destruction.
   std::string conninfo_;
