@@ -367,6 +367,27 @@ void Tables::DeleteWebhookEndpoint(Batch& batch, std::string_view organization,
   batch.Delete(Family::kMeta, WebhookKey(organization, id));
 }
 
+namespace {
+
+// DecodeWebhookRow decodes one row of the webhook endpoint range: its key
+// names the organization and id, its value the rest.
+absl::StatusOr<StoredWebhookEndpoint> DecodeWebhookRow(std::string_view key,
+                                                       std::string_view value) {
+  std::string_view org, id;
+  if (!DecodeWebhookKey(key, &org, &id)) {
+    return absl::DataLossError("corrupt webhook key");
+  }
+  StoredWebhookEndpoint stored;
+  if (absl::Status s = DecodeWebhookEndpoint(value, &stored); !s.ok()) {
+    return s;
+  }
+  stored.endpoint.organization = std::string(org);
+  stored.endpoint.id = std::string(id);
+  return stored;
+}
+
+}  // namespace
+
 absl::Status Tables::ScanWebhookEndpoints(
     std::string_view organization,
     absl::FunctionRef<absl::StatusOr<ScanControl>(
@@ -375,18 +396,10 @@ absl::Status Tables::ScanWebhookEndpoints(
   return Scan(Family::kMeta, WebhookPrefix(organization), "",
               [&](std::string_view key,
                   std::string_view value) -> absl::StatusOr<ScanControl> {
-                std::string_view org, id;
-                if (!DecodeWebhookKey(key, &org, &id)) {
-                  return absl::DataLossError("corrupt webhook key");
-                }
-                StoredWebhookEndpoint stored;
-                if (absl::Status s = DecodeWebhookEndpoint(value, &stored);
-                    !s.ok()) {
-                  return s;
-                }
-                stored.endpoint.organization = std::string(org);
-                stored.endpoint.id = std::string(id);
-                return visit(stored);
+                absl::StatusOr<StoredWebhookEndpoint> stored =
+                    DecodeWebhookRow(key, value);
+                if (!stored.ok()) return stored.status();
+                return visit(*stored);
               });
 }
 
@@ -397,18 +410,10 @@ absl::Status Tables::ScanAllWebhookEndpoints(
   return Scan(Family::kMeta, kWebhookPrefix, "",
               [&](std::string_view key,
                   std::string_view value) -> absl::StatusOr<ScanControl> {
-                std::string_view org, id;
-                if (!DecodeWebhookKey(key, &org, &id)) {
-                  return absl::DataLossError("corrupt webhook key");
-                }
-                StoredWebhookEndpoint stored;
-                if (absl::Status s = DecodeWebhookEndpoint(value, &stored);
-                    !s.ok()) {
-                  return s;
-                }
-                stored.endpoint.organization = std::string(org);
-                stored.endpoint.id = std::string(id);
-                return visit(stored);
+                absl::StatusOr<StoredWebhookEndpoint> stored =
+                    DecodeWebhookRow(key, value);
+                if (!stored.ok()) return stored.status();
+                return visit(*stored);
               });
 }
 

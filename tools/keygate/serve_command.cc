@@ -413,7 +413,12 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
           Log(absl::StrCat("webhook delivery: ", started.status().message()));
         } else {
           deliverer = *std::move(started);
-          Log("webhook delivery on");
+          // Each process of a fleet would deliver every event again (and
+          // count every failure again): one process should deliver.
+          Log(globals.postgres.empty()
+                  ? "webhook delivery on"
+                  : "webhook delivery on (a fleet: run it on one process "
+                    "only, --no-webhook-delivery on the others)");
         }
       }
       PeriodicTask purger(purge_interval, [served] { PurgeRetired(served); });
