@@ -25,11 +25,12 @@ throwaway_postgres_start() {
     return 1
   fi
   mkdir -p "$dir/pg" "$dir/sock"
+  : >"$dir/pg.log"
   chmod 0755 "$dir"
   _throwaway_pg_as=()
   if [[ "$(id -u)" == 0 ]]; then
     _throwaway_pg_as=(runuser -u postgres --)
-    chown postgres "$dir/pg" "$dir/sock"
+    chown postgres "$dir/pg" "$dir/sock" "$dir/pg.log"
   fi
   port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
   "${_throwaway_pg_as[@]}" "$_throwaway_pg_bin/initdb" -D "$dir/pg" --auth=trust \
