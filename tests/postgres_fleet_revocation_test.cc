@@ -299,6 +299,44 @@ TEST_F(FleetRevocationTest, ARevokedTokenWhoseRowIsGoneIsNotLeftActive) {
   KG_EXPECT_OK(a->Close());
 }
 
+// A second revoke of a token whose first revoke is still waiting for the
+// fleet (another client, or a retry after a lost answer) answers 404, "no
+// such live token": that answer must not come before the fleet stopped
+// accepting the token either.
+TEST_F(FleetRevocationTest, ARevokeOfARevokedTokenWaitsForTheFleetToo) {
+  constexpr absl::Duration kLease = absl::Seconds(3);
+  std::unique_ptr<postgres::Connection> admin = Admin();
+  ASSERT_NE(admin, nullptr);
+  KG_ASSERT_OK(admin->ExecScript(
+      "DROP ROLE IF EXISTS fleet_member_d; "
+      "CREATE ROLE fleet_member_d LOGIN SUPERUSER"));
+  std::unique_ptr<Store> a = OpenStore(kLease);
+  std::unique_ptr<Store> b = OpenStore(kLease, "fleet_member_d");
+  ASSERT_TRUE(a && b);
+  KG_ASSERT_OK(CreateAccount(*a));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken created, Create(*a, "deploy"));
+  ASSERT_TRUE(VerifiesWithin(*b, created.value, absl::Seconds(10)));
+
+  // B is cut off: it keeps its lease (and the token) until the lease ends.
+  KG_ASSERT_OK(admin->ExecScript("ALTER ROLE fleet_member_d NOLOGIN"));
+  KG_ASSERT_OK(admin->Exec(
+      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+      "WHERE usename = 'fleet_member_d'"));
+  absl::Status first;
+  std::thread first_revoke(
+      [&] { first = a->RevokeToken(kOrg, kAccount, "deploy", kActor); });
+  absl::SleepFor(absl::Milliseconds(200));
+  const absl::Status second = a->RevokeToken(kOrg, kAccount, "deploy", kActor);
+  EXPECT_EQ(second.code(), absl::StatusCode::kNotFound) << second;
+  EXPECT_FALSE(b->Verify(created.value.view()).ok())
+      << "the second revoke answered while B still accepted the token";
+  first_revoke.join();
+  KG_EXPECT_OK(first);
+  KG_ASSERT_OK(admin->ExecScript("ALTER ROLE fleet_member_d LOGIN"));
+  KG_EXPECT_OK(b->Close());
+  KG_EXPECT_OK(a->Close());
+}
+
 TEST_F(FleetRevocationTest, AZeroLeaseMeansNoLeaseAndNoWait) {
   std::unique_ptr<Store> a = OpenStore(absl::ZeroDuration());
   std::unique_ptr<Store> b = OpenStore(absl::ZeroDuration());

@@ -260,9 +260,13 @@ absl::Status StoreImpl::RevokeToken(std::string_view organization,
   // Unknown, another organization's, already revoked, or rotated out and
   // past its grace (which counts as revoked): one answer.
   const absl::Time now = Now();
-  if (!token->has_value() || (*token)->metadata.revoked() ||
+  if (!token->has_value()) return TokenNotFoundError();
+  if ((*token)->metadata.revoked() ||
       ((*token)->metadata.grace_ends_at &&
        *(*token)->metadata.grace_ends_at <= now)) {
+    // Revoked already, perhaps by a call still waiting for the fleet (or
+    // whose answer was lost): "no live token" only once the fleet agrees.
+    guard.AwaitFleetOnRelease();
     return TokenNotFoundError();
   }
   storage::StoredToken& stored = **token;
