@@ -217,6 +217,23 @@ TEST(ClassifyDeliveryTest, RetriesOnlyTransientFailures) {
   }
 }
 
+// One process of a fleet delivers (serve elects it): the others run the
+// engine with a may_deliver that says no, and send nothing until it says
+// yes.
+TEST_F(WebhookDelivererTest, SendsNothingWhileItMayNotDeliver) {
+  EndpointWithSecret a = MakeEndpoint(kUrlA, {"service_account.created"});
+  KG_ASSERT_OK(CreateAccount("acct"));
+  auto may = std::make_shared<std::atomic<bool>>(false);
+  WebhookDelivererOptions o = EngineOptions();
+  o.may_deliver = [may] { return may->load(); };
+  StartEngine(std::move(o));
+  absl::SleepFor(absl::Milliseconds(300));  // 30 polls
+  EXPECT_EQ(transport_->Count(kUrlA), 0);
+  EXPECT_EQ(State(a.endpoint).cursor, 0u);
+  may->store(true);
+  EXPECT_TRUE(WaitFor([&] { return transport_->Count(kUrlA) == 1; }));
+}
+
 TEST_F(WebhookDelivererTest,
        DeliversSignedEventsInOrderOnlyOfItsOrganizationAndSubscription) {
   // An event before the endpoint exists is not its business.

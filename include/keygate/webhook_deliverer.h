@@ -79,6 +79,11 @@ struct WebhookDelivererOptions {
   // A uniform random number in [0, 1) for the jitter. Default: libsodium's
   // CSPRNG.
   std::function<double()> random;
+  // Whether this process should deliver now, asked before every dispatch
+  // round (attempts already started finish): in a fleet, every process
+  // runs an engine and only the elected one delivers (keygate serve holds
+  // a PostgreSQL advisory lock for it). Default: empty (always).
+  std::function<bool()> may_deliver;
 };
 
 // RetryDelay is the delay before retrying after `failed_attempts` (>= 1)

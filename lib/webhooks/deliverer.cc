@@ -110,6 +110,7 @@ class DelivererImpl final : public WebhookDeliverer {
 
   // Dispatch queues every due endpoint and acknowledges the outbox.
   void Dispatch() ABSL_LOCKS_EXCLUDED(mu_) {
+    if (options_.may_deliver && !options_.may_deliver()) return;
     absl::StatusOr<std::vector<WebhookEndpoint>> endpoints =
         store_->ListAllWebhookEndpoints();
     if (!endpoints.ok()) return;  // closed, or a read error: next poll

@@ -38,6 +38,7 @@
 #include "tools/keygate/http_listener.h"
 #include "tools/keygate/webhook_http_transport.h"
 #include "keygate/webhook_deliverer.h"
+#include "lib/postgres/leader_lock.h"
 
 namespace keygate::tool {
 namespace {
@@ -398,7 +399,16 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
       // Webhook delivery (with --record-events): the same target policy as
       // endpoint creation, checked again on every resolved address.
       std::unique_ptr<WebhookDeliverer> deliverer;
+      // A fleet elects one process to deliver: the others would send every
+      // event again and count every failure again.
+      std::unique_ptr<postgres::LeaderLock> delivery_leader;
       if (globals.record_events && flags.webhook_delivery) {
+        if (!globals.postgres.empty()) {
+          delivery_leader = std::make_unique<postgres::LeaderLock>(
+              globals.postgres, postgres::kWebhookDeliveryLockKey);
+          postgres::LeaderLock* leader = delivery_leader.get();
+          delivery_options.may_deliver = [leader] { return leader->held(); };
+        }
         delivery_options.target_policy.allow_private_targets =
             flags.webhook_allow_private_targets;
         delivery_options.target_policy.allow_http = !flags.webhook_https_only;
@@ -413,12 +423,10 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
           Log(absl::StrCat("webhook delivery: ", started.status().message()));
         } else {
           deliverer = *std::move(started);
-          // Each process of a fleet would deliver every event again (and
-          // count every failure again): one process should deliver.
           Log(globals.postgres.empty()
                   ? "webhook delivery on"
-                  : "webhook delivery on (a fleet: run it on one process "
-                    "only, --no-webhook-delivery on the others)");
+                  : "webhook delivery on (a fleet: this process delivers "
+                    "while it holds the fleet's delivery lock)");
         }
       }
       PeriodicTask purger(purge_interval, [served] { PurgeRetired(served); });
@@ -427,6 +435,7 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
           [served] { EmitDueEvents(served); });
       run = listener.Run();
       if (deliverer) deliverer->Stop();
+      if (delivery_leader) delivery_leader->Stop();
     }
     done.store(true);
     pthread_kill(watcher.native_handle(), SIGUSR1);
