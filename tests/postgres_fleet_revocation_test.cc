@@ -337,6 +337,64 @@ TEST_F(FleetRevocationTest, ARevokeOfARevokedTokenWaitsForTheFleetToo) {
   KG_EXPECT_OK(a->Close());
 }
 
+// kill -9 of a process mid-stream: the revokes meanwhile wait at most its
+// lease, and the process started again loads what it missed.
+TEST_F(FleetRevocationTest, AKilledProcessRestartedHasEverythingItMissed) {
+  constexpr absl::Duration kLease = absl::Seconds(1);
+  std::unique_ptr<Store> a = OpenStore(kLease);
+  ASSERT_NE(a, nullptr);
+  KG_ASSERT_OK(CreateAccount(*a));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken doomed, Create(*a, "doomed"));
+
+  // SpawnVerifier forks a process of the fleet that verifies `token` in a
+  // loop until killed, and reports (pipe) once it has accepted it.
+  auto spawn_verifier = [&](const SecretString& token, int* ready_fd) {
+    int ready[2];
+    if (pipe(ready) != 0) return pid_t{-1};
+    const pid_t pid = fork();
+    if (pid == 0) {
+      close(ready[0]);
+      std::unique_ptr<Store> b = OpenStore(kLease);
+      if (b == nullptr) _exit(2);
+      const char answer =
+          VerifiesWithin(*b, token, absl::Seconds(10)) ? 'r' : 'x';
+      if (write(ready[1], &answer, 1) != 1) _exit(3);
+      for (;;) (void)b->Verify(token.view());  // mid-stream until killed
+    }
+    close(ready[1]);
+    *ready_fd = ready[0];
+    return pid;
+  };
+  int ready_fd = -1;
+  const pid_t first = spawn_verifier(doomed.value, &ready_fd);
+  ASSERT_GT(first, 0);
+  char ready = 0;
+  ASSERT_EQ(read(ready_fd, &ready, 1), 1);
+  close(ready_fd);
+  ASSERT_EQ(ready, 'r');
+  ASSERT_EQ(kill(first, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(first, &status, 0), first);
+
+  // While it is dead: a revoke (waits at most its lease) and a new token.
+  const absl::Time start = absl::Now();
+  KG_ASSERT_OK(a->RevokeToken(kOrg, kAccount, "doomed", kActor));
+  // Its row stays until its lease lapses (it could not leave): the revoke
+  // waited for that, and no longer than the bound (generous: liveness).
+  EXPECT_GE(absl::Now() - start, kLease / 2);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(15));
+  KG_ASSERT_OK_AND_ASSIGN(CreatedToken fresh, Create(*a, "fresh"));
+
+  // Restarted, it accepts the new token and refuses the revoked one.
+  std::unique_ptr<Store> restarted = OpenStore(kLease);
+  ASSERT_NE(restarted, nullptr);
+  EXPECT_TRUE(VerifiesWithin(*restarted, fresh.value, absl::Seconds(10)));
+  EXPECT_EQ(VerifyFailureOf(restarted->Verify(doomed.value.view()).status()),
+            VerifyFailure::kRevoked);
+  KG_EXPECT_OK(restarted->Close());
+  KG_EXPECT_OK(a->Close());
+}
+
 TEST_F(FleetRevocationTest, AZeroLeaseMeansNoLeaseAndNoWait) {
   std::unique_ptr<Store> a = OpenStore(absl::ZeroDuration());
   std::unique_ptr<Store> b = OpenStore(absl::ZeroDuration());
