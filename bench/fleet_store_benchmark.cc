@@ -22,8 +22,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "keygate/keygate.h"
+#include "lib/crypto/token_digester.h"
 #include "lib/postgres/connection.h"
+#include "lib/postgres/postgres_database.h"
+#include "lib/storage/tables.h"
+#include "lib/token/codec.h"
 
 namespace {
 
@@ -197,5 +202,94 @@ void BM_FleetVerify(benchmark::State& state) {
       static_cast<double>(ok), benchmark::Counter::kAvgIterations);
 }
 BENCHMARK(BM_FleetVerify);
+
+// BM_FleetOpen: Store::Open of a store on PostgreSQL holding N tokens (1000
+// per account, written in bulk through the storage layer, outside the
+// timing): the index load from the database, lease off. Iterations(1).
+void BM_FleetOpen(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  const char* base = std::getenv("KEYGATE_BENCH_POSTGRES");
+  if (base == nullptr || *base == '\0') {
+    state.SkipWithError("set KEYGATE_BENCH_POSTGRES (or run bench/fleet/run.sh)");
+    return;
+  }
+  const std::string schema = absl::StrCat("bench_open_", getpid(), "_", n);
+  const std::string conninfo =
+      absl::StrCat(base, " options='-csearch_path=", schema, "'");
+  auto fail = [&](const absl::Status& s) {
+    state.SkipWithError(s.ToString().c_str());
+  };
+  {
+    auto admin = keygate::postgres::Connection::Open(base);
+    if (!admin.ok()) return fail(admin.status());
+    if (absl::Status s = (*admin)->ExecScript(
+            absl::StrCat("CREATE SCHEMA ", schema));
+        !s.ok()) {
+      return fail(s);
+    }
+  }
+  keygate::Options options;
+  options.postgres_connection = conninfo;
+  options.keyring = *keygate::Keyring::Parse(kPepper);
+  options.sync_writes = false;
+  options.fleet_lease = absl::ZeroDuration();
+  {
+    auto store = keygate::Store::Open(options);
+    if (!store.ok()) return fail(store.status());
+    for (int a = 0; a * 1000 < n; ++a) {
+      auto account = (*store)->CreateServiceAccount(
+          kOrg, {"bench", absl::StrCat("acct-", a)}, "bench");
+      if (!account.ok()) return fail(account.status());
+    }
+    if (absl::Status s = (*store)->Close(); !s.ok()) return fail(s);
+  }
+  {
+    auto db = keygate::postgres::PostgresDatabase::Open(conninfo);
+    if (!db.ok()) return fail(db.status());
+    std::unique_ptr<keygate::storage::Tables> tables =
+        keygate::storage::Tables::OnDatabase(*std::move(db));
+    auto digester = keygate::crypto::TokenDigester::Create(
+        *keygate::Keyring::Parse(kPepper));
+    if (!digester.ok()) return fail(digester.status());
+    keygate::token::TokenCodec codec("kg_");
+    const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
+    keygate::storage::Batch batch;
+    for (int i = 0; i < n; ++i) {
+      keygate::storage::StoredToken t;
+      keygate::SecretString value = codec.Generate(1);
+      (*digester)->Compute(1, value.view(), &t.digest);
+      t.metadata.organization = kOrg;
+      t.metadata.service_account = absl::StrCat("acct-", i / 1000);
+      t.metadata.slug = absl::StrCat("t", i);
+      t.metadata.name = t.metadata.slug;
+      t.metadata.scopes = {"read:tokens"};
+      t.metadata.created_at = now;
+      t.metadata.created_by = "bench";
+      t.metadata.pepper_id = 1;
+      tables->PutNewToken(batch, t);
+      if (batch.size() >= 30000 || i + 1 == n) {
+        if (absl::Status s = tables->Write(batch, false); !s.ok()) {
+          return fail(s);
+        }
+        batch = keygate::storage::Batch();
+      }
+    }
+    if (absl::Status s = tables->Close(); !s.ok()) return fail(s);
+  }
+  for (auto _ : state) {
+    auto store = keygate::Store::Open(options);
+    if (!store.ok()) return fail(store.status());
+    state.PauseTiming();
+    (void)(*store)->Close();
+    state.ResumeTiming();
+  }
+  state.counters["tokens"] = n;
+}
+BENCHMARK(BM_FleetOpen)
+    ->Arg(100000)
+    ->Arg(1000000)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
