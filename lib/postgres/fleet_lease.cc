@@ -161,10 +161,11 @@ FleetLease::~FleetLease() {
 }
 
 absl::StatusOr<std::unique_ptr<Connection>>
-FleetLease::OpenHeartbeatConnection() {
+FleetLease::OpenLeaseBoundedConnection() {
   absl::StatusOr<std::unique_ptr<Connection>> connection = Connect();
   if (!connection.ok()) return connection.status();
-  // A statement stuck longer than a lease cannot renew anything useful.
+  // A statement stuck longer than a lease renews nothing useful, and holds
+  // a wait past its bound.
   if (absl::Status timeout = SetStatementTimeout(**connection, options_.lease);
       !timeout.ok()) {
     return timeout;
@@ -284,7 +285,7 @@ absl::Status FleetLease::Heartbeat() {
     heartbeat_connection_.reset();
     heartbeat_pid_.store(0, std::memory_order_relaxed);
     absl::StatusOr<std::unique_ptr<Connection>> connection =
-        OpenHeartbeatConnection();
+        OpenLeaseBoundedConnection();
     if (!connection.ok()) return connection.status();
     heartbeat_connection_ = std::move(*connection);
     heartbeat_pid_.store(heartbeat_connection_->backend_pid(),
@@ -387,14 +388,8 @@ absl::StatusOr<std::unique_ptr<Connection>> FleetLease::TakeWaitConnection() {
       if (connection->Alive()) return connection;
     }
   }
-  absl::StatusOr<std::unique_ptr<Connection>> connection = Connect();
-  if (!connection.ok()) return connection.status();
   // A stuck query must not hold the wait far beyond its lease bound.
-  if (absl::Status timeout = SetStatementTimeout(**connection, options_.lease);
-      !timeout.ok()) {
-    return timeout;
-  }
-  return connection;
+  return OpenLeaseBoundedConnection();
 }
 
 void FleetLease::ReturnWaitConnection(std::unique_ptr<Connection> connection) {
