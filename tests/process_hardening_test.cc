@@ -1,19 +1,30 @@
 // tests/process_hardening_test.cc: DisableCoreDumps, run in forked children
-// (it changes the whole process, so never in the test process itself).
+// (it changes the whole process, so never in the test process itself); and
+// HideArgumentValues, on a fake argv and on the real `keygate` binary
+// (KEYGATE_BINARY), whose /proc/<pid>/cmdline must not show the password of
+// its --postgres connection string while it runs.
 #include "tools/keygate/process_hardening.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
+#include "keygate/keyring.h"
 
 namespace keygate::tool {
 namespace {
@@ -149,6 +160,184 @@ TEST(ProcessHardeningTest, AHardenedProcessThatCrashesDumpsNoCore) {
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
 }
+
+// FakeArgv is a mutable argv over its own strings, as main receives it.
+class FakeArgv {
+ public:
+  explicit FakeArgv(std::vector<std::string> args) : args_(std::move(args)) {
+    for (std::string& arg : args_) pointers_.push_back(arg.data());
+    pointers_.push_back(nullptr);
+  }
+  int argc() const { return static_cast<int>(args_.size()); }
+  char** argv() { return pointers_.data(); }
+  // args reads the strings back through argv (as the kernel would).
+  std::vector<std::string> args() const {
+    std::vector<std::string> seen;
+    for (int i = 0; i < argc(); ++i) seen.emplace_back(pointers_[i]);
+    return seen;
+  }
+
+ private:
+  std::vector<std::string> args_;
+  std::vector<char*> pointers_;
+};
+
+TEST(HideArgumentValuesTest, OverwritesBothFormsAndNothingElse) {
+  FakeArgv fake({"keygate", "--postgres", "host=db password=s3cret", "--json",
+                 "sa", "list", "--postgres=password=two", "--postgresx=keep",
+                 "--org", "acme", "--", "--postgres", "operand"});
+  HideArgumentValues(fake.argc(), fake.argv(), {"--postgres"});
+  EXPECT_EQ(fake.args(),
+            (std::vector<std::string>{
+                "keygate", "--postgres", "***********************", "--json",
+                "sa", "list", "--postgres=************", "--postgresx=keep",
+                "--org", "acme", "--", "--postgres", "operand"}));
+}
+
+TEST(HideArgumentValuesTest, HandlesAMissingValueAndEmptyValues) {
+  FakeArgv trailing({"keygate", "sa", "--postgres"});
+  HideArgumentValues(trailing.argc(), trailing.argv(), {"--postgres"});
+  EXPECT_EQ(trailing.args(),
+            (std::vector<std::string>{"keygate", "sa", "--postgres"}));
+
+  FakeArgv empty({"keygate", "--postgres=", "--postgres", "", "--postgres",
+                  "--", "--postgres", "after-dashes"});
+  HideArgumentValues(empty.argc(), empty.argv(), {"--postgres"});
+  EXPECT_EQ(empty.args(),
+            (std::vector<std::string>{"keygate", "--postgres=", "--postgres",
+                                      "", "--postgres", "--", "--postgres",
+                                      "after-dashes"}));
+
+  FakeArgv several({"keygate", "--a", "1", "--b=22", "--c", "333"});
+  HideArgumentValues(several.argc(), several.argv(), {"--a", "--b"});
+  EXPECT_EQ(several.args(), (std::vector<std::string>{"keygate", "--a", "*",
+                                                      "--b=**", "--c", "333"}));
+}
+
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+// SilentServer listens on 127.0.0.1 and never answers: a libpq client that
+// connects to it waits there until its connect_timeout, alive.
+class SilentServer {
+ public:
+  SilentServer() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    if (fd_ < 0 ||
+        bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) !=
+            0 ||
+        listen(fd_, 8) != 0 ||
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) !=
+            0) {
+      return;
+    }
+    port_ = ntohs(address.sin_port);
+  }
+  ~SilentServer() {
+    for (int fd : accepted_) close(fd);
+    if (fd_ >= 0) close(fd_);
+  }
+  int port() const { return port_; }
+  // AcceptWithin waits for a client for at most `timeout_ms`; it stays
+  // connected (never answered) until the destructor.
+  bool AcceptWithin(int timeout_ms) {
+    pollfd waiting = {fd_, POLLIN, 0};
+    if (poll(&waiting, 1, timeout_ms) != 1) return false;
+    const int client = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client < 0) return false;
+    accepted_.push_back(client);
+    return true;
+  }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::vector<int> accepted_;
+};
+
+// The attack: any local user reads /proc/<pid>/cmdline of a running
+// `keygate` (`ps -ef` does). The real binary, given a connection string
+// with a password on its command line, is caught while it runs (connecting
+// to a server that never answers: parsing is long over) and its cmdline
+// must not hold the password. Both spellings of the flag.
+class HideArgumentValuesBinaryTest
+    : public ::testing::TestWithParam<bool /*equals_form*/> {};
+
+TEST_P(HideArgumentValuesBinaryTest, ARunningKeygateShowsNoPostgresPassword) {
+  const bool equals_form = GetParam();
+  std::string dir = (std::filesystem::temp_directory_path() /
+                     "keygate_cmdline_XXXXXX")
+                        .string();
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string pepper = dir + "/pepper";
+  ASSERT_TRUE(Keyring::CreateFile(pepper).ok());
+  SilentServer server;
+  ASSERT_GT(server.port(), 0);
+
+  const std::string marker = "Marker-Pw-7f3a9c";
+  const std::string conninfo =
+      "host=127.0.0.1 port=" + std::to_string(server.port()) +
+      " dbname=keygate user=keygate sslmode=disable connect_timeout=120 "
+      "password=" + marker;
+  std::vector<std::string> args = {KEYGATE_BINARY, "--pepper-file", pepper};
+  if (equals_form) {
+    args.push_back("--postgres=" + conninfo);
+  } else {
+    args.push_back("--postgres");
+    args.push_back(conninfo);
+  }
+  for (const char* arg : {"sa", "list", "--org", "acme"}) args.push_back(arg);
+  const std::string log = dir + "/keygate.log";
+  // Built before fork: the child only makes system calls until execve.
+  std::vector<char*> argv, envp;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env = {"USER=tester", "PATH=/usr/bin:/bin"};
+  for (std::string& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd < 0) _exit(126);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+
+  // Connected: keygate has parsed its command line and is opening the
+  // store; it stays there (alive) until connect_timeout or the kill below.
+  const bool connected = server.AcceptWithin(60'000);
+  const std::string cmdline =
+      ReadWholeFile("/proc/" + std::to_string(pid) + "/cmdline");
+  const bool alive = waitpid(pid, nullptr, WNOHANG) == 0;
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  ASSERT_TRUE(connected) << "keygate never connected: "
+                         << ReadWholeFile(log);
+  ASSERT_TRUE(alive) << ReadWholeFile(log);
+  // It is keygate's own argv (the flag is there), without the password.
+  EXPECT_NE(cmdline.find("--postgres"), std::string::npos) << cmdline;
+  EXPECT_NE(cmdline.find("acme"), std::string::npos) << cmdline;
+  EXPECT_EQ(cmdline.find(marker), std::string::npos) << cmdline;
+  EXPECT_EQ(cmdline.find("password="), std::string::npos) << cmdline;
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+INSTANTIATE_TEST_SUITE_P(Spellings, HideArgumentValuesBinaryTest,
+                         ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return std::string(info.param ? "Equals"
+                                                         : "Separate");
+                         });
 
 }  // namespace
 }  // namespace keygate::tool

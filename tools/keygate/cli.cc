@@ -104,7 +104,13 @@ int Run(int argc, char** argv) {
   // where every secret is first read (pepper file, JWT secret, a token on
   // stdin, the store). Parsing reads nothing but argv, which is in memory
   // from exec on anyway. If disabling fails the command refuses to run.
-  app.parse_complete_callback([&context] {
+  //
+  // The --postgres value (a connection string, possibly with a password)
+  // is blanked in argv here, as soon as CLI11 holds its own copy, so that
+  // /proc/<pid>/cmdline of a long-running `keygate serve` does not show it
+  // to every local user.
+  app.parse_complete_callback([&context, argc, argv] {
+    HideArgumentValues(argc, argv, {"--postgres"});
     ResolveDefaults(context.globals);
     if (!context.globals.allow_core_dumps) {
       if (absl::Status s = DisableCoreDumps(); !s.ok()) {

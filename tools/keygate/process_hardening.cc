@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 
 #include <cerrno>
+#include <cstring>
 #include <string>
 #include <system_error>
 
@@ -24,6 +25,32 @@ absl::Status DisableCoreDumps() {
                      std::generic_category().message(errno)));
   }
   return absl::OkStatus();
+}
+
+void HideArgumentValues(int argc, char** argv,
+                        std::initializer_list<std::string_view> flags) {
+  for (int i = 1; i < argc && argv[i] != nullptr; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--") break;
+    for (const std::string_view flag : flags) {
+      if (arg == flag) {
+        // "--flag VALUE": the next argument is the value ("--" never is:
+        // the parser refuses it as one, and it ends the flags).
+        if (i + 1 < argc && argv[i + 1] != nullptr &&
+            std::string_view(argv[i + 1]) != "--") {
+          ++i;
+          std::memset(argv[i], '*', std::strlen(argv[i]));
+        }
+        break;
+      }
+      if (arg.size() > flag.size() && arg.substr(0, flag.size()) == flag &&
+          arg[flag.size()] == '=') {
+        std::memset(argv[i] + flag.size() + 1, '*',
+                    arg.size() - flag.size() - 1);
+        break;
+      }
+    }
+  }
 }
 
 }  // namespace keygate::tool

@@ -3,6 +3,9 @@
 #ifndef KEYGATE_TOOLS_KEYGATE_PROCESS_HARDENING_H_
 #define KEYGATE_TOOLS_KEYGATE_PROCESS_HARDENING_H_
 
+#include <initializer_list>
+#include <string_view>
+
 #include "absl/status/status.h"
 
 namespace keygate::tool {
@@ -22,6 +25,23 @@ namespace keygate::tool {
 // (the process is then left as hardened as the calls that succeeded made
 // it). Process-wide and idempotent; call it before reading any secret.
 absl::Status DisableCoreDumps();
+
+// HideArgumentValues overwrites with '*', in place in `argv`, the value of
+// every occurrence of the long flags `flags` (e.g. {"--postgres"}), in both
+// forms: "--postgres X" (every byte of the next argument) and
+// "--postgres=X" (every byte after the '='). argv's strings are the memory
+// the kernel shows to every local user in /proc/<pid>/cmdline (and so in
+// `ps`), for as long as the process runs: a connection string's password
+// there is readable by anyone on the machine. Call it once the command-line
+// parser has copied the values (the parser's copies are then the only
+// ones). Arguments after "--" are operands, never flags: left alone. The
+// lengths stay (the bytes, not the layout, are rewritten), so the kernel's
+// view of the argument area stays consistent. What was readable before the
+// call (from exec until then) cannot be taken back: a value that must stay
+// secret belongs in the environment or a file (README). Not thread-safe
+// with anything else reading argv.
+void HideArgumentValues(int argc, char** argv,
+                        std::initializer_list<std::string_view> flags);
 
 }  // namespace keygate::tool
 
