@@ -99,8 +99,9 @@ absl::StatusOr<Identity> ChildIdentity() {
 }
 
 // Spawn forks and execs args[0] with `env`, output appended to `log`, in
-// `dir`, as `identity`. Everything is built before fork: the child only
-// makes system calls. Returns the child's PID (-1 on failure).
+// `dir`, as `identity`, with no descriptor of ours but 0-2. Everything is
+// built before fork: the child only makes system calls. Returns the
+// child's PID (-1 on failure).
 pid_t Spawn(std::vector<std::string> args, std::vector<std::string> env,
             const std::string& log, const std::string& dir,
             const Identity& identity) {
@@ -109,6 +110,10 @@ pid_t Spawn(std::vector<std::string> args, std::vector<std::string> env,
   argv.push_back(nullptr);
   for (std::string& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
+  const long open_max = sysconf(_SC_OPEN_MAX);
+  const int max_fd = open_max > 0 && open_max < (1 << 20)
+                         ? static_cast<int>(open_max)
+                         : (1 << 16);
   const pid_t pid = fork();
   if (pid == 0) {
     const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -117,6 +122,11 @@ pid_t Spawn(std::vector<std::string> args, std::vector<std::string> env,
     dup2(fd, 2);
     const int null_fd = open("/dev/null", O_RDONLY);
     if (null_fd >= 0) dup2(null_fd, 0);
+    // Nothing else of the test binary's (sockets, pipes, a store's files)
+    // may live on in the server. close_range needs Linux 5.9.
+    if (close_range(3, ~0U, 0) != 0) {
+      for (int other = 3; other < max_fd; ++other) close(other);
+    }
     if (chdir(dir.c_str()) != 0) _exit(126);
     if (identity.switch_user) {
       if (setgroups(0, nullptr) != 0 || setgid(identity.gid) != 0 ||
@@ -151,8 +161,10 @@ absl::Status& EnvironmentStatus() {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
+absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
+    PostgresServerOptions options) {
   std::unique_ptr<PostgresServer> server(new PostgresServer());
+  server->options_ = options;
   server->bin_ = NewestPostgresBin();
   if (server->bin_.empty()) {
     return absl::NotFoundError(
@@ -186,6 +198,7 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
   // A port can be taken between FreePort and the bind: try a few.
   absl::Status launched;
   for (int attempt = 0; attempt < 3; ++attempt) {
+    server->port_ = 0;
     launched = server->Launch();
     if (launched.ok()) return server;
   }
@@ -195,14 +208,15 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
 absl::Status PostgresServer::Launch() {
   absl::StatusOr<Identity> identity = ChildIdentity();
   if (!identity.ok()) return identity.status();
-  port_ = FreePort();
+  if (port_ == 0) port_ = FreePort();
   if (port_ == 0) return absl::InternalError("no free port on 127.0.0.1");
   const std::string log = dir_ + "/postgres.log";
   pid_ = Spawn({bin_ + "/postgres", "-D", dir_ + "/data", "-p",
                 std::to_string(port_), "-k", dir_, "-c",
                 "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c",
-                "synchronous_commit=off", "-c", "full_page_writes=off", "-c",
-                "max_connections=100"},
+                options_.synchronous_commit ? "synchronous_commit=on"
+                                            : "synchronous_commit=off",
+                "-c", "full_page_writes=off", "-c", "max_connections=100"},
                ChildEnvironment(), log, dir_, *identity);
   if (pid_ < 0) return absl::InternalError("fork failed");
   const std::string conninfo = ConnInfo() + " connect_timeout=2";
@@ -226,22 +240,48 @@ absl::Status PostgresServer::Launch() {
                    ReadFile(log)));
 }
 
-PostgresServer::~PostgresServer() {
-  if (pid_ > 0) {
-    kill(pid_, SIGINT);  // fast shutdown: disconnects clients, stops
-    bool exited = false;
-    for (int i = 0; i < 600 && !exited; ++i) {
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        exited = true;
-      } else {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-    }
-    if (!exited) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
+absl::Status PostgresServer::Stop(StopMode mode) {
+  if (pid_ <= 0) return absl::OkStatus();
+  // SIGINT: fast shutdown (disconnects clients, checkpoints, stops);
+  // SIGQUIT: immediate shutdown.
+  kill(pid_, mode == StopMode::kFast ? SIGINT : SIGQUIT);
+  bool exited = false;
+  for (int i = 0; i < 1200 && !exited; ++i) {
+    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+      exited = true;
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
+  if (!exited) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  pid_ = -1;
+  if (!exited) {
+    return absl::InternalError("postgres did not stop in 60 s: killed");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PostgresServer::Restart() {
+  if (running()) {
+    return absl::FailedPreconditionError("the server is running");
+  }
+  return Launch();  // port_ kept: the same port
+}
+
+bool PostgresServer::running() {
+  if (pid_ <= 0) return false;
+  if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+PostgresServer::~PostgresServer() {
+  (void)Stop(StopMode::kFast);
   if (!dir_.empty()) {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);

@@ -4,10 +4,13 @@
 // the newest) on 127.0.0.1 and a free port, with its cluster and socket in a
 // fresh temporary directory, trust authentication, and fsync off (tests need
 // no durability). The destructor stops it by its PID (fast shutdown, then
-// SIGKILL after 30 s) and removes the directory: nothing is left running or
+// SIGKILL after 60 s) and removes the directory: nothing is left running or
 // on disk. Should the test binary die without running destructors, the
 // server gets SIGQUIT (PR_SET_PDEATHSIG) and stops at once (only its
-// directory under /tmp is then left). PostgreSQL refuses to run as root: as root, initdb and postgres
+// directory under /tmp is then left). The children inherit no descriptor of
+// the test binary but stdin/stdout/stderr (a listening socket or a pipe
+// held open by a server would outlive the test's use of it). PostgreSQL
+// refuses to run as root: as root, initdb and postgres
 // run as the `postgres` system user (created by the package), the directory
 // chowned to it; as anyone else, as themselves. Children only make system
 // calls between fork and execve (argv/envp are built before fork), so they
@@ -33,12 +36,35 @@
 
 namespace keygate::testing {
 
+// PostgresServerOptions configures a PostgresServer.
+struct PostgresServerOptions {
+  // The server's default synchronous_commit. Off, a commit returns before
+  // its WAL reaches even the OS, so an immediate stop (StopMode::
+  // kImmediate) may lose the last few hundred milliseconds of commits; on,
+  // it survives any stop of the server (fsync stays off: not a machine
+  // crash). Outage tests that stop the server turn it on.
+  // Default: false.
+  bool synchronous_commit = false;
+};
+
+// StopMode is how PostgresServer::Stop shuts the server down (PostgreSQL's
+// own shutdown modes, "pg_ctl stop -m fast / immediate").
+enum class StopMode {
+  // SIGINT: the server ends every session (clients see their connection
+  // closed), checkpoints and exits cleanly.
+  kFast,
+  // SIGQUIT: every server process exits at once, no checkpoint; the next
+  // start runs crash recovery. The closest to a crashed database server.
+  kImmediate,
+};
+
 class PostgresServer {
  public:
   // Start creates a cluster and starts the server, waiting until it accepts
   // connections (at most 60 s). NotFound if the PostgreSQL binaries are not
   // installed; Internal, with the server's log, if it did not start.
-  static absl::StatusOr<std::unique_ptr<PostgresServer>> Start();
+  static absl::StatusOr<std::unique_ptr<PostgresServer>> Start(
+      PostgresServerOptions options = {});
 
   PostgresServer(const PostgresServer&) = delete;
   PostgresServer& operator=(const PostgresServer&) = delete;
@@ -56,13 +82,33 @@ class PostgresServer {
   // binary run one at a time, so they do not meet.
   absl::StatusOr<std::string> CreateSchema();
 
+  // Stop shuts the server down in `mode` and waits until its postmaster
+  // has exited (at most 60 s, then SIGKILL); the cluster directory and the
+  // port stay, for Restart. OK if it was already stopped; Internal if the
+  // postmaster had to be killed.
+  absl::Status Stop(StopMode mode);
+  // Restart starts the server again on the same cluster directory and the
+  // SAME port (so existing connection strings reach it again), waiting
+  // until it accepts connections (at most 60 s; after an immediate stop
+  // that includes crash recovery). FailedPrecondition if it is running;
+  // Internal, with the log, if it did not start (for instance the port was
+  // taken meanwhile). Call it from the thread that called Start: the
+  // server's PR_SET_PDEATHSIG fires when the thread that forked it ends.
+  absl::Status Restart();
+  // running says whether the postmaster is alive (reaping it if it
+  // exited by itself).
+  bool running();
+
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
 
  private:
   PostgresServer() = default;
+  // Launch starts the postmaster on port_ (a free one first if port_ is 0)
+  // and waits until it accepts connections.
   absl::Status Launch();
 
+  PostgresServerOptions options_;
   std::string dir_;
   std::string bin_;
   int port_ = 0;
