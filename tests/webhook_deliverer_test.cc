@@ -212,6 +212,9 @@ class WebhookDelivererTest : public test::StoreTest {
     return s.ok() ? *s : WebhookDeliveryState();
   }
 
+  // See ANewlyDueTenantGetsTheNextFreeWorkerBeforeTheHog.
+  void NewlyDueTenantGetsTheNextFreeWorker(size_t threads);
+
   std::shared_ptr<FakeTransport> transport_;
   std::unique_ptr<WebhookDeliverer> deliverer_;
 };
@@ -519,8 +522,11 @@ TEST_F(WebhookDelivererTest, AHangingTenantDoesNotStarveAnother) {
 }
 
 // The hog holds every worker; then another organization becomes due. The
-// next worker that comes free is its, not the hog's next queued endpoint.
-TEST_F(WebhookDelivererTest, ANewlyDueTenantGetsTheNextFreeWorkerBeforeTheHog) {
+// next worker that comes free is its, not the hog's next queued endpoint:
+// with several workers because the hog is above its share, with one
+// because the newcomer was served less recently.
+void WebhookDelivererTest::NewlyDueTenantGetsTheNextFreeWorker(
+    size_t threads) {
   transport_->Hold(kHogUrl);
   for (int i = 0; i < 20; ++i) {
     MakeEndpoint(kHogUrl + std::to_string(i), {"service_account.created"},
@@ -528,26 +534,34 @@ TEST_F(WebhookDelivererTest, ANewlyDueTenantGetsTheNextFreeWorkerBeforeTheHog) {
   }
   KG_ASSERT_OK(CreateAccount("hog-event", kHogOrg));
   WebhookDelivererOptions o = EngineOptions();
-  o.threads = 4;
+  o.threads = threads;
   StartEngine(o);
-  ASSERT_TRUE(WaitFor([&] { return transport_->Held() == 4; }));
+  ASSERT_TRUE(WaitFor([&] { return transport_->Held() == threads; }));
   MakeEndpoint(kUrlB, {"service_account.created"});
   KG_ASSERT_OK(CreateAccount("victim-event"));
   deliverer_->Wake();
   // Plenty of polls for the dispatcher to queue the newcomer behind the
-  // hog's 16 queued endpoints.
+  // hog's queued endpoints.
   absl::SleepFor(absl::Seconds(1));
   EXPECT_EQ(transport_->Count(kUrlB), 0u);
-  EXPECT_EQ(transport_->CountPrefix(kHogUrl), 4u);
+  EXPECT_EQ(transport_->CountPrefix(kHogUrl), threads);
   transport_->ReleaseOne();
   EXPECT_TRUE(WaitFor([&] { return transport_->Count(kUrlB) >= 1; },
                       absl::Seconds(10)));
   // The freed worker served the newcomer first: the hog has made exactly
-  // one more request (on the worker the newcomer left) and still hangs on
-  // four.
-  ASSERT_TRUE(WaitFor([&] { return transport_->Held() == 4; }));
+  // one more request (on the worker the newcomer left) and hangs again on
+  // every worker.
+  ASSERT_TRUE(WaitFor([&] { return transport_->Held() == threads; }));
   absl::SleepFor(absl::Milliseconds(200));
-  EXPECT_EQ(transport_->CountPrefix(kHogUrl), 5u);
+  EXPECT_EQ(transport_->CountPrefix(kHogUrl), threads + 1);
+}
+
+TEST_F(WebhookDelivererTest, ANewlyDueTenantGetsTheNextFreeWorkerBeforeTheHog) {
+  NewlyDueTenantGetsTheNextFreeWorker(4);
+}
+
+TEST_F(WebhookDelivererTest, ANewlyDueTenantGetsTheOnlyWorkerNextBeforeTheHog) {
+  NewlyDueTenantGetsTheNextFreeWorker(1);
 }
 
 // With max_in_flight_per_organization below threads, a hog never holds
