@@ -1,7 +1,8 @@
 // Tests of the webhook delivery engine (keygate/webhook_deliverer.h) over a
 // real store with an injected transport and clock: signatures, order per
 // endpoint, tenant and subscription filtering, the retry classes, backoff
-// bounds, the circuit, independence of endpoints, outbox acknowledgement.
+// bounds, the circuit, independence of endpoints, fairness across
+// organizations, outbox acknowledgement.
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -36,8 +37,9 @@ struct Received {
   }
 };
 
-// FakeTransport answers per URL from a script (then `otherwise`), and can
-// stall one URL to model a slow receiver.
+// FakeTransport answers per URL from a script (then `otherwise`), can
+// stall one URL to model a slow receiver, and can hold every URL under a
+// prefix until released to model receivers that hang.
 class FakeTransport : public WebhookTransport {
  public:
   WebhookResponse Post(const WebhookRequest& request) override {
@@ -46,6 +48,17 @@ class FakeTransport : public WebhookTransport {
     {
       absl::MutexLock lock(&mu_);
       received_.push_back({request});
+      if (!held_prefix_.empty() && request.url.rfind(held_prefix_, 0) == 0) {
+        // A hanging receiver: answers when released, or times out after
+        // far longer than any test waits.
+        ++held_;
+        const bool answered = mu_.AwaitWithTimeout(
+            absl::Condition(this, &FakeTransport::Released),
+            absl::Seconds(120));
+        --held_;
+        if (!answered) return Error(WebhookDeliveryError::kTimeout);
+        if (!release_all_) --permits_;
+      }
       stall = stall_[request.url];
       std::vector<WebhookResponse>& script = script_[request.url];
       if (!script.empty()) {
@@ -72,6 +85,33 @@ class FakeTransport : public WebhookTransport {
     absl::MutexLock lock(&mu_);
     stall_[url] = d;
   }
+  // Hold makes every request to a URL starting with `prefix` hang until
+  // released (ReleaseOne: the next one answers; ReleaseAll: all do).
+  void Hold(const std::string& prefix) {
+    absl::MutexLock lock(&mu_);
+    held_prefix_ = prefix;
+  }
+  void ReleaseOne() {
+    absl::MutexLock lock(&mu_);
+    ++permits_;
+  }
+  void ReleaseAll() {
+    absl::MutexLock lock(&mu_);
+    release_all_ = true;
+  }
+  // Held is how many requests hang now.
+  size_t Held() {
+    absl::MutexLock lock(&mu_);
+    return held_;
+  }
+  size_t CountPrefix(const std::string& prefix) {
+    absl::MutexLock lock(&mu_);
+    size_t n = 0;
+    for (const Received& r : received_) {
+      if (r.request.url.rfind(prefix, 0) == 0) ++n;
+    }
+    return n;
+  }
   std::vector<Received> ReceivedBy(const std::string& url) {
     absl::MutexLock lock(&mu_);
     std::vector<Received> out;
@@ -94,12 +134,20 @@ class FakeTransport : public WebhookTransport {
   }
 
  private:
+  bool Released() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return release_all_ || permits_ > 0;
+  }
+
   absl::Mutex mu_;
   std::vector<Received> received_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<WebhookResponse>> script_
       ABSL_GUARDED_BY(mu_);
   std::map<std::string, WebhookResponse> otherwise_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::Duration> stall_ ABSL_GUARDED_BY(mu_);
+  std::string held_prefix_ ABSL_GUARDED_BY(mu_);
+  size_t held_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t permits_ ABSL_GUARDED_BY(mu_) = 0;
+  bool release_all_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // WaitFor polls `done` for up to `limit` (real time).
@@ -126,6 +174,7 @@ class WebhookDelivererTest : public test::StoreTest {
     transport_ = std::make_shared<FakeTransport>();
   }
   void TearDown() override {
+    transport_->ReleaseAll();  // Stop waits for the attempts in flight
     if (deliverer_) deliverer_->Stop();
     test::StoreTest::TearDown();
   }
@@ -162,6 +211,9 @@ class WebhookDelivererTest : public test::StoreTest {
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? *s : WebhookDeliveryState();
   }
+
+  // See ANewlyDueTenantGetsTheNextFreeWorkerBeforeTheHog.
+  void NewlyDueTenantGetsTheNextFreeWorker(size_t threads);
 
   std::shared_ptr<FakeTransport> transport_;
   std::unique_ptr<WebhookDeliverer> deliverer_;
@@ -441,6 +493,150 @@ TEST_F(WebhookDelivererTest, ASlowEndpointDoesNotDelayAnother) {
                       absl::Seconds(2)));
   EXPECT_LT(absl::Now() - start, absl::Seconds(2));
   EXPECT_EQ(transport_->Count(kUrlA), 1u);
+}
+
+constexpr char kHogOrg[] = "org-a";  // listed before kOrg ("org-test")
+constexpr char kHogUrl[] = "https://hog.example.com/";
+
+// Noisy neighbour: one organization's 20 endpoints hang (until released,
+// or minutes), another's one endpoint answers at once. Both are due when
+// the engine starts, the hog listed first; the other's event must not wait
+// for the hog's receivers.
+TEST_F(WebhookDelivererTest, AHangingTenantDoesNotStarveAnother) {
+  transport_->Hold(kHogUrl);
+  for (int i = 0; i < 20; ++i) {
+    MakeEndpoint(kHogUrl + std::to_string(i), {"service_account.created"},
+                 kHogOrg);
+  }
+  MakeEndpoint(kUrlB, {"service_account.created"});
+  KG_ASSERT_OK(CreateAccount("hog-event", kHogOrg));
+  KG_ASSERT_OK(CreateAccount("victim-event"));
+  WebhookDelivererOptions o = EngineOptions();
+  o.threads = 4;
+  StartEngine(o);
+  // Far below the hog's hang (120 s), far above a poll (10 ms).
+  EXPECT_TRUE(WaitFor([&] { return transport_->Count(kUrlB) >= 1; },
+                      absl::Seconds(10)));
+  // The hog still gets the workers nobody else wants.
+  EXPECT_TRUE(WaitFor([&] { return transport_->Held() == 4; }));
+}
+
+// The hog holds every worker; then another organization becomes due. The
+// next worker that comes free is its, not the hog's next queued endpoint:
+// with several workers because the hog is above its share, with one
+// because the newcomer was served less recently.
+void WebhookDelivererTest::NewlyDueTenantGetsTheNextFreeWorker(
+    size_t threads) {
+  transport_->Hold(kHogUrl);
+  for (int i = 0; i < 20; ++i) {
+    MakeEndpoint(kHogUrl + std::to_string(i), {"service_account.created"},
+                 kHogOrg);
+  }
+  KG_ASSERT_OK(CreateAccount("hog-event", kHogOrg));
+  WebhookDelivererOptions o = EngineOptions();
+  o.threads = threads;
+  StartEngine(o);
+  ASSERT_TRUE(WaitFor([&] { return transport_->Held() == threads; }));
+  MakeEndpoint(kUrlB, {"service_account.created"});
+  KG_ASSERT_OK(CreateAccount("victim-event"));
+  deliverer_->Wake();
+  // Plenty of polls for the dispatcher to queue the newcomer behind the
+  // hog's queued endpoints.
+  absl::SleepFor(absl::Seconds(1));
+  EXPECT_EQ(transport_->Count(kUrlB), 0u);
+  EXPECT_EQ(transport_->CountPrefix(kHogUrl), threads);
+  transport_->ReleaseOne();
+  EXPECT_TRUE(WaitFor([&] { return transport_->Count(kUrlB) >= 1; },
+                      absl::Seconds(10)));
+  // The freed worker served the newcomer first: the hog has made exactly
+  // one more request (on the worker the newcomer left) and hangs again on
+  // every worker.
+  ASSERT_TRUE(WaitFor([&] { return transport_->Held() == threads; }));
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(transport_->CountPrefix(kHogUrl), threads + 1);
+}
+
+TEST_F(WebhookDelivererTest, ANewlyDueTenantGetsTheNextFreeWorkerBeforeTheHog) {
+  NewlyDueTenantGetsTheNextFreeWorker(4);
+}
+
+TEST_F(WebhookDelivererTest, ANewlyDueTenantGetsTheOnlyWorkerNextBeforeTheHog) {
+  NewlyDueTenantGetsTheNextFreeWorker(1);
+}
+
+// With max_in_flight_per_organization below threads, a hog never holds
+// more workers than the cap: another organization that becomes due is
+// served at once, without waiting for any hanging receiver.
+TEST_F(WebhookDelivererTest, TheOrganizationCapKeepsWorkersFreeForOthers) {
+  transport_->Hold(kHogUrl);
+  for (int i = 0; i < 20; ++i) {
+    MakeEndpoint(kHogUrl + std::to_string(i), {"service_account.created"},
+                 kHogOrg);
+  }
+  KG_ASSERT_OK(CreateAccount("hog-event", kHogOrg));
+  WebhookDelivererOptions o = EngineOptions();
+  o.threads = 4;
+  o.max_in_flight_per_organization = 2;
+  StartEngine(o);
+  ASSERT_TRUE(WaitFor([&] { return transport_->Held() == 2; }));
+  absl::SleepFor(absl::Milliseconds(300));  // 30 polls
+  EXPECT_EQ(transport_->CountPrefix(kHogUrl), 2u);
+  MakeEndpoint(kUrlB, {"service_account.created"});
+  KG_ASSERT_OK(CreateAccount("victim-event"));
+  deliverer_->Wake();
+  EXPECT_TRUE(WaitFor([&] { return transport_->Count(kUrlB) >= 1; },
+                      absl::Seconds(10)));
+  EXPECT_EQ(transport_->Held(), 2u);
+  EXPECT_EQ(transport_->CountPrefix(kHogUrl), 2u);
+  // A released hog request frees a slot of the hog's own.
+  transport_->ReleaseOne();
+  EXPECT_TRUE(WaitFor([&] { return transport_->CountPrefix(kHogUrl) == 3; }));
+  ASSERT_TRUE(WaitFor([&] { return transport_->Held() == 2; }));
+}
+
+// A queued copy of an endpoint waits for a worker; meanwhile the endpoint
+// is changed or disabled. The step posts what the store says now.
+TEST_F(WebhookDelivererTest, AStaleQueuedCopyOfAnEndpointIsNeverPosted) {
+  for (const bool disable : {false, true}) {
+    SCOPED_TRACE(disable);
+    transport_ = std::make_shared<FakeTransport>();
+    transport_->Hold(kHogUrl);
+    const std::string first = std::string(kHogUrl) + "first";
+    const std::string second = std::string(kHogUrl) + "second";
+    EndpointWithSecret one = MakeEndpoint(first, {"service_account.created"});
+    EndpointWithSecret two = MakeEndpoint(second, {"service_account.created"});
+    KG_ASSERT_OK(CreateAccount(disable ? "event-1" : "event-0"));
+    WebhookDelivererOptions o = EngineOptions();
+    o.threads = 1;
+    StartEngine(o);
+    // One worker: one endpoint hangs, the other waits in the queue.
+    ASSERT_TRUE(WaitFor([&] { return transport_->Held() == 1; }));
+    absl::SleepFor(absl::Milliseconds(100));
+    ASSERT_EQ(transport_->CountPrefix(kHogUrl), 1u);
+    const bool first_hangs = transport_->Count(first) == 1;
+    const EndpointWithSecret& queued = first_hangs ? two : one;
+    const std::string stale_url = first_hangs ? second : first;
+    const std::string new_url = std::string(kUrlB) + (disable ? "1" : "0");
+    WebhookEndpointPatch patch;
+    if (disable) {
+      patch.disabled = true;
+    } else {
+      patch.url = new_url;
+    }
+    KG_ASSERT_OK(store_->UpdateWebhookEndpoint(kOrg, queued.endpoint.id,
+                                               patch, kActor));
+    transport_->ReleaseOne();
+    if (!disable) {
+      EXPECT_TRUE(WaitFor([&] { return transport_->Count(new_url) >= 1; }));
+    }
+    absl::SleepFor(absl::Milliseconds(300));
+    EXPECT_EQ(transport_->Count(stale_url), 0u);
+    transport_->ReleaseAll();
+    deliverer_->Stop();
+    deliverer_.reset();
+    KG_ASSERT_OK(store_->DeleteWebhookEndpoint(kOrg, one.endpoint.id, kActor));
+    KG_ASSERT_OK(store_->DeleteWebhookEndpoint(kOrg, two.endpoint.id, kActor));
+  }
 }
 
 TEST_F(WebhookDelivererTest, StateSurvivesRestartAndDeletedEndpointIsDropped) {

@@ -17,8 +17,22 @@
 // Endpoints are independent: each runs on a worker of a small pool, so a
 // slow or dead endpoint occupies one worker for at most request_timeout
 // per attempt and never delays the others while fewer than `threads`
-// endpoints are slow at once. Delivery touches the store only through its
-// public calls (a few short writes per attempt), never the verify path.
+// endpoints are slow at once. Organizations share the pool fairly: a free
+// worker goes to the least recently served organization with a due
+// endpoint waiting that is below its share, min(max_in_flight_per_
+// organization, ceil(threads / organizations with work queued or in
+// flight)); only when every waiting organization is at its share does one
+// go beyond it (up to max_in_flight_per_organization), so no worker idles
+// while there is work it may take. A tenant with many hanging receivers
+// thus cannot starve another: an organization that becomes due takes the
+// next worker that comes free (at most request_timeout away), ahead of
+// the hog's queued endpoints; with max_in_flight_per_organization below
+// `threads`, one organization never holds more than that many workers, so
+// the rest stay free for the others even while it hangs. Each step
+// re-reads its endpoint before posting: one disabled, deleted or changed
+// while it waited for a worker is not posted from the stale copy.
+// Delivery touches the store only through its public calls (a few short
+// writes per attempt), never the verify path.
 //
 // With acknowledge_events, the engine also acknowledges the outbox
 // (Store::AckEvents) up to the lowest cursor of the enabled endpoints, so
@@ -50,6 +64,11 @@ struct WebhookDelivererOptions {
   // Worker threads: how many endpoints may have a request in flight at
   // once. Default: 4.
   size_t threads = 4;
+  // Most endpoints of one organization with a request in flight at once;
+  // 0 or more than `threads`: `threads`. Below `threads`, however many of
+  // one organization's receivers hang, threads - max_in_flight_per_organization
+  // workers stay for the others. Default: 0 (`threads`).
+  size_t max_in_flight_per_organization = 0;
   // How often the engine looks for new events and endpoints due. Default:
   // 250 ms.
   absl::Duration poll_interval = absl::Milliseconds(250);

@@ -3,12 +3,23 @@
 //
 // One dispatcher thread polls the store's endpoints every poll_interval (or
 // when woken) and queues each enabled endpoint that is due and has nothing
-// in flight; `threads` workers each take one endpoint and make one step
-// for it: read its durable state, skip the outbox events that are not its
-// business, send the first one that is, and record the attempt (the
-// cursor, streak and circuit live in the store, so a restart resumes
-// exactly there). In-memory state is only what is in flight and when each
-// endpoint may retry.
+// in flight, in a queue per organization; `threads` workers each take one
+// endpoint and make one step for it: re-read the endpoint, read its durable
+// state, skip the outbox events that are not its business, send the first
+// one that is, and record the attempt (the cursor, streak and circuit live
+// in the store, so a restart resumes exactly there). In-memory state is
+// only what is queued or in flight, when each endpoint may retry, and each
+// organization's turn.
+//
+// Fairness across tenants: a free worker takes the front endpoint of the
+// organization served least recently among those below their share of the
+// workers, share = min(max_in_flight_per_organization,
+// ceil(threads / organizations with work queued or in flight)); if every
+// organization with queued work is at its share, the least recently served
+// one below max_in_flight_per_organization (a worker does not idle while
+// that cap allows work). So one organization's slow endpoints hold at most
+// the workers nobody else asked for, and an organization that becomes due
+// takes the next worker that comes free, ahead of the hog's queue.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -16,6 +27,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -44,6 +56,16 @@ struct EndpointSlot {
   absl::Time next_step = absl::InfinitePast();
 };
 
+// OrganizationWork is the engine's in-memory view of one organization.
+struct OrganizationWork {
+  // Endpoints due, in the order the dispatcher found them.
+  std::deque<WebhookEndpoint> queued;
+  // Endpoints a worker is stepping.
+  size_t running = 0;
+  // When a worker last took one of its endpoints (a pick count; 0: never).
+  uint64_t turn = 0;
+};
+
 bool Subscribes(const WebhookEndpoint& endpoint, EventType type) {
   const std::string_view name = EventTypeName(type);
   return std::find(endpoint.event_names.begin(), endpoint.event_names.end(),
@@ -61,7 +83,11 @@ class DelivererImpl final : public WebhookDeliverer {
                 WebhookDelivererOptions options)
       : store_(store),
         transport_(std::move(transport)),
-        options_(std::move(options)) {}
+        options_(std::move(options)),
+        organization_cap_(options_.max_in_flight_per_organization == 0
+                              ? options_.threads
+                              : std::min(options_.threads,
+                                         options_.max_in_flight_per_organization)) {}
 
   ~DelivererImpl() override { Stop(); }
 
@@ -119,19 +145,30 @@ class DelivererImpl final : public WebhookDeliverer {
       absl::MutexLock lock(&mu_);
       if (stopping_) return;
       absl::flat_hash_set<EndpointKey> present;
+      absl::flat_hash_set<std::string> present_organizations;
       for (const WebhookEndpoint& e : *endpoints) {
         if (e.disabled) continue;
         EndpointKey key(e.organization, e.id);
         present.insert(key);
+        present_organizations.insert(e.organization);
         EndpointSlot& slot = slots_[key];
         if (slot.in_flight || slot.next_step > now) continue;
         slot.in_flight = true;
-        queue_.push_back(e);
+        Enqueue(e);
         work_cv_.Signal();
       }
       for (auto it = slots_.begin(); it != slots_.end();) {
         if (!it->second.in_flight && !present.contains(it->first)) {
           slots_.erase(it++);
+        } else {
+          ++it;
+        }
+      }
+      // An organization's turn is kept while it has an enabled endpoint.
+      for (auto it = organizations_.begin(); it != organizations_.end();) {
+        if (it->second.running == 0 && it->second.queued.empty() &&
+            !present_organizations.contains(it->first)) {
+          organizations_.erase(it++);
         } else {
           ++it;
         }
@@ -171,18 +208,81 @@ class DelivererImpl final : public WebhookDeliverer {
     if (store_->AckEvents(lowest).ok()) acked_ = lowest;
   }
 
+  // Enqueue queues `endpoint` behind its organization's due endpoints.
+  void Enqueue(const WebhookEndpoint& endpoint)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    OrganizationWork& work = organizations_[endpoint.organization];
+    if (work.queued.empty() && work.running == 0) ++active_organizations_;
+    if (work.queued.empty()) {
+      waiting_.emplace(work.turn, endpoint.organization);
+    }
+    work.queued.push_back(endpoint);
+  }
+
+  // TakeNext takes the next endpoint for a free worker (see the file
+  // comment), or nullopt if every organization with queued endpoints is at
+  // max_in_flight_per_organization (or none has any).
+  std::optional<WebhookEndpoint> TakeNext() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (waiting_.empty()) return std::nullopt;
+    const size_t share =
+        std::min(organization_cap_,
+                 (options_.threads + active_organizations_ - 1) /
+                     active_organizations_);
+    auto chosen = FirstWaitingBelow(share);
+    if (chosen == waiting_.end()) chosen = FirstWaitingBelow(organization_cap_);
+    if (chosen == waiting_.end()) return std::nullopt;
+    std::string organization = chosen->second;
+    waiting_.erase(chosen);
+    OrganizationWork& work = organizations_[organization];
+    WebhookEndpoint endpoint = std::move(work.queued.front());
+    work.queued.pop_front();
+    ++work.running;
+    work.turn = ++turns_;
+    if (!work.queued.empty()) {
+      waiting_.emplace(work.turn, std::move(organization));
+    }
+    return endpoint;
+  }
+
+  // FirstWaitingBelow is the least recently served waiting organization
+  // with fewer than `limit` endpoints running, or waiting_.end(). It skips
+  // at most threads / limit organizations: their running endpoints
+  // together are at most `threads`.
+  std::set<std::pair<uint64_t, std::string>>::iterator FirstWaitingBelow(
+      size_t limit) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+      if (organizations_[it->second].running < limit) return it;
+    }
+    return waiting_.end();
+  }
+
+  // Finished records that a worker is done with an endpoint of
+  // `organization`.
+  void Finished(const std::string& organization)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = organizations_.find(organization);
+    if (it == organizations_.end()) return;
+    --it->second.running;
+    if (it->second.running == 0 && it->second.queued.empty()) {
+      --active_organizations_;
+    }
+    // A worker waiting for this organization to drop below its cap.
+    if (!waiting_.empty()) work_cv_.Signal();
+  }
+
   void WorkerLoop() {
     for (;;) {
       WebhookEndpoint endpoint;
       {
         absl::MutexLock lock(&mu_);
-        while (!stopping_ && queue_.empty()) work_cv_.Wait(&mu_);
+        std::optional<WebhookEndpoint> taken;
+        while (!stopping_ && !(taken = TakeNext())) work_cv_.Wait(&mu_);
         if (stopping_) return;
-        endpoint = std::move(queue_.front());
-        queue_.pop_front();
+        endpoint = *std::move(taken);
       }
       const std::optional<absl::Time> next = Step(endpoint);
       absl::MutexLock lock(&mu_);
+      Finished(endpoint.organization);
       auto it = slots_.find(EndpointKey(endpoint.organization, endpoint.id));
       if (it == slots_.end()) continue;
       it->second.in_flight = false;
@@ -195,10 +295,17 @@ class DelivererImpl final : public WebhookDeliverer {
     }
   }
 
-  // Step makes one delivery step for `endpoint`. Returns when the endpoint
-  // may be stepped again: nullopt for at once (an event finished and more
-  // may follow), InfinitePast for the next poll (idle).
-  std::optional<absl::Time> Step(const WebhookEndpoint& endpoint) {
+  // Step makes one delivery step for `queued`, the endpoint as the
+  // dispatcher listed it. Returns when the endpoint may be stepped again:
+  // nullopt for at once (an event finished and more may follow),
+  // InfinitePast for the next poll (idle).
+  std::optional<absl::Time> Step(const WebhookEndpoint& queued) {
+    // The queued copy may be minutes old (it waited for a worker): the
+    // endpoint as stored now decides whether, where and what to post.
+    absl::StatusOr<WebhookEndpoint> current =
+        store_->GetWebhookEndpoint(queued.organization, queued.id);
+    if (!current.ok() || current->disabled) return absl::InfinitePast();
+    const WebhookEndpoint& endpoint = *current;
     const std::string& org = endpoint.organization;
     const std::string& id = endpoint.id;
     absl::StatusOr<WebhookDeliveryState> state =
@@ -307,7 +414,18 @@ class DelivererImpl final : public WebhookDeliverer {
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   bool woken_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<EndpointKey, EndpointSlot> slots_ ABSL_GUARDED_BY(mu_);
-  std::deque<WebhookEndpoint> queue_ ABSL_GUARDED_BY(mu_);
+  // max_in_flight_per_organization resolved (0: threads), at most threads.
+  const size_t organization_cap_;
+  // Organizations with an enabled endpoint or work queued or in flight.
+  absl::flat_hash_map<std::string, OrganizationWork> organizations_
+      ABSL_GUARDED_BY(mu_);
+  // How many of them have work queued or in flight.
+  size_t active_organizations_ ABSL_GUARDED_BY(mu_) = 0;
+  // (turn, organization) of those with queued endpoints: least recently
+  // served first.
+  std::set<std::pair<uint64_t, std::string>> waiting_ ABSL_GUARDED_BY(mu_);
+  // Endpoints taken by workers so far: the clock of the turns.
+  uint64_t turns_ ABSL_GUARDED_BY(mu_) = 0;
   // The dispatcher's own: the last acknowledged position.
   uint64_t acked_ = 0;
 

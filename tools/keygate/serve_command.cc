@@ -75,6 +75,7 @@ struct ServeFlags {
   std::string webhook_retry_cap = "1h";
   std::string webhook_timeout = "10s";
   size_t webhook_delivery_threads = 4;
+  size_t webhook_delivery_max_per_org = 0;
   std::string problem_type_base;
   std::string secret_scanning_keys;
 };
@@ -234,6 +235,8 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
   WebhookDelivererOptions delivery_options;
   delivery_options.failure_streak_limit = flags.webhook_failure_streak_limit;
   delivery_options.threads = flags.webhook_delivery_threads;
+  delivery_options.max_in_flight_per_organization =
+      flags.webhook_delivery_max_per_org;
   http::JwtVerifierOptions jwt_options;
   jwt_options.org_claim = flags.org_claim;
   if (!flags.jwt_issuer.empty()) jwt_options.issuer = flags.jwt_issuer;
@@ -598,6 +601,12 @@ void AddServeCommand(CLI::App& app, const GlobalOptions& globals,
       ->add_option("--webhook-delivery-threads",
                    flags->webhook_delivery_threads,
                    "endpoints with a delivery in flight at once (1-256)")
+      ->capture_default_str();
+  serve
+      ->add_option("--webhook-delivery-max-per-org",
+                   flags->webhook_delivery_max_per_org,
+                   "most endpoints of one organization with a delivery in "
+                   "flight at once (0: --webhook-delivery-threads)")
       ->capture_default_str();
   serve->add_option("--problem-type-base", flags->problem_type_base,
                     "base URI of keygate's problem types in answers "
