@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "lib/storage/rocks_database.h"
@@ -247,6 +248,35 @@ TEST_F(PostgresDatabaseTest, AStalledLockHolderLosesTheLockAndOthersWrite) {
             absl::StatusCode::kUnavailable);
   (*stalled)->UnlockWrites();
   EXPECT_EQ(*(*other)->Get(Family::kMeta, "revoked"), "yes");
+}
+
+// A server, role or connection string whose synchronous_commit is off would
+// let a server crash lose acknowledged writes: every connection raises it.
+TEST_F(PostgresDatabaseTest, ConnectionsNeverCommitWithSynchronousCommitOff) {
+  const std::string base = PostgresEnvironment::server()->ConnInfo();
+  for (const char* level : {"off", "local", "remote_write", "on"}) {
+    absl::StatusOr<std::unique_ptr<Connection>> connection = Connection::Open(
+        absl::StrCat(base, " options='-csynchronous_commit=", level, "'"));
+    ASSERT_TRUE(connection.ok()) << connection.status();
+    absl::StatusOr<Result> shown =
+        (*connection)->Exec("SHOW synchronous_commit");
+    ASSERT_TRUE(shown.ok()) << shown.status();
+    EXPECT_EQ(shown->Value(0, 0),
+              std::string_view(level) == "off" ? "on" : level)
+        << "asked for " << level;
+  }
+  // The server-wide default too (a role setting reaches new sessions).
+  absl::StatusOr<std::unique_ptr<Connection>> admin = Connection::Open(base);
+  ASSERT_TRUE(admin.ok());
+  ASSERT_TRUE((*admin)->Exec("ALTER ROLE CURRENT_USER SET synchronous_commit "
+                             "= off").ok());
+  absl::StatusOr<std::unique_ptr<Connection>> fresh = Connection::Open(base);
+  ASSERT_TRUE((*admin)->Exec("ALTER ROLE CURRENT_USER RESET "
+                             "synchronous_commit").ok());
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  absl::StatusOr<Result> shown = (*fresh)->Exec("SHOW synchronous_commit");
+  ASSERT_TRUE(shown.ok()) << shown.status();
+  EXPECT_EQ(shown->Value(0, 0), "on");
 }
 
 TEST(PostgresDatabaseOpenTest, TheStatusNeverCarriesThePassword) {

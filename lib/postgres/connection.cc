@@ -187,6 +187,18 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(
     return absl::UnavailableError(
         absl::StrCat("cannot connect to PostgreSQL: ", message));
   }
+  // A commit must be flushed before it is acknowledged: a server, role or
+  // connection-string default of synchronous_commit=off would let a server
+  // crash lose acknowledged writes (and a fleet's revocations). Raise 'off'
+  // to 'on' for the session; keep 'local' and the stronger remote_* levels.
+  // A write that asks for less (PostgresDatabase::Write without sync) still
+  // lowers it with SET LOCAL for its own transaction.
+  if (absl::StatusOr<Result> durable = connection->Exec(
+          "SELECT set_config('synchronous_commit', 'on', false) "
+          "WHERE current_setting('synchronous_commit') = 'off'");
+      !durable.ok()) {
+    return durable.status();
+  }
   return connection;
 }
 

@@ -107,7 +107,9 @@ class Connection {
   // quarter of an hour). InvalidArgument for a malformed
   // string (a fixed message), Unavailable if the server cannot be reached,
   // PermissionDenied for refused credentials. The password never appears in
-  // the status.
+  // the status. A session whose default synchronous_commit is `off` (server,
+  // role or connection-string setting) is raised to `on`, so every commit
+  // is flushed before it is acknowledged; other levels are kept.
   static absl::StatusOr<std::unique_ptr<Connection>> Open(
       std::string_view conninfo,
       absl::Duration connect_timeout = absl::Seconds(10));
