@@ -214,6 +214,16 @@ TEST(HideArgumentValuesTest, HandlesAMissingValueAndEmptyValues) {
                                                       "--b=**", "--c", "333"}));
 }
 
+TEST(HideArgumentsTest, OverwritesEveryEqualArgumentAndNothingElse) {
+  FakeArgv fake({"keygate", "token", "verify", "kg_secret", "--", "kg_secret",
+                 "kg_secretx", "-", ""});
+  HideArguments(fake.argc(), fake.argv(), {"kg_secret", "-", ""});
+  EXPECT_EQ(fake.args(),
+            (std::vector<std::string>{"keygate", "token", "verify",
+                                      "*********", "--", "*********",
+                                      "kg_secretx", "-", ""}));
+}
+
 std::string ReadWholeFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), {});
@@ -261,6 +271,70 @@ class SilentServer {
   std::vector<int> accepted_;
 };
 
+// CmdlineWhileConnecting runs the real binary with `args` (after
+// KEYGATE_BINARY) in a child, waits until it connects to `server` (it has
+// parsed its command line and is opening the store, where it stays, alive,
+// until its connect_timeout or the kill below), and returns what any local
+// user then reads in its /proc/<pid>/cmdline.
+::testing::AssertionResult CmdlineWhileConnecting(
+    std::vector<std::string> args, SilentServer& server,
+    const std::string& log, std::string* cmdline) {
+  args.insert(args.begin(), KEYGATE_BINARY);
+  // Built before fork: the child only makes system calls until execve.
+  std::vector<char*> argv, envp;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env = {"USER=tester", "PATH=/usr/bin:/bin"};
+  for (std::string& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) return ::testing::AssertionFailure() << "fork failed";
+  if (pid == 0) {
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd < 0) _exit(126);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  const bool connected = server.AcceptWithin(60'000);
+  *cmdline = ReadWholeFile("/proc/" + std::to_string(pid) + "/cmdline");
+  const bool alive = waitpid(pid, nullptr, WNOHANG) == 0;
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  if (!connected) {
+    return ::testing::AssertionFailure()
+           << "keygate never connected: " << ReadWholeFile(log);
+  }
+  if (!alive) {
+    return ::testing::AssertionFailure()
+           << "keygate was not running: " << ReadWholeFile(log);
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// A temporary directory with a pepper file, removed at the end.
+class CmdlineFixture {
+ public:
+  CmdlineFixture() {
+    dir_ = (std::filesystem::temp_directory_path() / "keygate_cmdline_XXXXXX")
+               .string();
+    if (mkdtemp(dir_.data()) == nullptr) dir_.clear();
+    if (!dir_.empty()) created_ = Keyring::CreateFile(pepper()).ok();
+  }
+  ~CmdlineFixture() {
+    std::error_code ec;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+  }
+  bool ok() const { return created_; }
+  std::string pepper() const { return dir_ + "/pepper"; }
+  std::string log() const { return dir_ + "/keygate.log"; }
+
+ private:
+  std::string dir_;
+  bool created_ = false;
+};
+
 // The attack: any local user reads /proc/<pid>/cmdline of a running
 // `keygate` (`ps -ef` does). The real binary, given a connection string
 // with a password on its command line, is caught while it runs (connecting
@@ -271,12 +345,8 @@ class HideArgumentValuesBinaryTest
 
 TEST_P(HideArgumentValuesBinaryTest, ARunningKeygateShowsNoPostgresPassword) {
   const bool equals_form = GetParam();
-  std::string dir = (std::filesystem::temp_directory_path() /
-                     "keygate_cmdline_XXXXXX")
-                        .string();
-  ASSERT_NE(mkdtemp(dir.data()), nullptr);
-  const std::string pepper = dir + "/pepper";
-  ASSERT_TRUE(Keyring::CreateFile(pepper).ok());
+  CmdlineFixture fixture;
+  ASSERT_TRUE(fixture.ok());
   SilentServer server;
   ASSERT_GT(server.port(), 0);
 
@@ -285,7 +355,7 @@ TEST_P(HideArgumentValuesBinaryTest, ARunningKeygateShowsNoPostgresPassword) {
       "host=127.0.0.1 port=" + std::to_string(server.port()) +
       " dbname=keygate user=keygate sslmode=disable connect_timeout=120 "
       "password=" + marker;
-  std::vector<std::string> args = {KEYGATE_BINARY, "--pepper-file", pepper};
+  std::vector<std::string> args = {"--pepper-file", fixture.pepper()};
   if (equals_form) {
     args.push_back("--postgres=" + conninfo);
   } else {
@@ -293,50 +363,46 @@ TEST_P(HideArgumentValuesBinaryTest, ARunningKeygateShowsNoPostgresPassword) {
     args.push_back(conninfo);
   }
   for (const char* arg : {"sa", "list", "--org", "acme"}) args.push_back(arg);
-  const std::string log = dir + "/keygate.log";
-  // Built before fork: the child only makes system calls until execve.
-  std::vector<char*> argv, envp;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env = {"USER=tester", "PATH=/usr/bin:/bin"};
-  for (std::string& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (fd < 0) _exit(126);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    execve(argv[0], argv.data(), envp.data());
-    _exit(127);
-  }
-
-  // Connected: keygate has parsed its command line and is opening the
-  // store; it stays there (alive) until connect_timeout or the kill below.
-  const bool connected = server.AcceptWithin(60'000);
-  const std::string cmdline =
-      ReadWholeFile("/proc/" + std::to_string(pid) + "/cmdline");
-  const bool alive = waitpid(pid, nullptr, WNOHANG) == 0;
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-  ASSERT_TRUE(connected) << "keygate never connected: "
-                         << ReadWholeFile(log);
-  ASSERT_TRUE(alive) << ReadWholeFile(log);
+  std::string cmdline;
+  ASSERT_TRUE(CmdlineWhileConnecting(args, server, fixture.log(), &cmdline));
   // It is keygate's own argv (the flag is there), without the password.
   EXPECT_NE(cmdline.find("--postgres"), std::string::npos) << cmdline;
   EXPECT_NE(cmdline.find("acme"), std::string::npos) << cmdline;
   EXPECT_EQ(cmdline.find(marker), std::string::npos) << cmdline;
   EXPECT_EQ(cmdline.find("password="), std::string::npos) << cmdline;
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
+}
+
+// The same attack on a token given to `token verify` as an operand (also
+// after "--"): once parsed, it is gone from the running process's cmdline.
+TEST(HideArgumentsBinaryTest, ARunningTokenVerifyShowsNoToken) {
+  for (const bool after_dashes : {false, true}) {
+    SCOPED_TRACE(after_dashes ? "after --" : "operand");
+    CmdlineFixture fixture;
+    ASSERT_TRUE(fixture.ok());
+    SilentServer server;
+    ASSERT_GT(server.port(), 0);
+    // Shaped like a token; whether it is valid does not matter here.
+    const std::string token = "kg_MarkerToken7f3a9cQx81LmZ0";
+    std::vector<std::string> args = {
+        "--pepper-file", fixture.pepper(), "--postgres",
+        "host=127.0.0.1 port=" + std::to_string(server.port()) +
+            " dbname=keygate user=keygate sslmode=disable "
+            "connect_timeout=120",
+        "token", "verify"};
+    if (after_dashes) args.push_back("--");
+    args.push_back(token);
+    std::string cmdline;
+    ASSERT_TRUE(
+        CmdlineWhileConnecting(args, server, fixture.log(), &cmdline));
+    EXPECT_NE(cmdline.find("verify"), std::string::npos) << cmdline;
+    EXPECT_EQ(cmdline.find("MarkerToken"), std::string::npos) << cmdline;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Spellings, HideArgumentValuesBinaryTest,
                          ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& info) {
-                           return std::string(info.param ? "Equals"
-                                                         : "Separate");
+                           return std::string(info.param ? "Equals" : "Separate");
                          });
 
 }  // namespace

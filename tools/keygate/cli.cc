@@ -7,6 +7,7 @@
 #include <iostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
@@ -56,6 +57,14 @@ bool JsonRequested(int argc, char** argv) {
     if (arg == "--json") return true;
   }
   return false;
+}
+
+// TokenOperands returns the token operands of a parsed `token verify`
+// (the only command that takes a token on its command line).
+std::vector<std::string> TokenOperands(CLI::App& app) {
+  CLI::App* verify = app.get_subcommand("token")->get_subcommand("verify");
+  if (!verify->parsed()) return {};
+  return verify->get_option("TOKEN")->results();
 }
 
 int Run(int argc, char** argv) {
@@ -108,9 +117,11 @@ int Run(int argc, char** argv) {
   // The --postgres value (a connection string, possibly with a password)
   // is blanked in argv here, as soon as CLI11 holds its own copy, so that
   // /proc/<pid>/cmdline of a long-running `keygate serve` does not show it
-  // to every local user.
-  app.parse_complete_callback([&context, argc, argv] {
+  // to every local user. So is a token given to `token verify` as an
+  // operand instead of on stdin.
+  app.parse_complete_callback([&app, &context, argc, argv] {
     HideArgumentValues(argc, argv, {"--postgres"});
+    HideArguments(argc, argv, TokenOperands(app));
     ResolveDefaults(context.globals);
     if (!context.globals.allow_core_dumps) {
       if (absl::Status s = DisableCoreDumps(); !s.ok()) {

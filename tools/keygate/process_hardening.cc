@@ -53,4 +53,14 @@ void HideArgumentValues(int argc, char** argv,
   }
 }
 
+void HideArguments(int argc, char** argv,
+                   const std::vector<std::string>& secrets) {
+  for (const std::string& secret : secrets) {
+    if (secret.empty() || secret == "-") continue;
+    for (int i = 1; i < argc && argv[i] != nullptr; ++i) {
+      if (secret == argv[i]) std::memset(argv[i], '*', secret.size());
+    }
+  }
+}
+
 }  // namespace keygate::tool

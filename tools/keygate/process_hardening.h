@@ -4,7 +4,9 @@
 #define KEYGATE_TOOLS_KEYGATE_PROCESS_HARDENING_H_
 
 #include <initializer_list>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -42,6 +44,16 @@ absl::Status DisableCoreDumps();
 // with anything else reading argv.
 void HideArgumentValues(int argc, char** argv,
                         std::initializer_list<std::string_view> flags);
+
+// HideArguments overwrites with '*', in place in `argv`, every argument
+// (operands after "--" included) equal to one of `secrets`: a token given
+// as an operand (`keygate token verify kg_...`) rather than on stdin. Empty
+// strings and "-" (the stdin placeholder) are not secrets and are left
+// alone. The same caveats as HideArgumentValues: argv was readable from
+// exec until the call, so stdin remains the way to keep a token out of
+// `ps` (and of shell history) altogether.
+void HideArguments(int argc, char** argv,
+                   const std::vector<std::string>& secrets);
 
 }  // namespace keygate::tool
 
