@@ -472,26 +472,15 @@ absl::StatusOr<FleetWaitResult> FleetLease::WaitForFleet(uint64_t position) {
   absl::Duration backoff = absl::Milliseconds(1);
   bool first_look = true;
   std::unique_ptr<Connection> connection;
+  bool listen_tried = false;  // on this connection
   bool listening = false;
   for (;;) {
     if (connection == nullptr) {
       absl::StatusOr<std::unique_ptr<Connection>> opened =
           TakeWaitConnection();
-      if (opened.ok()) {
-        connection = std::move(*opened);
-        // LISTEN before the first read: a report committed after the LISTEN
-        // is notified, one committed before it is in the read. What the
-        // connection buffered before is stale for the same reason.
-        listening = connection
-                        ->ExecScript(absl::StrCat(
-                            "LISTEN ", AbslView(kFleetAppliedChannel)))
-                        .ok();
-        if (listening &&
-            !connection->WaitForNotifications(absl::ZeroDuration()).ok()) {
-          connection.reset();  // lost; reconnect on the next round
-          listening = false;
-        }
-      }
+      if (opened.ok()) connection = std::move(*opened);
+      listen_tried = false;
+      listening = false;
     }
     bool looked = false;
     std::vector<std::string> lagging;
@@ -537,6 +526,23 @@ absl::StatusOr<FleetWaitResult> FleetLease::WaitForFleet(uint64_t position) {
     if (now - start >= bound + slack) {
       result.ended_by_lease_bound = true;
       break;
+    }
+    if (connection != nullptr && !listen_tried) {
+      // Someone lags: LISTEN, then read again at once. A report committed
+      // after the LISTEN is notified, one committed before it is in that
+      // read; what the connection buffered before is stale for the same
+      // reason. (A wait that finds no one lagging costs no LISTEN.)
+      listen_tried = true;
+      listening = connection
+                      ->ExecScript(absl::StrCat(
+                          "LISTEN ", AbslView(kFleetAppliedChannel)))
+                      .ok();
+      if (listening &&
+          !connection->WaitForNotifications(absl::ZeroDuration()).ok()) {
+        connection.reset();  // lost; reconnect on the next round
+        listening = false;
+      }
+      continue;
     }
     // Until a member reports reaching the position, or the next poll (the
     // fallback: correctness never rests on a notification), or the bound.

@@ -22,8 +22,9 @@
 //   database has reported applied >= P, or when `lease` has passed on the
 //   waiter's clock since the call (by then every grant that does not
 //   require P has expired, whether or not the database can be reached).
-//   It re-reads the table when a notification of a position >= P arrives,
-//   and on a backed-off poll (notifications only make it faster).
+//   While someone lags it LISTENs, and re-reads the table when a
+//   notification of a position >= P arrives, and on a backed-off poll
+//   (notifications only make it faster).
 //
 // Safety in one sentence: a grant usable without having applied P must
 // come from a heartbeat whose read (2) missed P, so it was sent before P
