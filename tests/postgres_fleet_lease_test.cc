@@ -176,8 +176,10 @@ TEST_F(PostgresFleetLeaseTest, RejectsInconsistentOptions) {
   // The default clock is coarse: a margin below two of its ticks is refused.
   FleetLeaseOptions tiny_margin = RealTimeOptions();
   tiny_margin.clock_margin = absl::Nanoseconds(1);
+  FleetLeaseOptions burst = RealTimeOptions();
+  burst.early_heartbeat_burst = 0;
   for (const FleetLeaseOptions& options :
-       {zero, margin, interval, horizon, tiny_margin}) {
+       {zero, margin, interval, horizon, tiny_margin, burst}) {
     absl::StatusOr<std::unique_ptr<FleetLease>> lease =
         FleetLease::Join(conninfo_, 0, options);
     ASSERT_FALSE(lease.ok());
@@ -351,6 +353,81 @@ TEST_F(PostgresFleetLeaseTest, WaitBlocksWhileOneMemberLagsAndEndsWhenItApplies)
   EXPECT_FALSE(wait->ended_by_lease_bound);
   EXPECT_THAT(wait->unconfirmed, IsEmpty());
   EXPECT_TRUE(lagging.LeaseHeld());
+}
+
+// The acknowledgement is event-driven: the member's heartbeat that reports
+// the position NOTIFYs, and the waiter re-reads the table at once, well
+// before its next poll (here 8 s away: the backoff has reached it) and the
+// member's next regular heartbeat (30 s). The old polling waiter slept
+// 4 s between its looks at this point.
+TEST_F(PostgresFleetLeaseTest, WaitEndsSoonAfterTheMemberReportsNotAtItsNextPoll) {
+  FleetLeaseOptions options = RealTimeOptions(absl::Minutes(2));
+  options.heartbeat_interval = absl::Seconds(30);
+  options.wait_poll_max = absl::Seconds(8);
+  std::unique_ptr<FleetLease> waiter = Join(0, options);
+  std::unique_ptr<FleetLease> member = Join(0, options);
+  ASSERT_NE(waiter, nullptr);
+  ASSERT_NE(member, nullptr);
+  const uint64_t position = Commit();
+  waiter->ReportApplied(position);
+
+  std::atomic<bool> returned{false};
+  absl::StatusOr<FleetWaitResult> wait;
+  std::thread thread([&] {
+    wait = waiter->WaitForFleet(position);
+    returned = true;
+  });
+  // Past 4.1 s the polls (1, 2, 4 ... ms apart) are 4 s and more apart.
+  absl::SleepFor(absl::Milliseconds(4300));
+  EXPECT_FALSE(returned) << "returned while a live member had not applied";
+  const absl::Time reported = absl::Now();
+  member->ReportApplied(position);
+  EXPECT_TRUE(Eventually([&] { return returned.load(); }, absl::Seconds(10)));
+  const absl::Duration after_report = absl::Now() - reported;
+  thread.join();
+  ASSERT_TRUE(wait.ok()) << wait.status();
+  EXPECT_LT(after_report, absl::Milliseconds(1500))
+      << "the wait ended at a poll, not at the member's report";
+  EXPECT_THAT(wait->waited_on, ElementsAre(member->member_id()));
+  EXPECT_FALSE(wait->ended_by_lease_bound);
+  EXPECT_THAT(wait->unconfirmed, IsEmpty());
+  EXPECT_GE(wait->notified_rechecks, 1);
+}
+
+// Early heartbeats come from a bucket: a few moves in a row are each
+// published at once (no spacing between the first `burst`), but a storm of
+// moves costs at most the bucket and one per spacing.
+TEST_F(PostgresFleetLeaseTest, EarlyHeartbeatsComeInABoundedBurst) {
+  FleetLeaseOptions options = RealTimeOptions(absl::Minutes(2));
+  options.heartbeat_interval = absl::Seconds(30);
+  options.early_heartbeat_spacing = absl::Seconds(20);
+  options.early_heartbeat_burst = 3;
+  std::unique_ptr<FleetLease> waiter = Join(0, options);
+  std::unique_ptr<FleetLease> member = Join(0, options);
+  ASSERT_NE(waiter, nullptr);
+  ASSERT_NE(member, nullptr);
+  for (int i = 0; i < 3; ++i) {
+    const uint64_t position = Commit();
+    waiter->ReportApplied(position);
+    member->ReportApplied(position);
+    absl::StatusOr<FleetWaitResult> wait = waiter->WaitForFleet(position);
+    ASSERT_TRUE(wait.ok()) << wait.status();
+    EXPECT_FALSE(wait->ended_by_lease_bound);
+    EXPECT_LT(wait->waited, absl::Seconds(5))
+        << "move " << i << " waited for the spacing";
+  }
+  // The bucket is empty (the three early heartbeats have finished): a storm
+  // of moves now waits for the spacing.
+  ASSERT_TRUE(Eventually([&] { return member->heartbeats() >= 3; }));
+  const uint64_t before = member->heartbeats();
+  for (int i = 0; i < 50; ++i) {
+    member->ReportApplied(Commit());
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  absl::SleepFor(absl::Milliseconds(500));
+  EXPECT_EQ(member->heartbeats(), before) << "a storm hammered the database";
+  EXPECT_LT(RowApplied(*member), static_cast<int64_t>(
+                                     member->applied_position()));
 }
 
 // A member cut off from the database (its backend terminated, and it may

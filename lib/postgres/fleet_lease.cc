@@ -11,7 +11,9 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "lib/base/absl_view.h"
 #include "lib/postgres/schema.h"
 
 namespace keygate::postgres {
@@ -23,11 +25,15 @@ int64_t SteadyNowNanos() {
       .count();
 }
 
-// SetStatementTimeout bounds every later statement of the connection.
-absl::Status SetStatementTimeout(Connection& connection,
+// ConfigureSession bounds every later statement of the connection, and
+// makes its commits synchronous whatever the server's or the connection
+// string's default: a heartbeat must be durable before its member uses the
+// grant it brings (docs/fleet-revocation.md, "Why the heartbeat commits
+// synchronously").
+absl::Status ConfigureSession(Connection& connection,
                                  absl::Duration timeout) {
   return connection.ExecScript(absl::StrCat(
-      "SET statement_timeout = ",
+      "SET synchronous_commit = on; SET statement_timeout = ",
       std::max<int64_t>(1, absl::ToInt64Milliseconds(timeout))));
 }
 
@@ -38,18 +44,31 @@ int64_t ClampPosition(uint64_t position) {
              : static_cast<int64_t>(position);
 }
 
+// The upsert, and in the same statement (so in the same transaction, sent
+// at its commit) a notification to waiters when the applied position it
+// reports is higher than the row's: `before` reads the row in the
+// statement's snapshot, untouched by the insert.
 constexpr std::string_view kHeartbeatSql = R"sql(
-INSERT INTO keygate_fleet_members AS m
-  (member_id, name, applied_position, heard_at, lease_micros)
-VALUES ($1, $2, $3::bigint,
-        CASE WHEN $4::boolean THEN now() ELSE '-infinity'::timestamptz END,
-        $5::bigint)
-ON CONFLICT (member_id) DO UPDATE SET
-  applied_position = GREATEST(m.applied_position, EXCLUDED.applied_position),
-  heard_at = CASE WHEN $4::boolean THEN GREATEST(m.heard_at, now())
-                  ELSE m.heard_at END,
-  lease_micros = EXCLUDED.lease_micros,
-  updated_at = now()
+WITH before AS (
+  SELECT applied_position FROM keygate_fleet_members WHERE member_id = $1
+), upserted AS (
+  INSERT INTO keygate_fleet_members AS m
+    (member_id, name, applied_position, heard_at, lease_micros)
+  VALUES ($1, $2, $3::bigint,
+          CASE WHEN $4::boolean THEN now() ELSE '-infinity'::timestamptz END,
+          $5::bigint)
+  ON CONFLICT (member_id) DO UPDATE SET
+    applied_position = GREATEST(m.applied_position, EXCLUDED.applied_position),
+    heard_at = CASE WHEN $4::boolean THEN GREATEST(m.heard_at, now())
+                    ELSE m.heard_at END,
+    lease_micros = EXCLUDED.lease_micros,
+    updated_at = now()
+  RETURNING m.applied_position
+)
+SELECT pg_notify('keygate_fleet_applied', upserted.applied_position::text)
+FROM upserted
+WHERE upserted.applied_position >
+      coalesce((SELECT applied_position FROM before), -1)
 )sql";
 
 constexpr std::string_view kLaggingMembersSql = R"sql(
@@ -88,13 +107,15 @@ absl::StatusOr<std::unique_ptr<FleetLease>> FleetLease::Join(
       options.heartbeat_interval <= absl::ZeroDuration() ||
       options.heartbeat_interval >= options.lease - options.clock_margin ||
       options.early_heartbeat_spacing < absl::ZeroDuration() ||
+      options.early_heartbeat_burst < 1 ||
       options.stale_member_horizon < options.lease ||
       options.wait_poll_max < absl::Milliseconds(1) ||
       options.newest_position_sql.empty()) {
     return absl::InvalidArgumentError(
         "fleet lease options: need 1 ms <= lease <= 1 h, 0 <= clock_margin "
         "< lease, 0 < heartbeat_interval < lease - clock_margin, "
-        "early_heartbeat_spacing >= 0, stale_member_horizon >= lease, "
+        "early_heartbeat_spacing >= 0, early_heartbeat_burst >= 1, "
+        "stale_member_horizon >= lease, "
         "wait_poll_max >= 1 ms and a newest_position_sql");
   }
   int64_t coarse_resolution = 0;
@@ -136,7 +157,7 @@ absl::StatusOr<std::unique_ptr<FleetLease>> FleetLease::Join(
   if (!id.ok()) return id.status();
   lease->member_id_ = std::string(id->Value(0, 0));
   if (absl::Status timeout =
-          SetStatementTimeout(**connection, lease->options_.lease);
+          ConfigureSession(**connection, lease->options_.lease);
       !timeout.ok()) {
     return timeout;
   }
@@ -166,7 +187,7 @@ FleetLease::OpenLeaseBoundedConnection() {
   if (!connection.ok()) return connection.status();
   // A statement stuck longer than a lease renews nothing useful, and holds
   // a wait past its bound.
-  if (absl::Status timeout = SetStatementTimeout(**connection, options_.lease);
+  if (absl::Status timeout = ConfigureSession(**connection, options_.lease);
       !timeout.ok()) {
     return timeout;
   }
@@ -343,18 +364,34 @@ void FleetLease::HeartbeatLoop() {
       absl::ToInt64Nanoseconds(options_.heartbeat_interval);
   const int64_t spacing =
       absl::ToInt64Nanoseconds(options_.early_heartbeat_spacing);
-  int64_t last_sent = SteadyNowNanos();
+  const int burst = options_.early_heartbeat_burst;
+  // Early heartbeats draw from a token bucket: `burst` back to back, then
+  // one per `spacing` (moves meanwhile share the next one).
+  int tokens = burst;
+  int64_t refilled = SteadyNowNanos();
+  int64_t last_sent = refilled;
   for (;;) {
     {
       absl::MutexLock lock(&mutex_);
       for (;;) {
         if (stopping_) return;
-        int64_t due = last_sent + interval;
-        if (applied_moved_ && spacing > 0) {
-          due = std::min(due, last_sent + spacing);
-        }
         const int64_t now = SteadyNowNanos();
-        if (now >= due) break;
+        if (spacing > 0 && tokens < burst && now - refilled >= spacing) {
+          const int64_t gained = (now - refilled) / spacing;
+          tokens = static_cast<int>(
+              std::min<int64_t>(burst, int64_t{tokens} + gained));
+          refilled += gained * spacing;
+        }
+        const int64_t regular_due = last_sent + interval;
+        if (now >= regular_due) break;
+        const bool early = applied_moved_ && spacing > 0;
+        if (early && tokens > 0) {
+          if (tokens == burst) refilled = now;  // the refill clock starts
+          --tokens;
+          break;
+        }
+        const int64_t due =
+            early ? std::min(regular_due, refilled + spacing) : regular_due;
         const bool moved = applied_moved_;
         auto woken = [this, moved]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
           return stopping_ || applied_moved_ != moved;
@@ -392,13 +429,38 @@ absl::StatusOr<std::unique_ptr<Connection>> FleetLease::TakeWaitConnection() {
   return OpenLeaseBoundedConnection();
 }
 
-void FleetLease::ReturnWaitConnection(std::unique_ptr<Connection> connection) {
+void FleetLease::ReturnWaitConnection(std::unique_ptr<Connection> connection,
+                                      bool listening) {
   constexpr size_t kMaxIdle = 4;
   if (connection == nullptr || connection->is_broken()) return;
+  // An idle listener would have the server queue notifications for it.
+  if (listening &&
+      !connection
+           ->ExecScript(absl::StrCat("UNLISTEN ", AbslView(kFleetAppliedChannel)))
+           .ok()) {
+    return;
+  }
   absl::MutexLock lock(&mutex_);
   if (left_ || idle_wait_connections_.size() >= kMaxIdle) return;
   idle_wait_connections_.push_back(std::move(connection));
 }
+
+namespace {
+
+// Reaches says whether a notification announces a member's applied
+// position of at least `position`.
+bool Reaches(const std::vector<Notification>& notes, uint64_t position) {
+  for (const Notification& note : notes) {
+    uint64_t reported = 0;
+    if (note.channel == kFleetAppliedChannel &&
+        absl::SimpleAtoi(AbslView(note.payload), &reported) && reported >= position) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
 
 absl::StatusOr<FleetWaitResult> FleetLease::WaitForFleet(uint64_t position) {
   FleetWaitResult result;
@@ -410,11 +472,15 @@ absl::StatusOr<FleetWaitResult> FleetLease::WaitForFleet(uint64_t position) {
   absl::Duration backoff = absl::Milliseconds(1);
   bool first_look = true;
   std::unique_ptr<Connection> connection;
+  bool listen_tried = false;  // on this connection
+  bool listening = false;
   for (;;) {
     if (connection == nullptr) {
       absl::StatusOr<std::unique_ptr<Connection>> opened =
           TakeWaitConnection();
       if (opened.ok()) connection = std::move(*opened);
+      listen_tried = false;
+      listening = false;
     }
     bool looked = false;
     std::vector<std::string> lagging;
@@ -439,6 +505,7 @@ absl::StatusOr<FleetWaitResult> FleetLease::WaitForFleet(uint64_t position) {
       } else {
         ++result.failed_queries;
         connection.reset();  // reconnect on the next round
+        listening = false;
       }
     } else {
       ++result.failed_queries;
@@ -460,10 +527,51 @@ absl::StatusOr<FleetWaitResult> FleetLease::WaitForFleet(uint64_t position) {
       result.ended_by_lease_bound = true;
       break;
     }
-    absl::SleepFor(backoff);
+    if (connection != nullptr && !listen_tried) {
+      // Someone lags: LISTEN, then read again at once. A report committed
+      // after the LISTEN is notified, one committed before it is in that
+      // read; what the connection buffered before is stale for the same
+      // reason. (A wait that finds no one lagging costs no LISTEN.)
+      listen_tried = true;
+      listening = connection
+                      ->ExecScript(absl::StrCat(
+                          "LISTEN ", AbslView(kFleetAppliedChannel)))
+                      .ok();
+      if (listening &&
+          !connection->WaitForNotifications(absl::ZeroDuration()).ok()) {
+        connection.reset();  // lost; reconnect on the next round
+        listening = false;
+      }
+      continue;
+    }
+    // Until a member reports reaching the position, or the next poll (the
+    // fallback: correctness never rests on a notification), or the bound.
+    const absl::Duration pause = std::clamp(
+        absl::Nanoseconds(start + bound + slack - now), absl::ZeroDuration(),
+        backoff);
+    if (listening) {
+      const absl::Time until = absl::Now() + pause;
+      for (;;) {
+        const absl::Duration left = until - absl::Now();
+        if (left <= absl::ZeroDuration()) break;
+        absl::StatusOr<std::vector<Notification>> notes =
+            connection->WaitForNotifications(left);
+        if (!notes.ok()) {
+          connection.reset();
+          listening = false;
+          break;
+        }
+        if (Reaches(*notes, position)) {
+          ++result.notified_rechecks;
+          break;
+        }
+      }
+    } else {
+      absl::SleepFor(pause);
+    }
     backoff = std::min(backoff * 2, options_.wait_poll_max);
   }
-  ReturnWaitConnection(std::move(connection));
+  ReturnWaitConnection(std::move(connection), listening);
   return result;
 }
 

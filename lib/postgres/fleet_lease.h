@@ -9,8 +9,8 @@
 //   position A the store reported, and renews `heard_at = now()` only if
 //   A >= M_old, the newest log position a heartbeat sent at least one
 //   heartbeat_interval earlier read (a member that hears but does not
-//   apply stops renewing and lapses in the table); this statement commits;
-//   then (2) reads the newest committed log position M in a NEW statement
+//   apply stops renewing and lapses in the table), and NOTIFYs
+//   kFleetAppliedChannel if A rose; this statement commits; then (2) reads the newest committed log position M in a NEW statement
 //   (a snapshot taken after (1) committed).
 // - A renewing heartbeat offers the member a grant: "valid until
 //   S + lease - clock_margin" (S = the local monotonic time taken before (1)
@@ -22,6 +22,9 @@
 //   database has reported applied >= P, or when `lease` has passed on the
 //   waiter's clock since the call (by then every grant that does not
 //   require P has expired, whether or not the database can be reached).
+//   While someone lags it LISTENs, and re-reads the table when a
+//   notification of a position >= P arrives, and on a backed-off poll
+//   (notifications only make it faster).
 //
 // Safety in one sentence: a grant usable without having applied P must
 // come from a heartbeat whose read (2) missed P, so it was sent before P
@@ -72,6 +75,12 @@ inline constexpr std::string_view kNewestChangePositionSql =
     "key >= 'changes/'::bytea AND key < 'changes0'::bytea "
     "ORDER BY key DESC LIMIT 1), 0)";
 
+// kFleetAppliedChannel is the NOTIFY channel on which a heartbeat that
+// reports a higher applied position than its row held announces it (the
+// payload is the position, in decimal). WaitForFleet LISTENs on it.
+inline constexpr std::string_view kFleetAppliedChannel =
+    "keygate_fleet_applied";
+
 // FleetLeaseOptions configures a FleetLease. Every member of a fleet must
 // use the same `lease` (a waiter bounds its wait by the largest lease in the
 // table when it can read it, by its own otherwise).
@@ -94,12 +103,19 @@ struct FleetLeaseOptions {
   // Default: zero (lease / 20).
   absl::Duration clock_margin = absl::ZeroDuration();
   // After ReportApplied moves the applied position, the heartbeat runs
-  // early, but at most once per this spacing, so that waiters learn the
-  // new position soon (lower revoke latency) without one statement per
-  // applied change. Zero disables early heartbeats (waiters then learn at
-  // the next regular heartbeat).
+  // early, so that waiters learn the new position soon (lower revoke
+  // latency). Early heartbeats draw from a token bucket of
+  // `early_heartbeat_burst` tokens refilled one per this spacing: a few
+  // revokes in a row are each acknowledged at once, a storm of them costs
+  // at most one heartbeat per spacing (several moves meanwhile share one).
+  // Zero disables early heartbeats (waiters then learn at the next regular
+  // heartbeat).
   // Default: 20 ms.
   absl::Duration early_heartbeat_spacing = absl::Milliseconds(20);
+  // The bucket's size: how many early heartbeats may run back to back
+  // before they are spaced `early_heartbeat_spacing` apart. At least 1.
+  // Default: 4.
+  int early_heartbeat_burst = 4;
   // A query returning one row with one bigint: the newest committed change
   // log position. Positions must be dense and commit-ordered: if a
   // position p is committed before the statement's snapshot, the result is
@@ -118,7 +134,11 @@ struct FleetLeaseOptions {
   // deleted by any member at Join (crashed members). At least `lease`.
   // Default: 1 h.
   absl::Duration stale_member_horizon = absl::Hours(1);
-  // A WaitForFleet poll backs off from 1 ms up to this.
+  // WaitForFleet re-reads the members table when a member's heartbeat
+  // notifies (kFleetAppliedChannel) a position at least the awaited one,
+  // and otherwise polls, backing off from 1 ms up to this (the fallback:
+  // a notification may be lost, and a member lapsing in the table sends
+  // none).
   // Default: 20 ms.
   absl::Duration wait_poll_max = absl::Milliseconds(20);
   // The local clock of grants and of WaitForFleet's bound; not owned, must
@@ -141,6 +161,8 @@ struct FleetWaitResult {
   std::vector<std::string> unconfirmed;
   // Queries that failed (database unreachable) during the wait.
   int failed_queries = 0;
+  // Re-reads prompted by a notification (the others were polls).
+  int notified_rechecks = 0;
 };
 
 // FleetLease is one process's membership of a fleet: its lease, kept by a
@@ -235,7 +257,8 @@ class FleetLease {
     return int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
   }
   // OpenLeaseBoundedConnection connects and sets statement_timeout = lease
-  // (the heartbeat's connection and every wait connection).
+  // and synchronous_commit = on (the heartbeat's connection and every wait
+  // connection).
   absl::StatusOr<std::unique_ptr<Connection>> OpenLeaseBoundedConnection();
   // Heartbeat runs one heartbeat on heartbeat_connection_ (reconnecting
   // first if needed). Only the heartbeat thread (and Join, before it
@@ -251,11 +274,12 @@ class FleetLease {
   // position meets usable.
   void PromoteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   absl::StatusOr<std::unique_ptr<Connection>> Connect();
-  // TakeWaitConnection / ReturnWaitConnection manage the waiters' pool.
+  // TakeWaitConnection / ReturnWaitConnection manage the waiters' pool;
+  // pooled connections do not LISTEN (ReturnWaitConnection UNLISTENs).
   absl::StatusOr<std::unique_ptr<Connection>> TakeWaitConnection()
       ABSL_LOCKS_EXCLUDED(mutex_);
-  void ReturnWaitConnection(std::unique_ptr<Connection> connection)
-      ABSL_LOCKS_EXCLUDED(mutex_);
+  void ReturnWaitConnection(std::unique_ptr<Connection> connection,
+                            bool listening) ABSL_LOCKS_EXCLUDED(mutex_);
 
   std::string conninfo_;  // wiped on destruction
   const FleetLeaseOptions options_;
