@@ -3,7 +3,9 @@
 // (tools/keygate/webhook_http_transport.h) and a socket receiver
 // (tests/support/webhook_receiver.h): Standard Webhooks signatures check
 // out, order per endpoint, everything arrives after a receiver that was
-// down comes back, and the transport refuses targets the policy refuses.
+// down comes back, the transport refuses targets the policy refuses, and
+// over https only a receiver whose certificate verifies gets anything (an
+// unverifiable one records "tls" attempts).
 #include <unistd.h>
 
 #include <filesystem>
