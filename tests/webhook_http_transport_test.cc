@@ -269,6 +269,16 @@ TEST_F(WebhookHttpTransportTest, SlowResolverTimesOut) {
   release->Notify();
 }
 
+// An infinite budget is a long one, not an overflowed deadline in the past.
+TEST_F(WebhookHttpTransportTest, InfiniteTimeoutStillDelivers) {
+  ASSERT_GT(receiver_.StartTls(pki_->localhost.cert_file,
+                               pki_->localhost.key_file),
+            0);
+  WebhookRequest request = Request("localhost", receiver_.port());
+  request.timeout = absl::InfiniteDuration();
+  EXPECT_EQ(Transport()->Post(request).http_status, 200);
+}
+
 TEST_F(WebhookHttpTransportTest, PlainHttpStillWorks) {
   ASSERT_GT(receiver_.Start(), 0);
   WebhookRequest request = Request("localhost", receiver_.port());

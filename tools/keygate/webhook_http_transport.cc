@@ -33,6 +33,7 @@ namespace http = boost::beast::http;
 using tcp = asio::ip::tcp;
 
 constexpr size_t kMaxResponseHeaderBytes = 16 * 1024;
+constexpr absl::Duration kMaxBudget = absl::Hours(24);
 
 WebhookResponse Failed(WebhookDeliveryError error) {
   WebhookResponse response;
@@ -137,10 +138,13 @@ WebhookResponse WebhookHttpTransport::PostOrThrow(
   if (url->https && tls_ == nullptr) {
     return Failed(WebhookDeliveryError::kInternal);
   }
+  // Clamped: an infinite or huge budget must not overflow the clock.
+  const absl::Duration budget =
+      std::clamp(request.timeout, absl::ZeroDuration(), kMaxBudget);
   const auto deadline =
       std::chrono::steady_clock::now() +
       std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-          absl::ToChronoMilliseconds(request.timeout));
+          absl::ToChronoMilliseconds(budget));
 
   std::vector<tcp::endpoint> targets;
   const bool ip_literal = url->ipv4.has_value() || url->ipv6.has_value();

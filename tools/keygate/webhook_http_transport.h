@@ -12,8 +12,9 @@
 // verification failure: kTls); sends the request with "Connection: close",
 // reads the response header only (the body is discarded unread) within a
 // bound of 16 KiB, and follows no redirect. Everything, name resolution
-// and handshake included, runs under request.timeout (kTimeout). Nothing
-// throws out of Post. Thread-safe: every Post has its own io_context,
+// and handshake included, runs under request.timeout (kTimeout; clamped
+// to 24 h, so an infinite timeout is a long one). Nothing throws out of
+// Post. Thread-safe: every Post has its own io_context,
 // socket and SSL object; the TLS context and the lookup are shared.
 #ifndef KEYGATE_TOOLS_KEYGATE_WEBHOOK_HTTP_TRANSPORT_H_
 #define KEYGATE_TOOLS_KEYGATE_WEBHOOK_HTTP_TRANSPORT_H_
