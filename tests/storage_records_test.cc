@@ -5,6 +5,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -384,6 +385,45 @@ TEST(WebhookDeliveryRecordTest, RoundTripsAndKeepsAtMostTheRing) {
                   .ok());
   EXPECT_EQ(back.recent_attempts.size(), kMaxWebhookDeliveryAttemptsKept);
   EXPECT_EQ(back.recent_attempts[0].event_id, "evt_0");
+}
+
+// The error byte of each WebhookDeliveryError is fixed on disk
+// (docs/storage-schema.md), and a byte this reader does not know (written
+// by a newer keygate) is read back, named "unknown", not reported corrupt.
+TEST(WebhookDeliveryRecordTest, ErrorBytesAreStableAndUnknownOnesAreKept) {
+  const std::pair<WebhookDeliveryError, uint8_t> stable[] = {
+      {WebhookDeliveryError::kNone, 0},
+      {WebhookDeliveryError::kTimeout, 1},
+      {WebhookDeliveryError::kConnection, 2},
+      {WebhookDeliveryError::kRefusedTarget, 3},
+      {WebhookDeliveryError::kProtocol, 4},
+      {WebhookDeliveryError::kUnsupported, 5},
+      {WebhookDeliveryError::kInternal, 6},
+      {WebhookDeliveryError::kTls, 7}};
+  for (const auto& [error, byte] : stable) {
+    WebhookDeliveryState state = SampleDeliveryState(1);
+    state.recent_attempts[0].error = error;
+    const std::string value = EncodeWebhookDeliveryState(state);
+    // The error byte sits before the 8-byte latency at the end.
+    ASSERT_GE(value.size(), 9u);
+    EXPECT_EQ(static_cast<uint8_t>(value[value.size() - 9]), byte);
+    WebhookDeliveryState back;
+    ASSERT_TRUE(DecodeWebhookDeliveryState(value, &back).ok());
+    EXPECT_EQ(back.recent_attempts[0].error, error);
+  }
+  EXPECT_EQ(WebhookDeliveryErrorName(WebhookDeliveryError::kTls), "tls");
+  for (int byte : {8, 200, 255}) {
+    std::string value = EncodeWebhookDeliveryState(SampleDeliveryState(1));
+    value[value.size() - 9] = static_cast<char>(byte);
+    WebhookDeliveryState back;
+    ASSERT_TRUE(DecodeWebhookDeliveryState(value, &back).ok()) << byte;
+    ASSERT_EQ(back.recent_attempts.size(), 1u);
+    EXPECT_EQ(static_cast<int>(back.recent_attempts[0].error), byte);
+    EXPECT_EQ(WebhookDeliveryErrorName(back.recent_attempts[0].error),
+              "unknown");
+    // And it is written back as it was read.
+    EXPECT_EQ(EncodeWebhookDeliveryState(back), value);
+  }
 }
 
 TEST(WebhookDeliveryRecordTest, TruncationsTrailingBytesAndBadFieldsAreDataLoss) {

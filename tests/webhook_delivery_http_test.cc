@@ -3,7 +3,12 @@
 // (tools/keygate/webhook_http_transport.h) and a socket receiver
 // (tests/support/webhook_receiver.h): Standard Webhooks signatures check
 // out, order per endpoint, everything arrives after a receiver that was
-// down comes back, and the transport refuses targets the policy refuses.
+// down comes back, the transport refuses targets the policy refuses, and
+// over https only a receiver whose certificate verifies gets anything (an
+// unverifiable one records "tls" attempts).
+#include <unistd.h>
+
+#include <filesystem>
 #include <memory>
 #include <set>
 #include <string>
@@ -14,8 +19,10 @@
 #include "lib/webhooks/signature.h"
 #include "nlohmann/json.hpp"
 #include "tests/store_test_util.h"
+#include "tests/support/test_pki.h"
 #include "tests/support/webhook_receiver.h"
 #include "tools/keygate/webhook_http_transport.h"
+#include "tools/keygate/webhook_tls_context.h"
 
 namespace keygate {
 namespace {
@@ -55,11 +62,12 @@ class WebhookDeliveryHttpTest : public test::StoreTest {
     // Real time: the receiver checks timestamps against the wall clock.
     return o;
   }
-  void StartEngine(WebhookDelivererOptions o) {
+  void StartEngine(WebhookDelivererOptions o,
+                   std::shared_ptr<WebhookTransport> transport = nullptr) {
+    if (!transport) transport = std::make_shared<tool::WebhookHttpTransport>();
     KG_ASSERT_OK_AND_ASSIGN(
         deliverer_,
-        WebhookDeliverer::Start(store_.get(),
-                                std::make_shared<tool::WebhookHttpTransport>(),
+        WebhookDeliverer::Start(store_.get(), std::move(transport),
                                 std::move(o)));
   }
   EndpointWithSecret MakeEndpoint(const std::string& url) {
@@ -192,9 +200,71 @@ TEST_F(WebhookDeliveryHttpTest, TransportRefusesTargetsThePolicyRefuses) {
             WebhookDeliveryError::kRefusedTarget);
   request.target_policy.allow_private_targets = true;
   EXPECT_EQ(transport.Post(request).http_status, 200);
-  // https is not supported by this transport (yet): said so, no connect.
-  request.url = "https://127.0.0.1:" + std::to_string(receiver_.port()) + "/";
-  EXPECT_EQ(transport.Post(request).error, WebhookDeliveryError::kUnsupported);
+}
+
+// The engine over https (certificates made at run time): signed deliveries
+// arrive at a receiver whose certificate verifies against the CA serve was
+// given, and a receiver the transport cannot verify gets nothing while the
+// attempts are recorded as "tls" and retried.
+TEST_F(WebhookDeliveryHttpTest, SignedDeliveriesOverVerifiedTls) {
+  const std::string dir = (std::filesystem::temp_directory_path() /
+                           ("keygate_delivery_tls_" + std::to_string(::getpid())))
+                              .string();
+  absl::StatusOr<test::TestPki> pki = test::MakeTestPki(dir);
+  ASSERT_TRUE(pki.ok()) << pki.status();
+  absl::StatusOr<std::unique_ptr<tool::WebhookTlsContext>> tls =
+      tool::WebhookTlsContext::Create(pki->ca_file);
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  tool::WebhookHttpTransportOptions transport_options;
+  transport_options.tls = std::move(*tls);
+  auto transport =
+      std::make_shared<tool::WebhookHttpTransport>(transport_options);
+
+  test::WebhookReceiver verified, untrusted;
+  ASSERT_GT(verified.StartTls(pki->localhost.cert_file,
+                              pki->localhost.key_file),
+            0);
+  ASSERT_GT(untrusted.StartTls(pki->untrusted.cert_file,
+                               pki->untrusted.key_file),
+            0);
+  EndpointWithSecret good = MakeEndpoint(verified.Url("/hook?x=1"));
+  EndpointWithSecret bad = MakeEndpoint(untrusted.Url("/hook?x=1"));
+  StartEngine(EngineOptions(), transport);
+  KG_ASSERT_OK(CreateAccount("tls-0"));
+  KG_ASSERT_OK(CreateAccount("tls-1"));
+  ASSERT_TRUE(WaitFor([&] { return verified.Count() >= 2; }));
+  ASSERT_TRUE(WaitFor([&] {
+    absl::StatusOr<WebhookDeliveryState> s =
+        store_->GetWebhookDeliveryState(kOrg, bad.endpoint.id);
+    return s.ok() && s->recent_attempts.size() >= 2;
+  }));
+  deliverer_->Stop();
+  std::vector<std::string> slugs;
+  for (const test::ReceivedWebhook& r : verified.Received()) {
+    EXPECT_EQ(r.target, "/hook?x=1");
+    KG_EXPECT_OK(webhooks::VerifyWebhook(
+        good.signing_secret.view(), r.Header("webhook-id"),
+        r.Header("webhook-timestamp"), r.body, r.Header("webhook-signature"),
+        absl::Now()));
+    slugs.push_back(nlohmann::json::parse(r.body)["data"]["serviceAccount"]
+                                                 ["slug"]);
+  }
+  EXPECT_EQ(slugs, (std::vector<std::string>{"tls-0", "tls-1"}));
+  EXPECT_EQ(untrusted.Count(), 0u);
+  absl::StatusOr<WebhookDeliveryState> s =
+      store_->GetWebhookDeliveryState(kOrg, bad.endpoint.id);
+  ASSERT_TRUE(s.ok());
+  for (const WebhookDeliveryAttempt& a : s->recent_attempts) {
+    EXPECT_EQ(a.error, WebhookDeliveryError::kTls);
+    EXPECT_EQ(a.http_status, 0);
+    // The first event is retried: it never got past.
+    EXPECT_EQ(a.event_position, s->recent_attempts.back().event_position);
+  }
+  EXPECT_EQ(WebhookDeliveryErrorName(s->recent_attempts[0].error), "tls");
+  verified.Stop();
+  untrusted.Stop();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 // DNS is checked at delivery: a public name whose answer includes ANY

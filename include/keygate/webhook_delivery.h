@@ -30,10 +30,15 @@ enum class WebhookDeliveryError : uint8_t {
   kProtocol = 4,        // the response was not valid HTTP/1.1 (or too big)
   kUnsupported = 5,     // e.g. an https:// URL with a transport without TLS
   kInternal = 6,        // keygate could not sign or build the request
+  kTls = 7,             // TLS handshake or certificate verification failed
 };
+// The stored byte of each value above is fixed (docs/storage-schema.md); a
+// state read back may hold a byte a newer keygate wrote that this one does
+// not name (WebhookDeliveryErrorName then says "unknown").
 
-// WebhookDeliveryErrorName returns "timeout", "connection", ... ("" for
-// kNone).
+// WebhookDeliveryErrorName returns "timeout", "connection",
+// "refused_target", "protocol", "unsupported", "internal" or "tls" ("" for
+// kNone, "unknown" for a value not listed above).
 std::string_view WebhookDeliveryErrorName(WebhookDeliveryError error);
 
 // WebhookDeliveryAttempt is one POST of one event to one endpoint.

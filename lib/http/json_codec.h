@@ -58,7 +58,8 @@ nlohmann::ordered_json WebhookEndpointJson(const WebhookEndpoint& endpoint);
 // WebhookDeliveriesJson encodes an endpoint's delivery state: {cursor,
 // failureStreak, items: [{eventId, eventType, eventPosition, attempt,
 // attemptedAt, httpStatus (null if none), error (null, or "timeout",
-// "connection", "refused_target", "protocol", "unsupported", "internal"),
+// "connection", "refused_target", "protocol", "unsupported", "internal",
+// "tls", or "unknown" for an error a newer keygate recorded),
 // latencyMs, succeeded}]} newest first. No bodies, no secrets.
 nlohmann::ordered_json WebhookDeliveriesJson(const WebhookDeliveryState& state);
 

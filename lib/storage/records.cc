@@ -327,7 +327,6 @@ absl::Status DecodeWebhookDeliveryState(std::string_view value,
         !decoder.GetVarint32(&a.attempt) || !GetTime(decoder, &a.time) ||
         !decoder.GetVarint32(&status) || status > 999 ||
         !decoder.GetByte(&error) ||
-        error > static_cast<uint8_t>(WebhookDeliveryError::kInternal) ||
         !decoder.GetFixed64BigEndian(&latency) ||
         latency > (uint64_t{1} << 62)) {
       return Corrupt("webhook delivery");
@@ -335,6 +334,8 @@ absl::Status DecodeWebhookDeliveryState(std::string_view value,
     a.event_id = std::string(event_id);
     a.event_type = static_cast<EventType>(type);
     a.http_status = static_cast<int>(status);
+    // Any error byte is kept as it is: a newer keygate may have written one
+    // this one does not name (WebhookDeliveryErrorName: "unknown").
     a.error = static_cast<WebhookDeliveryError>(error);
     a.latency = absl::Microseconds(static_cast<int64_t>(latency));
     state->recent_attempts.push_back(std::move(a));

@@ -33,6 +33,8 @@ std::string_view WebhookDeliveryErrorName(WebhookDeliveryError error) {
       return "unsupported";
     case WebhookDeliveryError::kInternal:
       return "internal";
+    case WebhookDeliveryError::kTls:
+      return "tls";
   }
   return "unknown";
 }

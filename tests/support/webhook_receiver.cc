@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cctype>
 #include <cstring>
 #include <string>
@@ -29,7 +30,31 @@ std::string Trim(const std::string& s) {
 
 }  // namespace
 
-WebhookReceiver::~WebhookReceiver() { Stop(); }
+WebhookReceiver::~WebhookReceiver() {
+  Stop();
+  SSL_CTX_free(tls_);
+}
+
+int WebhookReceiver::StartTls(const std::string& cert_file,
+                              const std::string& key_file, int port) {
+  Stop();
+  // OpenSSL writes to the socket with send() without MSG_NOSIGNAL: a client
+  // that hung up must not kill the test process.
+  ::signal(SIGPIPE, SIG_IGN);
+  SSL_CTX_free(tls_);
+  tls_ = SSL_CTX_new(TLS_server_method());
+  if (tls_ == nullptr ||
+      SSL_CTX_set_min_proto_version(tls_, TLS1_2_VERSION) != 1 ||
+      SSL_CTX_use_certificate_file(tls_, cert_file.c_str(),
+                                   SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_use_PrivateKey_file(tls_, key_file.c_str(), SSL_FILETYPE_PEM) !=
+          1) {
+    SSL_CTX_free(tls_);
+    tls_ = nullptr;
+    return -1;
+  }
+  return Start(port);
+}
 
 int WebhookReceiver::Start(int port) {
   Stop();
@@ -64,7 +89,8 @@ void WebhookReceiver::Stop() {
 }
 
 std::string WebhookReceiver::Url(const std::string& path) const {
-  return "http://127.0.0.1:" + std::to_string(port_) + path;
+  return std::string(tls_ != nullptr ? "https" : "http") + "://127.0.0.1:" +
+         std::to_string(port_) + path;
 }
 
 std::vector<ReceivedWebhook> WebhookReceiver::Received() const {
@@ -92,11 +118,37 @@ void WebhookReceiver::AcceptLoop(int listen_fd) {
 void WebhookReceiver::Serve(int fd) {
   timeval tv{5, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  SSL* ssl = nullptr;
+  if (tls_ != nullptr) {
+    ssl = SSL_new(tls_);
+    if (ssl == nullptr || SSL_set_fd(ssl, fd) != 1 || SSL_accept(ssl) != 1) {
+      tls_failures_.fetch_add(1);
+      SSL_free(ssl);
+      return;
+    }
+  }
+  Serve(fd, ssl);
+  SSL_free(ssl);  // no close_notify: the client reads up to the header only
+}
+
+void WebhookReceiver::Serve(int fd, SSL* ssl) {
+  auto recv = [&](char* buf, size_t size) -> ssize_t {
+    if (ssl == nullptr) return ::recv(fd, buf, size, 0);
+    return SSL_read(ssl, buf, static_cast<int>(size));
+  };
+  auto send = [&](const std::string& data) {
+    if (ssl == nullptr) {
+      ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    } else {
+      SSL_write(ssl, data.data(), static_cast<int>(data.size()));
+    }
+  };
   std::string data;
   char buf[4096];
   size_t header_end = std::string::npos;
   while ((header_end = data.find("\r\n\r\n")) == std::string::npos) {
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    ssize_t n = recv(buf, sizeof buf);
     if (n <= 0 || data.size() > kMaxRequestBytes) return;
     data.append(buf, static_cast<size_t>(n));
   }
@@ -129,7 +181,7 @@ void WebhookReceiver::Serve(int fd) {
   if (length > kMaxRequestBytes) return;
   request.body = data.substr(header_end + 4);
   while (request.body.size() < length) {
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    ssize_t n = recv(buf, sizeof buf);
     if (n <= 0) return;
     request.body.append(buf, static_cast<size_t>(n));
   }
@@ -144,7 +196,7 @@ void WebhookReceiver::Serve(int fd) {
   }
   std::string response = "HTTP/1.1 " + std::to_string(status) +
                          " X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
-  ::send(fd, response.data(), response.size(), MSG_NOSIGNAL);
+  send(response);
 }
 
 }  // namespace keygate::test

@@ -76,6 +76,7 @@ struct ServeFlags {
   std::string webhook_timeout = "10s";
   size_t webhook_delivery_threads = 4;
   size_t webhook_delivery_max_per_org = 0;
+  std::string webhook_ca_file;  // empty: the system trust store
   std::string problem_type_base;
   std::string secret_scanning_keys;
 };
@@ -261,6 +262,18 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
                          delivery_options.request_timeout)) {
     return 2;
   }
+  // The TLS client context of https webhook deliveries, built before
+  // anything is opened so that a bad --webhook-ca-file stops serve here.
+  std::shared_ptr<WebhookTlsContext> webhook_tls;
+  {
+    absl::StatusOr<std::unique_ptr<WebhookTlsContext>> made =
+        WebhookTlsContext::Create(flags.webhook_ca_file);
+    if (!made.ok()) {
+      Log(std::string(made.status().message()));
+      return 2;
+    }
+    webhook_tls = *std::move(made);
+  }
   http::ManagementApiOptions api_options;
   api_options.max_body_bytes = flags.max_body_bytes;
   if (!flags.problem_type_base.empty()) {
@@ -419,9 +432,15 @@ int RunServe(const GlobalOptions& global_flags, const ServeFlags& flags) {
             flags.webhook_allow_hosts;
         delivery_options.target_policy.denied_hosts = flags.webhook_deny_hosts;
         absl::StatusOr<std::unique_ptr<WebhookDeliverer>> started =
-            WebhookDeliverer::Start(served,
-                                    std::make_shared<WebhookHttpTransport>(),
-                                    delivery_options);
+            WebhookDeliverer::Start(
+                served,
+                [&webhook_tls] {
+                  WebhookHttpTransportOptions transport_options;
+                  transport_options.tls = webhook_tls;
+                  return std::make_shared<WebhookHttpTransport>(
+                      std::move(transport_options));
+                }(),
+                delivery_options);
         if (!started.ok()) {
           Log(absl::StrCat("webhook delivery: ", started.status().message()));
         } else {
@@ -608,6 +627,12 @@ void AddServeCommand(CLI::App& app, const GlobalOptions& globals,
                    "most endpoints of one organization with a delivery in "
                    "flight at once (0: --webhook-delivery-threads)")
       ->capture_default_str();
+  serve
+      ->add_option("--webhook-ca-file", flags->webhook_ca_file,
+                   "verify https webhook receivers against only the CA "
+                   "certificates of this PEM file (default: the system "
+                   "trust store)")
+      ->type_name("FILE");
   serve->add_option("--problem-type-base", flags->problem_type_base,
                     "base URI of keygate's problem types in answers "
                     "(default https://keygate.dev/problems/)");

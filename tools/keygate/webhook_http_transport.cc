@@ -3,15 +3,22 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <exception>
+#include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/system/system_error.hpp>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "lib/webhooks/target_address.h"
@@ -26,6 +33,7 @@ namespace http = boost::beast::http;
 using tcp = asio::ip::tcp;
 
 constexpr size_t kMaxResponseHeaderBytes = 16 * 1024;
+constexpr absl::Duration kMaxBudget = absl::Hours(24);
 
 WebhookResponse Failed(WebhookDeliveryError error) {
   WebhookResponse response;
@@ -56,42 +64,107 @@ std::string HostHeader(const webhooks::WebhookUrl& url) {
   return host;
 }
 
-enum class Phase { kConnect, kWrite, kRead, kDone };
+enum class Phase { kConnect, kHandshake, kWrite, kRead, kDone };
+
+// Exchange is one request/response on a connected (and for https,
+// handshaken) stream: write the request, read the response header only.
+// Sets `phase` as it goes and `result` to the error that stopped it.
+template <typename Stream>
+void Exchange(Stream& stream, http::request<http::string_body>& message,
+              beast::flat_buffer& buffer,
+              http::response_parser<http::empty_body>& parser, Phase& phase,
+              beast::error_code& result) {
+  phase = Phase::kWrite;
+  http::async_write(stream, message, [&](beast::error_code ec, size_t) {
+    if (ec) {
+      result = ec;
+      return;
+    }
+    phase = Phase::kRead;
+    http::async_read_header(stream, buffer, parser,
+                            [&](beast::error_code ec, size_t) {
+                              result = ec;
+                              if (!ec) phase = Phase::kDone;
+                            });
+  });
+}
+
+// A connection that ended before a whole response header: closed, reset
+// or (TLS) closed without close_notify. Anything else while reading is a
+// broken response.
+bool ClosedEarly(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream ||
+         ec == asio::error::connection_reset || ec == asio::error::eof ||
+         ec == asio::ssl::error::stream_truncated;
+}
 
 }  // namespace
 
+WebhookHttpTransport::WebhookHttpTransport(HostResolver resolver)
+    : WebhookHttpTransport(WebhookHttpTransportOptions{std::move(resolver),
+                                                       nullptr, nullptr}) {}
+
+WebhookHttpTransport::WebhookHttpTransport(WebhookHttpTransportOptions options)
+    : resolver_(options.resolver ? std::move(options.resolver)
+                                 : HostResolver(SystemHostResolver)),
+      tls_([&]() -> std::shared_ptr<WebhookTlsContext> {
+        if (options.tls) return std::move(options.tls);
+        absl::StatusOr<std::unique_ptr<WebhookTlsContext>> made =
+            WebhookTlsContext::Create("");
+        if (!made.ok()) return nullptr;
+        return std::shared_ptr<WebhookTlsContext>(std::move(*made));
+      }()),
+      lookup_(options.lookup ? std::move(options.lookup)
+                             : std::make_shared<WebhookHostLookup>()) {}
+
 WebhookResponse WebhookHttpTransport::Post(const WebhookRequest& request) {
+  try {
+    return PostOrThrow(request);
+  } catch (const boost::system::system_error&) {
+    // Asio's throwing calls report sockets and OpenSSL failing us.
+    return Failed(WebhookDeliveryError::kConnection);
+  } catch (const std::exception&) {
+    return Failed(WebhookDeliveryError::kInternal);
+  } catch (...) {
+    return Failed(WebhookDeliveryError::kInternal);
+  }
+}
+
+WebhookResponse WebhookHttpTransport::PostOrThrow(
+    const WebhookRequest& request) {
   absl::StatusOr<webhooks::WebhookUrl> url =
       webhooks::CheckWebhookUrl(request.url, request.target_policy, "url");
   if (!url.ok()) return Failed(WebhookDeliveryError::kRefusedTarget);
-  if (url->https) return Failed(WebhookDeliveryError::kUnsupported);
+  if (url->https && tls_ == nullptr) {
+    return Failed(WebhookDeliveryError::kInternal);
+  }
+  // Clamped: an infinite or huge budget must not overflow the clock.
+  const absl::Duration budget =
+      std::clamp(request.timeout, absl::ZeroDuration(), kMaxBudget);
   const auto deadline =
       std::chrono::steady_clock::now() +
       std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-          absl::ToChronoMilliseconds(request.timeout));
+          absl::ToChronoMilliseconds(budget));
 
-  asio::io_context ioc;
   std::vector<tcp::endpoint> targets;
+  const bool ip_literal = url->ipv4.has_value() || url->ipv6.has_value();
   if (url->ipv4) {
     targets.emplace_back(asio::ip::address_v4(*url->ipv4), url->port);
   } else if (url->ipv6) {
     asio::ip::address_v6::bytes_type bytes;
     std::copy(url->ipv6->begin(), url->ipv6->end(), bytes.begin());
     targets.emplace_back(asio::ip::address_v6(bytes), url->port);
-  } else if (resolver_) {
-    for (const std::string& text : resolver_(url->host)) {
+  } else {
+    HostLookupResult found = lookup_->Lookup(resolver_, url->host, deadline);
+    if (found.error != WebhookDeliveryError::kNone) {
+      return Failed(found.error);
+    }
+    for (const std::string& text : found.addresses) {
       beast::error_code ec;
       const asio::ip::address address = asio::ip::make_address(text, ec);
       if (ec) return Failed(WebhookDeliveryError::kConnection);
       targets.emplace_back(address, url->port);
     }
-  } else {
-    tcp::resolver resolver(ioc);
-    beast::error_code ec;
-    tcp::resolver::results_type results =
-        resolver.resolve(url->host, std::to_string(url->port), ec);
-    if (ec) return Failed(WebhookDeliveryError::kConnection);
-    for (const auto& entry : results) targets.push_back(entry.endpoint());
   }
   if (targets.empty()) return Failed(WebhookDeliveryError::kConnection);
   // Every address, not just the first: a name must not be able to pick
@@ -113,36 +186,63 @@ WebhookResponse WebhookHttpTransport::Post(const WebhookRequest& request) {
   message.body() = request.body;
   message.prepare_payload();
 
-  beast::tcp_stream stream(ioc);
-  stream.expires_at(deadline);
+  asio::io_context ioc;
   beast::flat_buffer buffer;
   http::response_parser<http::empty_body> parser;
   parser.header_limit(kMaxResponseHeaderBytes);
   beast::error_code result;
   Phase phase = Phase::kConnect;
-  stream.async_connect(targets, [&](beast::error_code ec,
-                                    const tcp::endpoint&) {
-    if (ec) {
-      result = ec;
-      return;
+  if (url->https) {
+    beast::ssl_stream<beast::tcp_stream> stream(ioc, tls_->context());
+    // The identity to verify: the literal's canonical text (an IPv4
+    // literal may have been written in another inet_aton form), else the
+    // name as the URL gave it.
+    const std::string identity =
+        ip_literal ? targets.front().address().to_string() : url->host;
+    if (!WebhookTlsContext::ConfigureConnection(stream.native_handle(),
+                                                identity, ip_literal)
+             .ok()) {
+      return Failed(WebhookDeliveryError::kTls);
     }
-    phase = Phase::kWrite;
-    http::async_write(stream, message, [&](beast::error_code ec, size_t) {
-      if (ec) {
-        result = ec;
-        return;
-      }
-      phase = Phase::kRead;
-      http::async_read_header(stream, buffer, parser,
-                              [&](beast::error_code ec, size_t) {
-                                result = ec;
-                                if (!ec) phase = Phase::kDone;
-                              });
-    });
-  });
-  ioc.run();
-  beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(stream).expires_at(deadline);
+    beast::get_lowest_layer(stream).async_connect(
+        targets, [&](beast::error_code ec, const tcp::endpoint&) {
+          if (ec) {
+            result = ec;
+            return;
+          }
+          phase = Phase::kHandshake;
+          stream.async_handshake(
+              asio::ssl::stream_base::client, [&](beast::error_code ec) {
+                if (ec) {
+                  result = ec;
+                  return;
+                }
+                Exchange(stream, message, buffer, parser, phase, result);
+              });
+        });
+    ioc.run();
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream).socket().shutdown(
+        tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(stream).socket().close(ignored);
+  } else {
+    beast::tcp_stream stream(ioc);
+    stream.expires_at(deadline);
+    stream.async_connect(targets,
+                         [&](beast::error_code ec, const tcp::endpoint&) {
+                           if (ec) {
+                             result = ec;
+                             return;
+                           }
+                           Exchange(stream, message, buffer, parser, phase,
+                                    result);
+                         });
+    ioc.run();
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream.socket().close(ignored);
+  }
 
   if (phase == Phase::kDone) {
     WebhookResponse response;
@@ -152,8 +252,10 @@ WebhookResponse WebhookHttpTransport::Post(const WebhookRequest& request) {
   if (result == beast::error::timeout) {
     return Failed(WebhookDeliveryError::kTimeout);
   }
-  if (phase == Phase::kRead && result != http::error::end_of_stream &&
-      result != asio::error::connection_reset && result != asio::error::eof) {
+  // Any failed handshake, the peer's certificate refused included: no
+  // request was sent.
+  if (phase == Phase::kHandshake) return Failed(WebhookDeliveryError::kTls);
+  if (phase == Phase::kRead && !ClosedEarly(result)) {
     return Failed(WebhookDeliveryError::kProtocol);
   }
   return Failed(WebhookDeliveryError::kConnection);
