@@ -616,7 +616,7 @@ TEST_F(WebhookDelivererTest, ATenantsBacklogDrainsOnTheWorkerFreedByTheHog) {
     KG_ASSERT_OK(CreateAccount("victim-" + std::to_string(i)));
   }
   deliverer_->Wake();
-  absl::SleepFor(absl::Milliseconds(500));  // 50 polls: queued behind the hog
+  absl::SleepFor(absl::Seconds(1));  // 100 polls: queued behind the hog
   ASSERT_EQ(transport_->Count(kUrlB), 0u);
   transport_->ReleaseOne();
   EXPECT_TRUE(WaitFor([&] { return transport_->Count(kUrlB) == kBacklog; }))
