@@ -626,6 +626,35 @@ TEST_F(WebhookDelivererTest, ATenantsBacklogDrainsOnTheWorkerFreedByTheHog) {
   EXPECT_EQ(transport_->CountPrefix(kHogUrl), 3u);
 }
 
+// An endpoint queued while the engine could deliver, still waiting for a
+// worker when may_deliver turns false (leadership lost: another process
+// delivers now), is not started until a round may deliver again; per-org
+// queues can hold one for many request timeouts.
+TEST_F(WebhookDelivererTest, AQueuedEndpointWaitsWhileItMayNotDeliver) {
+  transport_->Hold(kHogUrl);
+  const std::string first = std::string(kHogUrl) + "first";
+  const std::string second = std::string(kHogUrl) + "second";
+  MakeEndpoint(first, {"service_account.created"});
+  MakeEndpoint(second, {"service_account.created"});
+  KG_ASSERT_OK(CreateAccount("acct"));
+  auto may = std::make_shared<std::atomic<bool>>(true);
+  WebhookDelivererOptions o = EngineOptions();
+  o.threads = 1;
+  o.may_deliver = [may] { return may->load(); };
+  StartEngine(std::move(o));
+  // One worker: one endpoint hangs, the other waits in the queue.
+  ASSERT_TRUE(WaitFor([&] { return transport_->Held() == 1; }));
+  may->store(false);
+  absl::SleepFor(absl::Milliseconds(500));  // 50 polls see it
+  transport_->ReleaseOne();
+  absl::SleepFor(absl::Milliseconds(500));
+  EXPECT_EQ(transport_->CountPrefix(kHogUrl), 1u);
+  may->store(true);
+  EXPECT_TRUE(WaitFor([&] { return transport_->CountPrefix(kHogUrl) == 2; }));
+  EXPECT_EQ(transport_->Count(first), 1u);
+  EXPECT_EQ(transport_->Count(second), 1u);
+}
+
 // A queued copy of an endpoint waits for a worker; meanwhile the endpoint
 // is changed or disabled. The step posts what the store says now.
 TEST_F(WebhookDelivererTest, AStaleQueuedCopyOfAnEndpointIsNeverPosted) {

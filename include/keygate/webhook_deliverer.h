@@ -102,7 +102,8 @@ struct WebhookDelivererOptions {
   // CSPRNG.
   std::function<double()> random;
   // Whether this process should deliver now, asked before every dispatch
-  // round (attempts already started finish): in a fleet, every process
+  // round (attempts already started finish; endpoints queued but not
+  // started wait for a round that may deliver): in a fleet, every process
   // runs an engine and only the elected one delivers (keygate serve holds
   // a PostgreSQL advisory lock for it). Default: empty (always).
   std::function<bool()> may_deliver;

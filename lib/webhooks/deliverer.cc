@@ -149,7 +149,11 @@ class DelivererImpl final : public WebhookDeliverer {
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) return;
-      delivering_ = true;
+      if (!delivering_) {
+        delivering_ = true;
+        // Endpoints left queued while it could not deliver.
+        work_cv_.SignalAll();
+      }
       absl::flat_hash_set<EndpointKey> present;
       absl::flat_hash_set<std::string> present_organizations;
       for (const WebhookEndpoint& e : *endpoints) {
@@ -282,7 +286,10 @@ class DelivererImpl final : public WebhookDeliverer {
       {
         absl::MutexLock lock(&mu_);
         std::optional<WebhookEndpoint> taken;
-        while (!stopping_ && !(taken = TakeNext())) work_cv_.Wait(&mu_);
+        // While the last round could not deliver, queued endpoints wait.
+        while (!stopping_ && !(delivering_ && (taken = TakeNext()))) {
+          work_cv_.Wait(&mu_);
+        }
         if (stopping_) return;
         endpoint = *std::move(taken);
       }
@@ -430,7 +437,7 @@ class DelivererImpl final : public WebhookDeliverer {
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   bool woken_ ABSL_GUARDED_BY(mu_) = false;
   // What may_deliver said at the last dispatch round (false before one):
-  // whether a worker may queue an endpoint again itself.
+  // whether a worker may start a queued endpoint or queue one again itself.
   bool delivering_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<EndpointKey, EndpointSlot> slots_ ABSL_GUARDED_BY(mu_);
   // max_in_flight_per_organization resolved (0: threads), at most threads.
