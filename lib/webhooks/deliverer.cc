@@ -167,6 +167,7 @@ class DelivererImpl final : public WebhookDeliverer {
         Enqueue(e);
         work_cv_.Signal();
       }
+      DropQueuedAbsent(present);
       for (auto it = slots_.begin(); it != slots_.end();) {
         if (!it->second.in_flight && !present.contains(it->first)) {
           slots_.erase(it++);
@@ -227,6 +228,29 @@ class DelivererImpl final : public WebhookDeliverer {
       waiting_.emplace(work.turn, endpoint.organization);
     }
     work.queued.push_back(endpoint);
+  }
+
+  // DropQueuedAbsent drops the queued endpoints not in `present` (deleted
+  // or disabled since they were queued), so a tenant that creates and
+  // deletes endpoints while its receivers hang cannot grow its queue.
+  void DropQueuedAbsent(const absl::flat_hash_set<EndpointKey>& present)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (auto& [organization, work] : organizations_) {
+      if (work.queued.empty()) continue;
+      std::deque<WebhookEndpoint> kept;
+      for (WebhookEndpoint& e : work.queued) {
+        EndpointKey key(e.organization, e.id);
+        if (present.contains(key)) {
+          kept.push_back(std::move(e));
+        } else if (auto slot = slots_.find(key); slot != slots_.end()) {
+          slot->second.in_flight = false;
+        }
+      }
+      work.queued = std::move(kept);
+      if (!work.queued.empty()) continue;
+      waiting_.erase({work.turn, organization});
+      if (work.running == 0) --active_organizations_;
+    }
   }
 
   // TakeNext takes the next endpoint for a free worker (see the file
