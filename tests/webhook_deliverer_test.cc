@@ -594,6 +594,67 @@ TEST_F(WebhookDelivererTest, TheOrganizationCapKeepsWorkersFreeForOthers) {
   ASSERT_TRUE(WaitFor([&] { return transport_->Held() == 2; }));
 }
 
+// A tenant with a backlog keeps the worker it got while the hog holds all
+// the others: an endpoint with more to send at once goes straight back to
+// its organization's queue (not via the next poll, by which time the
+// worker would have taken the hog's next endpoint and hung on it), so the
+// backlog drains on one freed worker, not one event per hog timeout.
+TEST_F(WebhookDelivererTest, ATenantsBacklogDrainsOnTheWorkerFreedByTheHog) {
+  transport_->Hold(kHogUrl);
+  for (int i = 0; i < 20; ++i) {
+    MakeEndpoint(kHogUrl + std::to_string(i), {"service_account.created"},
+                 kHogOrg);
+  }
+  KG_ASSERT_OK(CreateAccount("hog-event", kHogOrg));
+  WebhookDelivererOptions o = EngineOptions();
+  o.threads = 2;
+  StartEngine(o);
+  ASSERT_TRUE(WaitFor([&] { return transport_->Held() == 2; }));
+  MakeEndpoint(kUrlB, {"service_account.created"});
+  constexpr size_t kBacklog = 5;
+  for (size_t i = 0; i < kBacklog; ++i) {
+    KG_ASSERT_OK(CreateAccount("victim-" + std::to_string(i)));
+  }
+  deliverer_->Wake();
+  absl::SleepFor(absl::Seconds(1));  // 100 polls: queued behind the hog
+  ASSERT_EQ(transport_->Count(kUrlB), 0u);
+  transport_->ReleaseOne();
+  EXPECT_TRUE(WaitFor([&] { return transport_->Count(kUrlB) == kBacklog; }))
+      << transport_->Count(kUrlB) << " of " << kBacklog;
+  // Then the freed worker goes back to the hog.
+  EXPECT_TRUE(WaitFor([&] { return transport_->Held() == 2; }));
+  EXPECT_EQ(transport_->CountPrefix(kHogUrl), 3u);
+}
+
+// An endpoint queued while the engine could deliver, still waiting for a
+// worker when may_deliver turns false (leadership lost: another process
+// delivers now), is not started until a round may deliver again; per-org
+// queues can hold one for many request timeouts.
+TEST_F(WebhookDelivererTest, AQueuedEndpointWaitsWhileItMayNotDeliver) {
+  transport_->Hold(kHogUrl);
+  const std::string first = std::string(kHogUrl) + "first";
+  const std::string second = std::string(kHogUrl) + "second";
+  MakeEndpoint(first, {"service_account.created"});
+  MakeEndpoint(second, {"service_account.created"});
+  KG_ASSERT_OK(CreateAccount("acct"));
+  auto may = std::make_shared<std::atomic<bool>>(true);
+  WebhookDelivererOptions o = EngineOptions();
+  o.threads = 1;
+  o.may_deliver = [may] { return may->load(); };
+  StartEngine(std::move(o));
+  // One worker: one endpoint hangs, the other waits in the queue.
+  ASSERT_TRUE(WaitFor([&] { return transport_->Held() == 1; }));
+  may->store(false);
+  absl::SleepFor(absl::Milliseconds(500));  // 50 polls see it
+  transport_->ReleaseOne();
+  absl::SleepFor(absl::Milliseconds(500));
+  EXPECT_EQ(transport_->CountPrefix(kHogUrl), 1u);
+  may->store(true);
+  EXPECT_TRUE(WaitFor([&] { return transport_->CountPrefix(kHogUrl) == 2; }));
+  EXPECT_EQ(transport_->Count(first), 1u);
+  EXPECT_EQ(transport_->Count(second), 1u);
+}
+
 // A queued copy of an endpoint waits for a worker; meanwhile the endpoint
 // is changed or disabled. The step posts what the store says now.
 TEST_F(WebhookDelivererTest, AStaleQueuedCopyOfAnEndpointIsNeverPosted) {

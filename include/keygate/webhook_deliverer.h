@@ -28,9 +28,12 @@
 // next worker that comes free (at most request_timeout away), ahead of
 // the hog's queued endpoints; with max_in_flight_per_organization below
 // `threads`, one organization never holds more than that many workers, so
-// the rest stay free for the others even while it hangs. Each step
-// re-reads its endpoint before posting: one disabled, deleted or changed
-// while it waited for a worker is not posted from the stale copy.
+// the rest stay free for the others even while it hangs. An endpoint with
+// more to send at once goes straight back to its organization's queue, so
+// a backlog drains on the workers its organization gets, not one event per
+// worker the hog frees. Each step re-reads its endpoint before posting:
+// one disabled, deleted or changed while it waited for a worker is not
+// posted from the stale copy.
 // Delivery touches the store only through its public calls (a few short
 // writes per attempt), never the verify path.
 //
@@ -99,7 +102,8 @@ struct WebhookDelivererOptions {
   // CSPRNG.
   std::function<double()> random;
   // Whether this process should deliver now, asked before every dispatch
-  // round (attempts already started finish): in a fleet, every process
+  // round (attempts already started finish; endpoints queued but not
+  // started wait for a round that may deliver): in a fleet, every process
   // runs an engine and only the elected one delivers (keygate serve holds
   // a PostgreSQL advisory lock for it). Default: empty (always).
   std::function<bool()> may_deliver;

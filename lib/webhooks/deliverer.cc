@@ -3,13 +3,14 @@
 //
 // One dispatcher thread polls the store's endpoints every poll_interval (or
 // when woken) and queues each enabled endpoint that is due and has nothing
-// in flight, in a queue per organization; `threads` workers each take one
-// endpoint and make one step for it: re-read the endpoint, read its durable
-// state, skip the outbox events that are not its business, send the first
-// one that is, and record the attempt (the cursor, streak and circuit live
-// in the store, so a restart resumes exactly there). In-memory state is
-// only what is queued or in flight, when each endpoint may retry, and each
-// organization's turn.
+// in flight, in a queue per organization (a worker puts an endpoint with
+// more to send at once straight back there itself); `threads` workers each
+// take one endpoint and make one step for it: re-read the endpoint, read
+// its durable state, skip the outbox events that are not its business,
+// send the first one that is, and record the attempt (the cursor, streak
+// and circuit live in the store, so a restart resumes exactly there).
+// In-memory state is only what is queued or in flight, when each endpoint
+// may retry, and each organization's turn.
 //
 // Fairness across tenants: a free worker takes the front endpoint of the
 // organization served least recently among those below their share of the
@@ -136,7 +137,11 @@ class DelivererImpl final : public WebhookDeliverer {
 
   // Dispatch queues every due endpoint and acknowledges the outbox.
   void Dispatch() ABSL_LOCKS_EXCLUDED(mu_) {
-    if (options_.may_deliver && !options_.may_deliver()) return;
+    if (options_.may_deliver && !options_.may_deliver()) {
+      absl::MutexLock lock(&mu_);
+      delivering_ = false;
+      return;
+    }
     absl::StatusOr<std::vector<WebhookEndpoint>> endpoints =
         store_->ListAllWebhookEndpoints();
     if (!endpoints.ok()) return;  // closed, or a read error: next poll
@@ -144,6 +149,11 @@ class DelivererImpl final : public WebhookDeliverer {
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) return;
+      if (!delivering_) {
+        delivering_ = true;
+        // Endpoints left queued while it could not deliver.
+        work_cv_.SignalAll();
+      }
       absl::flat_hash_set<EndpointKey> present;
       absl::flat_hash_set<std::string> present_organizations;
       for (const WebhookEndpoint& e : *endpoints) {
@@ -157,6 +167,7 @@ class DelivererImpl final : public WebhookDeliverer {
         Enqueue(e);
         work_cv_.Signal();
       }
+      DropQueuedAbsent(present);
       for (auto it = slots_.begin(); it != slots_.end();) {
         if (!it->second.in_flight && !present.contains(it->first)) {
           slots_.erase(it++);
@@ -219,6 +230,29 @@ class DelivererImpl final : public WebhookDeliverer {
     work.queued.push_back(endpoint);
   }
 
+  // DropQueuedAbsent drops the queued endpoints not in `present` (deleted
+  // or disabled since they were queued), so a tenant that creates and
+  // deletes endpoints while its receivers hang cannot grow its queue.
+  void DropQueuedAbsent(const absl::flat_hash_set<EndpointKey>& present)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (auto& [organization, work] : organizations_) {
+      if (work.queued.empty()) continue;
+      std::deque<WebhookEndpoint> kept;
+      for (WebhookEndpoint& e : work.queued) {
+        EndpointKey key(e.organization, e.id);
+        if (present.contains(key)) {
+          kept.push_back(std::move(e));
+        } else if (auto slot = slots_.find(key); slot != slots_.end()) {
+          slot->second.in_flight = false;
+        }
+      }
+      work.queued = std::move(kept);
+      if (!work.queued.empty()) continue;
+      waiting_.erase({work.turn, organization});
+      if (work.running == 0) --active_organizations_;
+    }
+  }
+
   // TakeNext takes the next endpoint for a free worker (see the file
   // comment), or nullopt if every organization with queued endpoints is at
   // max_in_flight_per_organization (or none has any).
@@ -276,7 +310,10 @@ class DelivererImpl final : public WebhookDeliverer {
       {
         absl::MutexLock lock(&mu_);
         std::optional<WebhookEndpoint> taken;
-        while (!stopping_ && !(taken = TakeNext())) work_cv_.Wait(&mu_);
+        // While the last round could not deliver, queued endpoints wait.
+        while (!stopping_ && !(delivering_ && (taken = TakeNext()))) {
+          work_cv_.Wait(&mu_);
+        }
         if (stopping_) return;
         endpoint = *std::move(taken);
       }
@@ -285,6 +322,16 @@ class DelivererImpl final : public WebhookDeliverer {
       Finished(endpoint.organization);
       auto it = slots_.find(EndpointKey(endpoint.organization, endpoint.id));
       if (it == slots_.end()) continue;
+      if (!next && delivering_ && !stopping_) {
+        // More to send at once: straight back to its organization's queue,
+        // still in flight for the dispatcher. Left to the next poll, this
+        // worker would first take another organization's endpoint (a hog's
+        // that hangs), and a tenant's backlog would drain one event per
+        // freed worker.
+        Enqueue(endpoint);
+        work_cv_.Signal();
+        continue;
+      }
       it->second.in_flight = false;
       it->second.next_step = next.value_or(absl::InfinitePast());
       if (!next) {
@@ -413,6 +460,9 @@ class DelivererImpl final : public WebhookDeliverer {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   bool woken_ ABSL_GUARDED_BY(mu_) = false;
+  // What may_deliver said at the last dispatch round (false before one):
+  // whether a worker may start a queued endpoint or queue one again itself.
+  bool delivering_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<EndpointKey, EndpointSlot> slots_ ABSL_GUARDED_BY(mu_);
   // max_in_flight_per_organization resolved (0: threads), at most threads.
   const size_t organization_cap_;
