@@ -3,7 +3,8 @@
 // certificates made at run time (tests/support/test_pki.h): a receiver
 // whose chain and subjectAltName check out gets the request, signature
 // headers and all; an untrusted chain, a wrong name, a CN-only
-// certificate, an expired one give kTls and no request; a handshake that
+// certificate, an expired one, a receiver demanding a client certificate
+// give kTls and no request; a handshake that
 // never completes and a resolver that never answers give kTimeout within
 // about the timeout; a refused target is refused before any connection; a
 // receiver that offers only an older protocol or a weaker cipher suite
@@ -134,6 +135,12 @@ class OneShotTlsServer {
     handshaken_ = ssl != nullptr && SSL_set_fd(ssl, conn) == 1 &&
                   SSL_accept(ssl) == 1;
     SSL_free(ssl);
+    // Refused: read what the client still sends until it hangs up, so that
+    // closing with unread data does not reset the connection under the
+    // alert the client has yet to read.
+    char sink[4096];
+    while (!handshaken_ && ::recv(conn, sink, sizeof sink, 0) > 0) {
+    }
     ::close(conn);
   }
 
@@ -306,6 +313,21 @@ TEST_F(WebhookHttpTransportTest, OldProtocolOnlyReceiverIsTls) {
     return SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION) == 1 &&
            SSL_CTX_set_max_proto_version(ctx, TLS1_1_VERSION) == 1 &&
            SSL_CTX_set_cipher_list(ctx, "DEFAULT:@SECLEVEL=0") == 1;
+  });
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(Transport()->Post(Request("localhost", server.port())).error,
+            WebhookDeliveryError::kTls);
+  EXPECT_FALSE(server.Handshaken());
+}
+
+// A receiver that demands a client certificate rejects the handshake
+// only after the client's Finished under TLS 1.3 (the alert arrives while
+// the response is read): still a failed handshake, kTls.
+TEST_F(WebhookHttpTransportTest, ReceiverDemandingClientCertificateIsTls) {
+  OneShotTlsServer server(pki_->localhost, [](SSL_CTX* ctx) {
+    SSL_CTX_set_verify(
+        ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    return SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) == 1;
   });
   ASSERT_GT(server.port(), 0);
   EXPECT_EQ(Transport()->Post(Request("localhost", server.port())).error,
