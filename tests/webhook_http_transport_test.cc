@@ -3,22 +3,30 @@
 // certificates made at run time (tests/support/test_pki.h): a receiver
 // whose chain and subjectAltName check out gets the request, signature
 // headers and all; an untrusted chain, a wrong name, a CN-only
-// certificate, an expired one give kTls and no request; a handshake that
+// certificate, an expired one, a receiver demanding a client certificate
+// give kTls and no request; a handshake that
 // never completes and a resolver that never answers give kTimeout within
-// about the timeout; a refused target is refused before any connection.
+// about the timeout; a refused target is refused before any connection; a
+// receiver that offers only an older protocol or a weaker cipher suite
+// gives kTls (no downgrade).
 #include "tools/keygate/webhook_http_transport.h"
 
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <openssl/ssl.h>
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -66,6 +74,81 @@ class ListeningSocket {
  private:
   int fd_ = -1;
   int port_ = 0;
+};
+
+// OneShotTlsServer listens on 127.0.0.1, accepts one connection (waiting
+// at most 20 s for it) and runs a server TLS handshake with `cert` and
+// whatever `configure` sets on its context; Handshaken says whether that
+// handshake completed.
+class OneShotTlsServer {
+ public:
+  OneShotTlsServer(const test::TestCertificate& cert,
+                   const std::function<bool(SSL_CTX*)>& configure) {
+    // OpenSSL writes with send() without MSG_NOSIGNAL: a client that hung
+    // up must not kill the test process.
+    ::signal(SIGPIPE, SIG_IGN);
+    ctx_ = SSL_CTX_new(TLS_server_method());
+    if (ctx_ == nullptr ||
+        SSL_CTX_use_certificate_file(ctx_, cert.cert_file.c_str(),
+                                     SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx_, cert.key_file.c_str(),
+                                    SSL_FILETYPE_PEM) != 1 ||
+        !configure(ctx_)) {
+      return;
+    }
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd_ < 0 ||
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(fd_, 8) != 0) {
+      return;
+    }
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~OneShotTlsServer() {
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) ::close(fd_);
+    SSL_CTX_free(ctx_);
+  }
+  int port() const { return port_; }
+  // Handshaken waits for the server to finish, then says whether the
+  // handshake completed.
+  bool Handshaken() {
+    if (thread_.joinable()) thread_.join();
+    return handshaken_;
+  }
+
+ private:
+  void Serve() {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 20000) != 1) return;
+    const int conn = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (conn < 0) return;
+    timeval tv{20, 0};
+    ::setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    SSL* ssl = SSL_new(ctx_);
+    handshaken_ = ssl != nullptr && SSL_set_fd(ssl, conn) == 1 &&
+                  SSL_accept(ssl) == 1;
+    SSL_free(ssl);
+    // Refused: read what the client still sends until it hangs up, so that
+    // closing with unread data does not reset the connection under the
+    // alert the client has yet to read.
+    char sink[4096];
+    while (!handshaken_ && ::recv(conn, sink, sizeof sink, 0) > 0) {
+    }
+    ::close(conn);
+  }
+
+  SSL_CTX* ctx_ = nullptr;
+  int fd_ = -1;
+  int port_ = 0;
+  bool handshaken_ = false;
+  std::thread thread_;
 };
 
 class WebhookHttpTransportTest : public ::testing::Test {
@@ -209,6 +292,47 @@ TEST_F(WebhookHttpTransportTest, SystemTrustStoreDoesNotTrustTheTestCa) {
   EXPECT_EQ(transport.Post(Request("127.0.0.1", receiver_.port())).error,
             WebhookDeliveryError::kTls);
   EXPECT_EQ(receiver_.Count(), 0u);
+}
+
+// A receiver that offers only TLS 1.2 with a CBC (non-AEAD) suite: the
+// client has nothing in common with it, no request is sent.
+TEST_F(WebhookHttpTransportTest, WeakCipherOnlyReceiverIsTls) {
+  OneShotTlsServer server(pki_->localhost, [](SSL_CTX* ctx) {
+    return SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION) == 1 &&
+           SSL_CTX_set_cipher_list(ctx, "ECDHE-ECDSA-AES128-SHA") == 1;
+  });
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(Transport()->Post(Request("localhost", server.port())).error,
+            WebhookDeliveryError::kTls);
+  EXPECT_FALSE(server.Handshaken());
+}
+
+// A receiver that speaks only TLS 1.1 or older is refused: no downgrade.
+TEST_F(WebhookHttpTransportTest, OldProtocolOnlyReceiverIsTls) {
+  OneShotTlsServer server(pki_->localhost, [](SSL_CTX* ctx) {
+    return SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION) == 1 &&
+           SSL_CTX_set_max_proto_version(ctx, TLS1_1_VERSION) == 1 &&
+           SSL_CTX_set_cipher_list(ctx, "DEFAULT:@SECLEVEL=0") == 1;
+  });
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(Transport()->Post(Request("localhost", server.port())).error,
+            WebhookDeliveryError::kTls);
+  EXPECT_FALSE(server.Handshaken());
+}
+
+// A receiver that demands a client certificate rejects the handshake
+// only after the client's Finished under TLS 1.3 (the alert arrives while
+// the response is read): still a failed handshake, kTls.
+TEST_F(WebhookHttpTransportTest, ReceiverDemandingClientCertificateIsTls) {
+  OneShotTlsServer server(pki_->localhost, [](SSL_CTX* ctx) {
+    SSL_CTX_set_verify(
+        ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    return SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) == 1;
+  });
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(Transport()->Post(Request("localhost", server.port())).error,
+            WebhookDeliveryError::kTls);
+  EXPECT_FALSE(server.Handshaken());
 }
 
 TEST_F(WebhookHttpTransportTest, StalledHandshakeTimesOut) {

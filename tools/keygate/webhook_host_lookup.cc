@@ -83,11 +83,13 @@ HostLookupResult WebhookHostLookup::Lookup(
     const HostResolver& resolver, const std::string& host,
     std::chrono::steady_clock::time_point deadline) {
   HostLookupResult result;
-  const auto remaining = deadline - std::chrono::steady_clock::now();
-  if (remaining <= std::chrono::steady_clock::duration::zero()) {
+  if (deadline <= std::chrono::steady_clock::now()) {
     result.error = WebhookDeliveryError::kTimeout;
     return result;
   }
+  // Allocated before a place is taken: a std::bad_alloc here must not
+  // keep a place that no worker will ever give back.
+  auto slot = std::make_shared<Slot>();
   {
     absl::MutexLock lock(&shared_->mu);
     if (shared_->in_flight >= shared_->max_in_flight) {
@@ -96,7 +98,6 @@ HostLookupResult WebhookHostLookup::Lookup(
     }
     ++shared_->in_flight;
   }
-  auto slot = std::make_shared<Slot>();
   try {
     std::thread([shared = shared_, slot, resolver, host] {
       std::vector<std::string> addresses;
@@ -121,16 +122,22 @@ HostLookupResult WebhookHostLookup::Lookup(
     result.error = WebhookDeliveryError::kInternal;
     return result;
   }
-  const absl::Time absl_deadline =
-      absl::Now() + absl::FromChrono(
-                        std::chrono::duration_cast<std::chrono::nanoseconds>(
-                            remaining));
+  // Waited for against the steady clock, in slices of at most a second:
+  // this Abseil's Mutex deadlines are wall-clock times (even a relative
+  // timeout becomes one), and a wall clock stepped back (NTP, an operator)
+  // must not stretch the attempt past its deadline.
   absl::MutexLock lock(&slot->mu);
-  const bool done = slot->mu.AwaitWithDeadline(
-      absl::Condition(&slot->done), absl_deadline);
-  if (!done) {
-    result.error = WebhookDeliveryError::kTimeout;
-    return result;
+  while (!slot->done) {
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) {
+      result.error = WebhookDeliveryError::kTimeout;
+      return result;
+    }
+    const absl::Duration slice = std::min(
+        absl::FromChrono(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(left)),
+        absl::Seconds(1));
+    slot->mu.AwaitWithTimeout(absl::Condition(&slot->done), slice);
   }
   result.addresses = std::move(slot->addresses);
   return result;

@@ -255,6 +255,13 @@ WebhookResponse WebhookHttpTransport::PostOrThrow(
   // Any failed handshake, the peer's certificate refused included: no
   // request was sent.
   if (phase == Phase::kHandshake) return Failed(WebhookDeliveryError::kTls);
+  // A TLS alert or error after the handshake seemed done: under TLS 1.3 a
+  // receiver refuses the client's part of the handshake (e.g. it demands a
+  // client certificate) only once the client has sent its Finished and
+  // moved on to the request.
+  if (result.category() == asio::error::get_ssl_category()) {
+    return Failed(WebhookDeliveryError::kTls);
+  }
   if (phase == Phase::kRead && !ClosedEarly(result)) {
     return Failed(WebhookDeliveryError::kProtocol);
   }

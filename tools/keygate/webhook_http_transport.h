@@ -9,7 +9,9 @@
 // addresses (never resolving again); for https:// runs a TLS handshake
 // that verifies the receiver's certificate chain and its subjectAltName
 // against the URL's host (webhook_tls_context.h; any handshake or
-// verification failure: kTls); sends the request with "Connection: close",
+// verification failure, or a TLS alert or error later on the connection
+// such as a TLS 1.3 receiver refusing the client after its Finished:
+// kTls); sends the request with "Connection: close",
 // reads the response header only (the body is discarded unread) within a
 // bound of 16 KiB, and follows no redirect. Everything, name resolution
 // and handshake included, runs under request.timeout (kTimeout; clamped
