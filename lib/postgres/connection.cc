@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <utility>
@@ -307,7 +308,10 @@ absl::StatusOr<std::vector<Notification>> Connection::WaitForNotifications(
     }
   };
   if (is_broken()) return absl::UnavailableError("PostgreSQL connection lost");
-  const absl::Time deadline = absl::Now() + timeout;
+  // On the steady clock: a wall clock set back must not stretch the wait.
+  const auto deadline =
+      std::chrono::steady_clock::now() +
+      absl::ToChronoNanoseconds(std::min(timeout, absl::Hours(24)));
   for (;;) {
     // Input already buffered (read while a statement ran) first.
     if (PQconsumeInput(conn_) == 0 || is_broken()) {
@@ -315,7 +319,8 @@ absl::StatusOr<std::vector<Notification>> Connection::WaitForNotifications(
     }
     drain();
     if (!received.empty()) return received;
-    const absl::Duration left = deadline - absl::Now();
+    const absl::Duration left = absl::FromChrono(
+        deadline - std::chrono::steady_clock::now());
     if (left <= absl::ZeroDuration()) return received;
     struct pollfd fd = {PQsocket(conn_), POLLIN, 0};
     if (fd.fd < 0) return absl::UnavailableError("PostgreSQL connection lost");

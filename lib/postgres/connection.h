@@ -133,7 +133,8 @@ class Connection {
   // WaitForNotifications waits up to `timeout` for at least one
   // notification, then returns every notification received so far (possibly
   // none: the timeout passed). Unavailable if the connection was lost while
-  // waiting (is_broken() is then true). REQUIRES: no statement in progress.
+  // waiting (is_broken() is then true). Timed on the steady clock (at most
+  // 24 h). REQUIRES: no statement in progress.
   absl::StatusOr<std::vector<Notification>> WaitForNotifications(
       absl::Duration timeout);
 

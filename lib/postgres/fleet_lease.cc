@@ -25,15 +25,15 @@ int64_t SteadyNowNanos() {
       .count();
 }
 
-// ConfigureSession bounds every later statement of the connection, and
-// makes its commits synchronous whatever the server's or the connection
-// string's default: a heartbeat must be durable before its member uses the
-// grant it brings (docs/fleet-revocation.md, "Why the heartbeat commits
-// synchronously").
-absl::Status ConfigureSession(Connection& connection,
+// SetStatementTimeout bounds every later statement of the connection. (Its
+// commits are synchronous already: Connection::Open raises a default of
+// synchronous_commit=off, and a heartbeat must be durable before its
+// member uses the grant it brings; docs/fleet-revocation.md, "Why the
+// heartbeat commits synchronously".)
+absl::Status SetStatementTimeout(Connection& connection,
                                  absl::Duration timeout) {
   return connection.ExecScript(absl::StrCat(
-      "SET synchronous_commit = on; SET statement_timeout = ",
+      "SET statement_timeout = ",
       std::max<int64_t>(1, absl::ToInt64Milliseconds(timeout))));
 }
 
@@ -157,7 +157,7 @@ absl::StatusOr<std::unique_ptr<FleetLease>> FleetLease::Join(
   if (!id.ok()) return id.status();
   lease->member_id_ = std::string(id->Value(0, 0));
   if (absl::Status timeout =
-          ConfigureSession(**connection, lease->options_.lease);
+          SetStatementTimeout(**connection, lease->options_.lease);
       !timeout.ok()) {
     return timeout;
   }
@@ -187,7 +187,7 @@ FleetLease::OpenLeaseBoundedConnection() {
   if (!connection.ok()) return connection.status();
   // A statement stuck longer than a lease renews nothing useful, and holds
   // a wait past its bound.
-  if (absl::Status timeout = ConfigureSession(**connection, options_.lease);
+  if (absl::Status timeout = SetStatementTimeout(**connection, options_.lease);
       !timeout.ok()) {
     return timeout;
   }
@@ -550,9 +550,12 @@ absl::StatusOr<FleetWaitResult> FleetLease::WaitForFleet(uint64_t position) {
         absl::Nanoseconds(start + bound + slack - now), absl::ZeroDuration(),
         backoff);
     if (listening) {
-      const absl::Time until = absl::Now() + pause;
+      // On the steady clock: a wall clock set back must not stretch the
+      // wait past its bound.
+      const int64_t until = SteadyNowNanos() + absl::ToInt64Nanoseconds(pause);
       for (;;) {
-        const absl::Duration left = until - absl::Now();
+        const absl::Duration left =
+            absl::Nanoseconds(until - SteadyNowNanos());
         if (left <= absl::ZeroDuration()) break;
         absl::StatusOr<std::vector<Notification>> notes =
             connection->WaitForNotifications(left);

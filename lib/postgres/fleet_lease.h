@@ -256,9 +256,9 @@ class FleetLease {
     clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
     return int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
   }
-  // OpenLeaseBoundedConnection connects and sets statement_timeout = lease
-  // and synchronous_commit = on (the heartbeat's connection and every wait
-  // connection).
+  // OpenLeaseBoundedConnection connects (Connection::Open: commits are
+  // synchronous) and sets statement_timeout = lease (the heartbeat's
+  // connection and every wait connection).
   absl::StatusOr<std::unique_ptr<Connection>> OpenLeaseBoundedConnection();
   // Heartbeat runs one heartbeat on heartbeat_connection_ (reconnecting
   // first if needed). Only the heartbeat thread (and Join, before it
